@@ -1,0 +1,55 @@
+# DataKit for Go. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+PKGS  := ./...
+# Test budget: CI has 90 minutes, we aim for well under 15.
+TEST_TIMEOUT ?= 14m
+FUZZTIME ?= 20s
+
+.PHONY: help build test run bench fuzz check deps fmt vet
+help:
+	@echo "make build  - build every package and command into ./bin"
+	@echo "make test   - install what the tests need, then run all tests with -race"
+	@echo "make run    - run the main job (for now: the store demo, see README)"
+	@echo "make bench  - run the benchmarks (figures as ratios against git / direct calls)"
+	@echo "make fuzz   - run every fuzz target for FUZZTIME ($(FUZZTIME)) each"
+	@echo "make check  - gofmt, go vet, staticcheck (if available), tests with -race, deps test"
+
+build:
+	$(GO) build $(PKGS)
+	@mkdir -p bin && $(GO) build -o bin/ ./cmd/... ./examples/...
+
+# deps installs what the tests need, idempotently: git (object cross-checks,
+# fsck, git daemon for remotes).
+deps:
+	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
+
+test: deps
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+
+run:
+	$(GO) run ./examples/storedemo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./dkstore/...
+
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+check: fmt vet deps
+	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 -version >/dev/null 2>&1; then \
+	  $(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS); \
+	else echo "staticcheck not available from the module proxy; skipped"; fi
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) test -run TestDependencyDirection .

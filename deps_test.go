@@ -1,0 +1,104 @@
+package datakit_test
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/dkgo/datakit"
+
+// layers says, for each of our packages (by path prefix below the module),
+// which of our packages it may import. Longest prefix wins. The direction
+// is DESIGN.md's: cmd, selfci, examples > ci > bridge > ninep > term,
+// dkstore; only dkstore imports go-git.
+var layers = []struct {
+	prefix string
+	may    []string
+}{
+	{"dkstore", []string{"dkstore"}},
+	{"term", nil},
+	{"ninep", []string{"dkstore", "internal"}},
+	{"bridge", []string{"bridge", "dkstore", "term", "internal"}},
+	{"ci", []string{"ci", "term", "bridge", "dkstore", "internal"}},
+	{"internal", []string{"internal", "dkstore", "term"}},
+	{"cmd", []string{""}},
+	{"selfci", []string{""}},
+	{"examples", []string{""}},
+	{"bench", []string{""}},
+}
+
+// forbidden third-party imports: only dkstore talks to go-git, term imports
+// only the standard library.
+func thirdPartyAllowed(pkg, imp string) bool {
+	if strings.HasPrefix(imp, "github.com/go-git/") {
+		return pkg == "dkstore" || strings.HasPrefix(pkg, "dkstore/")
+	}
+	if pkg == "term" || strings.HasPrefix(pkg, "term/") {
+		return false
+	}
+	return true
+}
+
+func TestDependencyDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	checked := 0
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "/")
+		rule := -1
+		for i, l := range layers {
+			if (pkg == l.prefix || strings.HasPrefix(pkg, l.prefix+"/")) && (rule < 0 || len(l.prefix) > len(layers[rule].prefix)) {
+				rule = i
+			}
+		}
+		for _, imp := range fields[1:] {
+			if !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+				continue // standard library
+			}
+			if !strings.HasPrefix(imp, module) {
+				if !thirdPartyAllowed(pkg, imp) {
+					t.Errorf("%s imports %s: only dkstore may import go-git, and term only the standard library", pkg, imp)
+				}
+				continue
+			}
+			dep := strings.TrimPrefix(strings.TrimPrefix(imp, module), "/")
+			if rule < 0 {
+				t.Errorf("package %s has no layer in deps_test.go", pkg)
+				break
+			}
+			ok := false
+			for _, m := range layers[rule].may {
+				if m == "" || dep == m || strings.HasPrefix(dep, m+"/") {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s imports %s, against the dependency direction (it may import %v)", pkg, dep, layers[rule].may)
+			}
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("go list returned no packages")
+	}
+}
+
+// TestDependencyRulesCatchViolations makes sure the checker above is not
+// vacuous: a violating edge must be reported.
+func TestDependencyRulesCatchViolations(t *testing.T) {
+	for _, c := range []struct{ pkg, imp string }{
+		{"term", "github.com/go-git/go-git/v5"},
+		{"ninep", "github.com/go-git/go-git/v5/plumbing"},
+	} {
+		if thirdPartyAllowed(c.pkg, c.imp) {
+			t.Errorf("thirdPartyAllowed(%q, %q) = true, want false", c.pkg, c.imp)
+		}
+	}
+}

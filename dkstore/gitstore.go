@@ -1,0 +1,511 @@
+package dkstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// Options configure a store. The zero value is useful.
+type Options struct {
+	// Logger receives the store's diagnostics (nil: discard).
+	Logger *slog.Logger
+	// Now gives the time of new commits (nil: time.Now).
+	Now func() time.Time
+	// PollInterval is how often an on-disk store looks for refs changed by
+	// other programs (default 200ms).
+	PollInterval time.Duration
+}
+
+// GitStore is the store implemented on a Git repository, on disk or in
+// memory. It is safe for concurrent use.
+type GitStore struct {
+	objs   *objects
+	refs   refStore
+	gitdir string // "" in memory
+	st     storage.Storer
+	hub    *hub
+	log    *slog.Logger
+	now    func() time.Time
+
+	refMu sync.Mutex // orders ref updates with their notifications
+	known map[BranchName]CommitID
+
+	pollStop chan struct{}
+	pollDone chan struct{}
+	closeMu  sync.Once
+	txSeq    uint64
+	fetchMu  sync.Mutex
+}
+
+var _ Store = (*GitStore)(nil)
+
+// NewMemory returns a store held in memory only.
+func NewMemory(opts Options) *GitStore {
+	st := memory.NewStorage()
+	s := newGitStore(st, newMemRefs(), "", opts)
+	return s
+}
+
+// Open opens the repository at path the way `datakit --git PATH` does: its
+// Git directory is PATH/.git, created (bare, with no work tree) if absent.
+// An existing repository written by plain git is used as it is, packed
+// objects and refs included; the work tree is never touched.
+func Open(path string, opts Options) (*GitStore, error) {
+	gitdir := filepath.Join(path, ".git")
+	if err := initGitDir(gitdir); err != nil {
+		return nil, fmt.Errorf("dkstore: open %s: %w", path, err)
+	}
+	return openGitDir(gitdir, opts)
+}
+
+// OpenGitDir opens a Git directory directly (e.g. a bare repository).
+func OpenGitDir(gitdir string, opts Options) (*GitStore, error) {
+	if _, err := os.Stat(filepath.Join(gitdir, "objects")); err != nil {
+		return nil, fmt.Errorf("dkstore: open %s: not a Git directory: %w", gitdir, err)
+	}
+	return openGitDir(gitdir, opts)
+}
+
+func openGitDir(gitdir string, opts Options) (*GitStore, error) {
+	st := filesystem.NewStorageWithOptions(osfs.New(gitdir), cache.NewObjectLRU(32<<20), filesystem.Options{})
+	s := newGitStore(st, &fileRefs{gitdir: gitdir}, gitdir, opts)
+	known, err := s.refs.list()
+	if err != nil {
+		return nil, fmt.Errorf("dkstore: open %s: %w", gitdir, err)
+	}
+	s.known = known
+	interval := opts.PollInterval
+	if interval <= 0 {
+		interval = 200 * time.Millisecond
+	}
+	s.pollStop, s.pollDone = make(chan struct{}), make(chan struct{})
+	go s.poll(interval)
+	return s, nil
+}
+
+func newGitStore(st storage.Storer, refs refStore, gitdir string, opts Options) *GitStore {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &GitStore{
+		objs: newObjects(st), refs: refs, gitdir: gitdir, st: st,
+		hub: newHub(), log: log, now: now, known: map[BranchName]CommitID{},
+	}
+}
+
+// initGitDir creates a bare repository layout at gitdir unless one exists.
+func initGitDir(gitdir string) error {
+	if _, err := os.Stat(filepath.Join(gitdir, "objects")); err == nil {
+		return nil
+	}
+	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
+		if err := os.MkdirAll(filepath.Join(gitdir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"HEAD":        "ref: refs/heads/master\n",
+		"config":      "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n",
+		"description": "DataKit store\n",
+	}
+	for name, content := range files {
+		path := filepath.Join(gitdir, name)
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GitDir returns the Git directory of an on-disk store ("" in memory).
+func (s *GitStore) GitDir() string { return s.gitdir }
+
+// setRef moves b from old to new by compare-and-swap and notifies watchers.
+func (s *GitStore) setRef(b BranchName, old, new CommitID) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
+	if err := s.refs.cas(b, old, new); err != nil {
+		return err
+	}
+	s.noteRef(b, new)
+	return nil
+}
+
+// noteRef records b's new value and publishes the change; refMu is held.
+func (s *GitStore) noteRef(b BranchName, new CommitID) {
+	old := s.known[b]
+	if old == new {
+		return
+	}
+	if new.IsZero() {
+		delete(s.known, b)
+	} else {
+		s.known[b] = new
+	}
+	s.hub.publish(b, old, new)
+}
+
+// poll notices refs changed by other programs (git push, git commit).
+func (s *GitStore) poll(interval time.Duration) {
+	defer close(s.pollDone)
+	fr := s.refs.(*fileRefs)
+	sig := fr.signature()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	n := 0
+	for {
+		select {
+		case <-s.pollStop:
+			return
+		case <-t.C:
+		}
+		n++
+		now := fr.signature()
+		// Directory times catch lock-and-rename updates; a full rescan now
+		// and then catches tools that rewrite ref files in place.
+		if now == sig && n%10 != 0 {
+			continue
+		}
+		sig = now
+		s.rescan()
+	}
+}
+
+func (s *GitStore) rescan() {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
+	refs, err := s.refs.list()
+	if err != nil {
+		s.log.Warn("dkstore: scanning refs", "err", err)
+		return
+	}
+	var gone []BranchName
+	for b := range s.known {
+		if _, ok := refs[b]; !ok {
+			gone = append(gone, b)
+		}
+	}
+	for _, b := range gone {
+		s.noteRef(b, CommitID{})
+	}
+	for b, id := range refs {
+		s.noteRef(b, id)
+	}
+}
+
+// Branches lists the branches that have a head.
+func (s *GitStore) Branches(ctx context.Context) ([]BranchName, error) {
+	refs, err := s.refs.list()
+	if err != nil {
+		return nil, fmt.Errorf("dkstore: list branches: %w", err)
+	}
+	out := make([]BranchName, 0, len(refs))
+	for b := range refs {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// Branch returns a handle on branch name.
+func (s *GitStore) Branch(name BranchName) (Branch, error) {
+	if err := name.Valid(); err != nil {
+		return nil, err
+	}
+	return &gitBranch{s: s, name: name}, nil
+}
+
+// Commit returns a commit's metadata.
+func (s *GitStore) Commit(ctx context.Context, id CommitID) (Commit, error) {
+	c, err := s.commit("commit", id)
+	if err != nil {
+		return Commit{}, err
+	}
+	out := *c
+	out.Parents = append([]CommitID(nil), c.Parents...)
+	return out, nil
+}
+
+func (s *GitStore) commit(op string, id CommitID) (*Commit, error) {
+	c, err := s.objs.commit(id)
+	if errors.Is(err, errNoObject) {
+		return nil, newErr(ErrNotExist, op, "No such file or directory: commit %s", Hash(id))
+	}
+	return c, err
+}
+
+// Tree returns the tree with hash h.
+func (s *GitStore) Tree(ctx context.Context, h Hash) (Tree, error) {
+	if _, err := s.objs.tree(h); err != nil {
+		if errors.Is(err, errNoObject) {
+			return nil, newErr(ErrNotExist, "tree", "No such file or directory: tree %s", h)
+		}
+		return nil, err
+	}
+	return &treeView{objs: s.objs, root: h}, nil
+}
+
+// Blob returns the content of a blob.
+func (s *GitStore) Blob(ctx context.Context, h Hash) ([]byte, error) {
+	data, err := s.objs.blob(h)
+	if errors.Is(err, errNoObject) {
+		return nil, newErr(ErrNotExist, "blob", "No such file or directory: blob %s", h)
+	}
+	return data, err
+}
+
+// Diff lists the files changed from commit from to commit to.
+func (s *GitStore) Diff(ctx context.Context, from, to CommitID) ([]Change, error) {
+	a, err := s.commit("diff", from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.commit("diff", to)
+	if err != nil {
+		return nil, err
+	}
+	var out []Change
+	err = s.objs.diff(Root, a.Tree, b.Tree, &out)
+	return out, err
+}
+
+// WatchRefs streams branch changes.
+func (s *GitStore) WatchRefs(ctx context.Context) (Watch[RefChange], error) {
+	return s.hub.watchRefs(ctx)
+}
+
+// OpenWatches counts the watches not yet closed.
+func (s *GitStore) OpenWatches() int { return s.hub.open() }
+
+// Close stops the store's background work and ends blocked watches.
+func (s *GitStore) Close() error {
+	s.closeMu.Do(func() {
+		close(s.hub.closed)
+		if s.pollStop != nil {
+			close(s.pollStop)
+			<-s.pollDone
+		}
+	})
+	return nil
+}
+
+type gitBranch struct {
+	s    *GitStore
+	name BranchName
+}
+
+func (b *gitBranch) Name() BranchName { return b.name }
+
+func (b *gitBranch) Head(ctx context.Context) (CommitID, error) {
+	id, err := b.s.refs.get(b.name)
+	if err != nil {
+		return CommitID{}, fmt.Errorf("dkstore: head of %s: %w", b.name, err)
+	}
+	return id, nil
+}
+
+func (b *gitBranch) FastForward(ctx context.Context, id CommitID) error {
+	op := "fast-forward " + string(b.name)
+	if _, err := b.s.commit(op, id); err != nil {
+		return err
+	}
+	for {
+		head, err := b.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if head == id {
+			return nil
+		}
+		if !head.IsZero() {
+			ok, err := b.s.objs.isAncestor(head, id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return newErr(ErrNotFastForward, op, "not-fast-forward")
+			}
+		}
+		err = b.s.setRef(b.name, head, id)
+		if errors.Is(err, errMoved) {
+			return newErr(ErrNotFastForward, op, "not-fast-forward")
+		}
+		return err
+	}
+}
+
+func (b *gitBranch) Delete(ctx context.Context) error {
+	for {
+		head, err := b.Head(ctx)
+		if err != nil || head.IsZero() {
+			return err
+		}
+		if err := b.s.setRef(b.name, head, CommitID{}); !errors.Is(err, errMoved) {
+			return err
+		}
+	}
+}
+
+func (b *gitBranch) Rename(ctx context.Context, to BranchName) error {
+	op := "rename " + string(b.name)
+	if err := to.Valid(); err != nil {
+		return withOp(err, op)
+	}
+	if to == b.name {
+		return nil
+	}
+	head, err := b.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if head.IsZero() {
+		return newErr(ErrNotExist, op, "No such file or directory")
+	}
+	if err := b.s.setRef(to, CommitID{}, head); err != nil {
+		if errors.Is(err, errMoved) {
+			return newErr(ErrExist, op, "Is a directory: branch %s exists", to)
+		}
+		return err
+	}
+	if err := b.s.setRef(b.name, head, CommitID{}); err != nil && !errors.Is(err, errMoved) {
+		return err
+	}
+	return nil
+}
+
+func (b *gitBranch) WatchHead(ctx context.Context) (Watch[CommitID], error) {
+	return newValueWatch(ctx, b.s.hub, b.name, func() (CommitID, error) { return b.s.refs.get(b.name) },
+		func(id CommitID) (CommitID, error) { return id, nil })
+}
+
+func (b *gitBranch) WatchPath(ctx context.Context, p Path) (Watch[Object], error) {
+	if err := p.Valid(); err != nil {
+		return nil, err
+	}
+	return newValueWatch(ctx, b.s.hub, b.name, func() (CommitID, error) { return b.s.refs.get(b.name) },
+		func(id CommitID) (Object, error) { return b.s.objectAt(id, p) })
+}
+
+// objectAt returns the object at p in commit id's tree (the empty tree for
+// the root of no commit).
+func (s *GitStore) objectAt(id CommitID, p Path) (Object, error) {
+	root := EmptyTree
+	if !id.IsZero() {
+		c, err := s.commit("watch", id)
+		if err != nil {
+			return Object{}, err
+		}
+		root = c.Tree
+	}
+	e, ok, err := s.objs.lookup(root, p)
+	if err != nil || !ok {
+		return Object{}, err
+	}
+	return Object{Kind: e.kind(), Hash: e.hash}, nil
+}
+
+// ObjectAt returns the object at p in a commit's tree, or the zero Object.
+func (s *GitStore) ObjectAt(ctx context.Context, id CommitID, p Path) (Object, error) {
+	if err := p.Valid(); err != nil {
+		return Object{}, err
+	}
+	return s.objectAt(id, p)
+}
+
+func (b *gitBranch) Transaction(ctx context.Context, opts TxOptions) (Transaction, error) {
+	return b.s.newTx(b.name, opts)
+}
+
+// treeView is a read-only Tree over the object store.
+type treeView struct {
+	objs *objects
+	root Hash
+}
+
+func (t *treeView) Hash() Hash { return t.root }
+
+func (t *treeView) entry(op string, p Path) (treeEntry, error) {
+	if err := p.Valid(); err != nil {
+		return treeEntry{}, withOp(err, op)
+	}
+	e, ok, err := t.objs.lookup(t.root, p)
+	if err != nil {
+		return treeEntry{}, err
+	}
+	if !ok {
+		return treeEntry{}, newErr(ErrNotExist, op, "No such file or directory")
+	}
+	return e, nil
+}
+
+func (t *treeView) Stat(ctx context.Context, p Path) (Stat, error) {
+	e, err := t.entry("stat "+string(p), p)
+	if err != nil {
+		return Stat{}, err
+	}
+	if e.mode == modeDir {
+		return Stat{Kind: KindDir}, nil
+	}
+	n, err := t.objs.blobSize(e.hash)
+	return Stat{Kind: e.kind(), Size: n}, err
+}
+
+func (t *treeView) ReadFile(ctx context.Context, p Path) ([]byte, error) {
+	op := "read " + string(p)
+	e, err := t.entry(op, p)
+	if err != nil {
+		return nil, err
+	}
+	if e.mode == modeDir {
+		return nil, newErr(ErrIsDir, op, "Is a directory")
+	}
+	return t.objs.blob(e.hash)
+}
+
+func (t *treeView) ReadDir(ctx context.Context, p Path) ([]DirEntry, error) {
+	op := "readdir " + string(p)
+	e, err := t.entry(op, p)
+	if err != nil {
+		return nil, err
+	}
+	if e.mode != modeDir {
+		return nil, newErr(ErrNotDir, op, "Is not a directory")
+	}
+	tr, err := t.objs.tree(e.hash)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DirEntry, 0, len(tr.entries))
+	for _, e := range tr.entries {
+		if k := e.kind(); k != KindNone {
+			out = append(out, DirEntry{Name: e.name, Kind: k})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// isNotExist reports whether err means "absent" from the file system.
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

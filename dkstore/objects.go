@@ -1,0 +1,381 @@
+package dkstore
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage"
+)
+
+// Git tree entry modes.
+const (
+	modeDir     = 0o40000
+	modeFile    = 0o100644
+	modeExec    = 0o100755
+	modeLink    = 0o120000
+	modeGitlink = 0o160000
+)
+
+func kindOfMode(m uint32) Kind {
+	switch {
+	case m == modeDir:
+		return KindDir
+	case m == modeLink:
+		return KindLink
+	case m == modeGitlink:
+		return KindNone // submodule commits are kept but not shown
+	case m&0o111 != 0:
+		return KindExec
+	default:
+		return KindFile
+	}
+}
+
+func modeOfKind(k Kind) uint32 {
+	switch k {
+	case KindDir:
+		return modeDir
+	case KindExec:
+		return modeExec
+	case KindLink:
+		return modeLink
+	default:
+		return modeFile
+	}
+}
+
+// treeEntry is one entry of a decoded tree object.
+type treeEntry struct {
+	name string
+	mode uint32
+	hash Hash
+}
+
+func (e treeEntry) kind() Kind { return kindOfMode(e.mode) }
+
+// treeObj is a decoded, immutable tree: entries in Git order.
+type treeObj struct {
+	entries []treeEntry
+}
+
+func (t *treeObj) find(name string) (treeEntry, bool) {
+	es := t.entries
+	// An entry sorts as its name, or name+"/" for a directory: look for both.
+	for _, dir := range [2]bool{false, true} {
+		i := sort.Search(len(es), func(i int) bool {
+			return keyCmp(es[i].name, es[i].mode == modeDir, name, dir) >= 0
+		})
+		if i < len(es) && es[i].name == name {
+			return es[i], true
+		}
+	}
+	return treeEntry{}, false
+}
+
+// keyCmp compares two entry names in Git tree order, where a directory's
+// name sorts as if it ended with "/".
+func keyCmp(a string, adir bool, b string, bdir bool) int {
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
+	}
+	at := func(s string, dir bool) int {
+		switch {
+		case n < len(s):
+			return int(s[n])
+		case dir:
+			return '/'
+		}
+		return -1
+	}
+	return cmp.Compare(at(a, adir), at(b, bdir))
+}
+
+// gitLess orders tree entries as Git does.
+func gitLess(a, b treeEntry) bool {
+	return keyCmp(a.name, a.mode == modeDir, b.name, b.mode == modeDir) < 0
+}
+
+func sortEntries(es []treeEntry) {
+	sort.Slice(es, func(i, j int) bool { return gitLess(es[i], es[j]) })
+}
+
+func encodeTree(es []treeEntry) []byte {
+	n := 0
+	for _, e := range es {
+		n += 7 + len(e.name) + 1 + 20
+	}
+	buf := make([]byte, 0, n)
+	for _, e := range es {
+		buf = strconv.AppendUint(buf, uint64(e.mode), 8)
+		buf = append(buf, ' ')
+		buf = append(buf, e.name...)
+		buf = append(buf, 0)
+		buf = append(buf, e.hash[:]...)
+	}
+	return buf
+}
+
+func decodeTree(data []byte) (*treeObj, error) {
+	t := &treeObj{}
+	for len(data) > 0 {
+		sp := bytes.IndexByte(data, ' ')
+		if sp <= 0 {
+			return nil, errors.New("corrupt tree: no mode")
+		}
+		mode, err := strconv.ParseUint(string(data[:sp]), 8, 32)
+		if err != nil {
+			return nil, fmt.Errorf("corrupt tree: mode %q", data[:sp])
+		}
+		data = data[sp+1:]
+		nul := bytes.IndexByte(data, 0)
+		if nul < 0 || len(data) < nul+21 {
+			return nil, errors.New("corrupt tree: truncated entry")
+		}
+		e := treeEntry{name: string(data[:nul]), mode: uint32(mode)}
+		copy(e.hash[:], data[nul+1:nul+21])
+		t.entries = append(t.entries, e)
+		data = data[nul+21:]
+	}
+	return t, nil
+}
+
+// objectHash computes the Git id of an object of type typ with content data.
+func objectHash(typ string, data []byte) Hash {
+	h := sha1.New()
+	h.Write([]byte(typ))
+	h.Write([]byte{' '})
+	h.Write(strconv.AppendInt(nil, int64(len(data)), 10))
+	h.Write([]byte{0})
+	h.Write(data)
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// objects wraps a go-git object storer, which is not safe for concurrent
+// use, with a lock and caches of decoded trees and commits.
+type objects struct {
+	mu      sync.Mutex
+	st      storage.Storer
+	trees   map[Hash]*treeObj
+	commits map[CommitID]*Commit
+	// objects written since the last cache trim; we keep the caches
+	// bounded by clearing them when they grow too big.
+}
+
+const maxCached = 50000
+
+func newObjects(st storage.Storer) *objects {
+	return &objects{st: st, trees: map[Hash]*treeObj{}, commits: map[CommitID]*Commit{}}
+}
+
+var errNoObject = plumbing.ErrObjectNotFound
+
+func (o *objects) readRaw(typ plumbing.ObjectType, h Hash) ([]byte, error) {
+	o.mu.Lock()
+	obj, err := o.st.EncodedObject(typ, plumbing.Hash(h))
+	o.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil, errNoObject
+		}
+		return nil, err
+	}
+	r, err := obj.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func (o *objects) has(h Hash) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.st.HasEncodedObject(plumbing.Hash(h)) == nil
+}
+
+func (o *objects) write(typ plumbing.ObjectType, data []byte) (Hash, error) {
+	h := objectHash(typ.String(), data)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.st.HasEncodedObject(plumbing.Hash(h)) == nil {
+		return h, nil
+	}
+	obj := o.st.NewEncodedObject()
+	obj.SetType(typ)
+	obj.SetSize(int64(len(data)))
+	w, err := obj.Writer()
+	if err != nil {
+		return h, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return h, err
+	}
+	if err := w.Close(); err != nil {
+		return h, err
+	}
+	got, err := o.st.SetEncodedObject(obj)
+	if err != nil {
+		return h, err
+	}
+	if Hash(got) != h {
+		return h, fmt.Errorf("object hash mismatch: stored %s, computed %s", got, h)
+	}
+	return h, nil
+}
+
+func (o *objects) tree(h Hash) (*treeObj, error) {
+	if h == EmptyTree {
+		return &treeObj{}, nil
+	}
+	o.mu.Lock()
+	t, ok := o.trees[h]
+	o.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	data, err := o.readRaw(plumbing.TreeObject, h)
+	if err != nil {
+		return nil, err
+	}
+	t, err = decodeTree(data)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", h, err)
+	}
+	o.mu.Lock()
+	if len(o.trees) >= maxCached {
+		clear(o.trees)
+	}
+	o.trees[h] = t
+	o.mu.Unlock()
+	return t, nil
+}
+
+func (o *objects) writeTree(es []treeEntry) (Hash, error) {
+	if len(es) == 0 {
+		// The empty tree need not be stored for us, but git fsck wants
+		// every tree a commit names to exist.
+		return o.write(plumbing.TreeObject, nil)
+	}
+	data := encodeTree(es)
+	h, err := o.write(plumbing.TreeObject, data)
+	if err != nil {
+		return h, err
+	}
+	o.mu.Lock()
+	if len(o.trees) >= maxCached {
+		clear(o.trees)
+	}
+	o.trees[h] = &treeObj{entries: es}
+	o.mu.Unlock()
+	return h, nil
+}
+
+func (o *objects) blob(h Hash) ([]byte, error) {
+	return o.readRaw(plumbing.BlobObject, h)
+}
+
+func (o *objects) blobSize(h Hash) (int64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n, err := o.st.EncodedObjectSize(plumbing.Hash(h))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return 0, errNoObject
+	}
+	return n, err
+}
+
+func (o *objects) commit(id CommitID) (*Commit, error) {
+	o.mu.Lock()
+	c, ok := o.commits[id]
+	o.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	o.mu.Lock()
+	enc, err := o.st.EncodedObject(plumbing.CommitObject, plumbing.Hash(id))
+	o.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil, errNoObject
+		}
+		return nil, err
+	}
+	var gc object.Commit
+	if err := gc.Decode(enc); err != nil {
+		return nil, fmt.Errorf("commit %s: %w", Hash(id), err)
+	}
+	c = &Commit{
+		ID:        id,
+		Tree:      Hash(gc.TreeHash),
+		Message:   gc.Message,
+		Author:    Signature{Name: gc.Author.Name, Email: gc.Author.Email, When: gc.Author.When},
+		Committer: Signature{Name: gc.Committer.Name, Email: gc.Committer.Email, When: gc.Committer.When},
+	}
+	for _, p := range gc.ParentHashes {
+		c.Parents = append(c.Parents, CommitID(p))
+	}
+	o.mu.Lock()
+	if len(o.commits) >= maxCached {
+		clear(o.commits)
+	}
+	o.commits[id] = c
+	o.mu.Unlock()
+	return c, nil
+}
+
+// encodeCommit renders a commit object exactly as `git commit-tree` does.
+func encodeCommit(tree Hash, parents []CommitID, author, committer Signature, msg string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "tree %s\n", tree)
+	for _, p := range parents {
+		fmt.Fprintf(&b, "parent %s\n", Hash(p))
+	}
+	sig := func(s Signature) string {
+		return fmt.Sprintf("%s <%s> %d %s", s.Name, s.Email, s.When.Unix(), s.When.Format("-0700"))
+	}
+	fmt.Fprintf(&b, "author %s\ncommitter %s\n\n", sig(author), sig(committer))
+	b.WriteString(msg)
+	return b.Bytes()
+}
+
+func (o *objects) writeCommit(tree Hash, parents []CommitID, author, committer Signature, msg string) (CommitID, error) {
+	h, err := o.write(plumbing.CommitObject, encodeCommit(tree, parents, author, committer, msg))
+	return CommitID(h), err
+}
+
+// lookup finds the entry at p below the tree root. ok is false if absent.
+// It returns ErrNotDir-kind errors as absent, like the reference's lookups.
+func (o *objects) lookup(root Hash, p Path) (treeEntry, bool, error) {
+	cur := treeEntry{mode: modeDir, hash: root}
+	if p == Root {
+		return cur, true, nil
+	}
+	for _, step := range p.Steps() {
+		if cur.mode != modeDir {
+			return treeEntry{}, false, nil
+		}
+		t, err := o.tree(cur.hash)
+		if err != nil {
+			return treeEntry{}, false, err
+		}
+		e, ok := t.find(step)
+		if !ok || e.kind() == KindNone {
+			return treeEntry{}, false, nil
+		}
+		cur = e
+	}
+	return cur, true, nil
+}

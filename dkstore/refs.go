@@ -1,0 +1,375 @@
+package dkstore
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// errMoved: a compare-and-swap found another value than expected.
+var errMoved = errors.New("ref moved")
+
+// refStore holds branch heads. cas is the only way to change one.
+// Implementations are safe for concurrent use.
+type refStore interface {
+	get(b BranchName) (CommitID, error)
+	list() (map[BranchName]CommitID, error)
+	// cas sets b to new if it is old now (zero means absent; a zero new
+	// deletes the ref). It returns errMoved if b is not old.
+	cas(b BranchName, old, new CommitID) error
+}
+
+type memRefs struct {
+	mu   sync.Mutex
+	refs map[BranchName]CommitID
+}
+
+func newMemRefs() *memRefs { return &memRefs{refs: map[BranchName]CommitID{}} }
+
+func (m *memRefs) get(b BranchName) (CommitID, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.refs[b], nil
+}
+
+func (m *memRefs) list() (map[BranchName]CommitID, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[BranchName]CommitID, len(m.refs))
+	for k, v := range m.refs {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (m *memRefs) cas(b BranchName, old, new CommitID) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.refs[b] != old {
+		return errMoved
+	}
+	if new.IsZero() {
+		delete(m.refs, b)
+	} else {
+		if err := refNameClash(m.refs, b); err != nil {
+			return err
+		}
+		m.refs[b] = new
+	}
+	return nil
+}
+
+// refNameClash refuses a branch a/b beside a branch a, as Git does.
+func refNameClash(refs map[BranchName]CommitID, b BranchName) error {
+	if _, ok := refs[b]; ok {
+		return nil
+	}
+	s := string(b)
+	for other := range refs {
+		o := string(other)
+		if strings.HasPrefix(s, o+"/") || strings.HasPrefix(o, s+"/") {
+			return newErr(ErrExist, "", "branch %q clashes with existing branch %q", s, o)
+		}
+	}
+	return nil
+}
+
+// fileRefs keeps refs in a Git directory the way git does: loose ref files
+// under refs/heads, moved atomically by writing a lock file and renaming it
+// over the ref, with packed-refs as a fallback for reading.
+type fileRefs struct {
+	gitdir string
+	mu     sync.Mutex // serialises our own updates; the lock files exclude other processes
+}
+
+func (f *fileRefs) refPath(b BranchName) string {
+	return filepath.Join(f.gitdir, "refs", "heads", filepath.FromSlash(string(b)))
+}
+
+func parseRefLine(data []byte) (CommitID, bool) {
+	s := strings.TrimSpace(string(data))
+	if strings.HasPrefix(s, "ref:") {
+		return CommitID{}, false // a symbolic ref is not a branch head
+	}
+	id, err := ParseCommitID(s)
+	if err != nil {
+		return CommitID{}, false
+	}
+	return id, true
+}
+
+func (f *fileRefs) packed() (map[BranchName]CommitID, error) {
+	data, err := os.ReadFile(filepath.Join(f.gitdir, "packed-refs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[BranchName]CommitID{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' || line[0] == '^' {
+			continue
+		}
+		hash, name, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(name, "refs/heads/") {
+			continue
+		}
+		id, err := ParseCommitID(hash)
+		if err != nil {
+			continue
+		}
+		out[BranchName(strings.TrimPrefix(name, "refs/heads/"))] = id
+	}
+	return out, sc.Err()
+}
+
+func (f *fileRefs) get(b BranchName) (CommitID, error) {
+	data, err := os.ReadFile(f.refPath(b))
+	switch {
+	case err == nil:
+		id, _ := parseRefLine(data)
+		return id, nil
+	case errors.Is(err, fs.ErrNotExist), isNotDir(err):
+	default:
+		return CommitID{}, err
+	}
+	p, err := f.packed()
+	if err != nil {
+		return CommitID{}, err
+	}
+	return p[b], nil
+}
+
+func isNotDir(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "not a directory")
+}
+
+func (f *fileRefs) list() (map[BranchName]CommitID, error) {
+	out, err := f.packed()
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = map[BranchName]CommitID{}
+	}
+	root := filepath.Join(f.gitdir, "refs", "heads")
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasSuffix(path, ".lock") {
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		name := BranchName(filepath.ToSlash(rel))
+		data, err := os.ReadFile(path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if id, ok := parseRefLine(data); ok && name.Valid() == nil {
+			out[name] = id
+		}
+		return nil
+	})
+	return out, err
+}
+
+// lockTimeout bounds how long we wait for another process's lock file, and
+// staleLock is the age after which a lock file is taken to be left over by a
+// killed writer (an update holds it for microseconds).
+const (
+	lockTimeout = 2 * time.Second
+	staleLock   = 3 * time.Second
+)
+
+// lock creates path+".lock" exclusively, as git does.
+func lockFile(path string) (*os.File, error) {
+	lock := path + ".lock"
+	deadline := time.Now().Add(lockTimeout)
+	for {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		fh, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			return fh, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		if st, serr := os.Stat(lock); serr == nil && time.Since(st.ModTime()) > staleLock {
+			os.Remove(lock) // left by a killed writer
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("unable to lock %s: %w", lock, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (f *fileRefs) cas(b BranchName, old, new CommitID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	path := f.refPath(b)
+	if !new.IsZero() {
+		if err := f.clash(b); err != nil {
+			return err
+		}
+	}
+	fh, err := lockFile(path)
+	if err != nil {
+		return err
+	}
+	lock := fh.Name()
+	committed := false
+	defer func() {
+		if !committed {
+			fh.Close()
+			os.Remove(lock)
+		}
+	}()
+	cur, err := f.get(b)
+	if err != nil {
+		return err
+	}
+	if cur != old {
+		return errMoved
+	}
+	if new.IsZero() {
+		return f.remove(b, path)
+	}
+	if _, err := fh.WriteString(Hash(new).String() + "\n"); err != nil {
+		return err
+	}
+	if err := fh.Close(); err != nil {
+		return err
+	}
+	committed = true
+	if err := os.Rename(lock, path); err != nil {
+		os.Remove(lock)
+		return err
+	}
+	return nil
+}
+
+// clash refuses a/b beside a loose or packed a (and the other way round).
+func (f *fileRefs) clash(b BranchName) error {
+	all, err := f.list()
+	if err != nil {
+		return err
+	}
+	return refNameClash(all, b)
+}
+
+// remove deletes the loose ref and its packed entry; the ref's lock is held.
+func (f *fileRefs) remove(b BranchName, path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// Drop empty parent directories, as git does.
+	heads := filepath.Join(f.gitdir, "refs", "heads")
+	for dir := filepath.Dir(path); dir != heads && strings.HasPrefix(dir, heads); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break
+		}
+	}
+	packed, err := f.packed()
+	if err != nil {
+		return err
+	}
+	if _, ok := packed[b]; !ok {
+		return nil
+	}
+	return f.rewritePacked(b.Ref())
+}
+
+// rewritePacked rewrites packed-refs without the ref name, through
+// packed-refs.lock renamed over it.
+func (f *fileRefs) rewritePacked(name string) error {
+	path := filepath.Join(f.gitdir, "packed-refs")
+	fh, err := lockFile(path)
+	if err != nil {
+		return err
+	}
+	lock := fh.Name()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fh.Close()
+		os.Remove(lock)
+		return err
+	}
+	var out bytes.Buffer
+	skipPeel := false
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "^") {
+			if !skipPeel {
+				out.WriteString(line)
+			}
+			continue
+		}
+		skipPeel = false
+		if _, n, ok := strings.Cut(strings.TrimRight(line, "\n"), " "); ok && n == name {
+			skipPeel = true
+			continue
+		}
+		out.WriteString(line)
+	}
+	if _, err := fh.Write(out.Bytes()); err != nil {
+		fh.Close()
+		os.Remove(lock)
+		return err
+	}
+	if err := fh.Close(); err != nil {
+		os.Remove(lock)
+		return err
+	}
+	return os.Rename(lock, path)
+}
+
+// signature summarises the state of the ref files cheaply (modification
+// times of packed-refs and of every directory under refs/heads), so that a
+// poller can tell when something outside changed them.
+func (f *fileRefs) signature() string {
+	var b strings.Builder
+	if st, err := os.Stat(filepath.Join(f.gitdir, "packed-refs")); err == nil {
+		fmt.Fprintf(&b, "p%d.%d;", st.ModTime().UnixNano(), st.Size())
+	}
+	root := filepath.Join(f.gitdir, "refs", "heads")
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				fmt.Fprintf(&b, "%s:%d;", path, info.ModTime().UnixNano())
+			}
+		}
+		return nil
+	})
+	return b.String()
+}
