@@ -26,7 +26,7 @@ type Options struct {
 	// Now gives the time of new commits (nil: time.Now).
 	Now func() time.Time
 	// PollInterval is how often an on-disk store looks for refs changed by
-	// other programs (default 200ms).
+	// other programs (default 100ms).
 	PollInterval time.Duration
 }
 
@@ -90,7 +90,7 @@ func openGitDir(gitdir string, opts Options) (*GitStore, error) {
 	s.known = known
 	interval := opts.PollInterval
 	if interval <= 0 {
-		interval = 200 * time.Millisecond
+		interval = 100 * time.Millisecond
 	}
 	s.pollStop, s.pollDone = make(chan struct{}), make(chan struct{})
 	go s.poll(interval)
@@ -174,7 +174,7 @@ func (s *GitStore) poll(interval time.Duration) {
 	sig := fr.signature()
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	n := 0
+	n, again := 0, false
 	for {
 		select {
 		case <-s.pollStop:
@@ -183,11 +183,13 @@ func (s *GitStore) poll(interval time.Duration) {
 		}
 		n++
 		now := fr.signature()
-		// Directory times catch lock-and-rename updates; a full rescan now
-		// and then catches tools that rewrite ref files in place.
-		if now == sig && n%10 != 0 {
+		// Directory times catch lock-and-rename updates. File times are
+		// coarse, so after a change we look once more; and a full rescan
+		// now and then catches tools that rewrite ref files in place.
+		if now == sig && !again && n%5 != 0 {
 			continue
 		}
+		again = now != sig
 		sig = now
 		s.rescan()
 	}

@@ -275,12 +275,29 @@ func (f *fileRefs) cas(b BranchName, old, new CommitID) error {
 }
 
 // clash refuses a/b beside a loose or packed a (and the other way round).
+// It looks only at the paths that could clash, not at every ref.
 func (f *fileRefs) clash(b BranchName) error {
-	all, err := f.list()
-	if err != nil {
+	path := f.refPath(b)
+	if st, err := os.Stat(path); err == nil {
+		if !st.IsDir() {
+			return nil // the ref exists: an update
+		}
+		if os.Remove(path) != nil { // only an empty directory goes
+			return newErr(ErrExist, "", "branch %q clashes with existing branches below it", string(b))
+		}
+	}
+	steps := strings.Split(string(b), "/")
+	for i := 1; i < len(steps); i++ {
+		prefix := strings.Join(steps[:i], "/")
+		if st, err := os.Stat(f.refPath(BranchName(prefix))); err == nil && !st.IsDir() {
+			return newErr(ErrExist, "", "branch %q clashes with existing branch %q", string(b), prefix)
+		}
+	}
+	packed, err := f.packed()
+	if err != nil || len(packed) == 0 {
 		return err
 	}
-	return refNameClash(all, b)
+	return refNameClash(packed, b)
 }
 
 // remove deletes the loose ref and its packed entry; the ref's lock is held.
