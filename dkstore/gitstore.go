@@ -83,6 +83,7 @@ func OpenGitDir(gitdir string, opts Options) (*GitStore, error) {
 func openGitDir(gitdir string, opts Options) (*GitStore, error) {
 	st := filesystem.NewStorageWithOptions(osfs.New(gitdir), cache.NewObjectLRU(32<<20), filesystem.Options{})
 	s := newGitStore(st, &fileRefs{gitdir: gitdir}, gitdir, opts)
+	s.objs.loose = filepath.Join(gitdir, "objects")
 	known, err := s.refs.list()
 	if err != nil {
 		return nil, fmt.Errorf("dkstore: open %s: %w", gitdir, err)

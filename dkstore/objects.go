@@ -3,10 +3,14 @@ package dkstore
 import (
 	"bytes"
 	"cmp"
+	"compress/zlib"
 	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,8 +121,17 @@ func encodeTree(es []treeEntry) []byte {
 	}
 	buf := make([]byte, 0, n)
 	for _, e := range es {
-		buf = strconv.AppendUint(buf, uint64(e.mode), 8)
-		buf = append(buf, ' ')
+		switch e.mode {
+		case modeFile:
+			buf = append(buf, "100644 "...)
+		case modeDir:
+			buf = append(buf, "40000 "...)
+		case modeExec:
+			buf = append(buf, "100755 "...)
+		default:
+			buf = strconv.AppendUint(buf, uint64(e.mode), 8)
+			buf = append(buf, ' ')
+		}
 		buf = append(buf, e.name...)
 		buf = append(buf, 0)
 		buf = append(buf, e.hash[:]...)
@@ -168,6 +181,7 @@ func objectHash(typ string, data []byte) Hash {
 type objects struct {
 	mu      sync.Mutex
 	st      storage.Storer
+	loose   string // on disk: the objects directory we write loose objects to
 	trees   map[Hash]*treeObj
 	commits map[CommitID]*Commit
 	// objects written since the last cache trim; we keep the caches
@@ -182,10 +196,26 @@ func newObjects(st storage.Storer) *objects {
 
 var errNoObject = plumbing.ErrObjectNotFound
 
-func (o *objects) readRaw(typ plumbing.ObjectType, h Hash) ([]byte, error) {
+// reindexer is implemented by go-git's filesystem storer, which loads the
+// list of packs once: packs that other programs add later (git push, git
+// gc) are found after a Reindex.
+type reindexer interface{ Reindex() }
+
+func (o *objects) encoded(typ plumbing.ObjectType, h Hash) (plumbing.EncodedObject, error) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	obj, err := o.st.EncodedObject(typ, plumbing.Hash(h))
-	o.mu.Unlock()
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		if r, ok := o.st.(reindexer); ok {
+			r.Reindex()
+			obj, err = o.st.EncodedObject(typ, plumbing.Hash(h))
+		}
+	}
+	return obj, err
+}
+
+func (o *objects) readRaw(typ plumbing.ObjectType, h Hash) ([]byte, error) {
+	obj, err := o.encoded(typ, h)
 	if err != nil {
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
 			return nil, errNoObject
@@ -201,39 +231,121 @@ func (o *objects) readRaw(typ plumbing.ObjectType, h Hash) ([]byte, error) {
 }
 
 func (o *objects) has(h Hash) bool {
+	if o.loose != "" {
+		if _, err := os.Lstat(o.loosePath(h)); err == nil {
+			return true
+		}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.st.HasEncodedObject(plumbing.Hash(h)) == nil
 }
 
+func (o *objects) loosePath(h Hash) string {
+	hex := h.String()
+	return filepath.Join(o.loose, hex[:2], hex[2:])
+}
+
+// Loose objects are compressed for speed: trees (mostly hashes) with
+// Huffman coding only, blobs at level 1. Git reads any level.
+var (
+	blobZlib = sync.Pool{New: func() any { w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed); return w }}
+	treeZlib = sync.Pool{New: func() any { w, _ := zlib.NewWriterLevel(nil, zlib.HuffmanOnly); return w }}
+)
+
+// writeLoose writes a loose object as git does: compressed into a
+// temporary file beside its final name, then renamed, so a reader (or a
+// writer killed half-way) never sees part of an object.
+func (o *objects) writeLoose(h Hash, typ plumbing.ObjectType, data []byte) error {
+	path := o.loosePath(h)
+	var buf bytes.Buffer
+	buf.Grow(len(data)/2 + 64)
+	zpool := &blobZlib
+	if typ != plumbing.BlobObject {
+		zpool = &treeZlib
+	}
+	zw := zpool.Get().(*zlib.Writer)
+	zw.Reset(&buf)
+	zw.Write([]byte(typ.String()))
+	zw.Write([]byte{' '})
+	zw.Write(strconv.AppendInt(nil, int64(len(data)), 10))
+	zw.Write([]byte{0})
+	zw.Write(data)
+	err := zw.Close()
+	zpool.Put(zw)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, buf.Bytes())
+}
+
+// writeAtomic writes data to a new read-only file at path through a
+// temporary file renamed into place, creating path's directory if needed.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "tmp_obj_")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			f, err = os.CreateTemp(dir, "tmp_obj_")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o444)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
 func (o *objects) write(typ plumbing.ObjectType, data []byte) (Hash, error) {
 	h := objectHash(typ.String(), data)
+	if o.loose != "" {
+		if o.has(h) {
+			return h, nil
+		}
+		return h, o.writeLoose(h, typ, data)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.st.HasEncodedObject(plumbing.Hash(h)) == nil {
 		return h, nil
 	}
-	obj := o.st.NewEncodedObject()
-	obj.SetType(typ)
-	obj.SetSize(int64(len(data)))
-	w, err := obj.Writer()
-	if err != nil {
+	if _, err := o.st.SetEncodedObject(&rawObject{hash: h, typ: typ, data: data}); err != nil {
 		return h, err
-	}
-	if _, err := w.Write(data); err != nil {
-		return h, err
-	}
-	if err := w.Close(); err != nil {
-		return h, err
-	}
-	got, err := o.st.SetEncodedObject(obj)
-	if err != nil {
-		return h, err
-	}
-	if Hash(got) != h {
-		return h, fmt.Errorf("object hash mismatch: stored %s, computed %s", got, h)
 	}
 	return h, nil
+}
+
+// rawObject is an object whose hash we computed already (go-git's
+// MemoryObject would compute it again, with the slower collision-detecting
+// SHA-1). Its data must not change.
+type rawObject struct {
+	hash Hash
+	typ  plumbing.ObjectType
+	data []byte
+}
+
+func (r *rawObject) Hash() plumbing.Hash           { return plumbing.Hash(r.hash) }
+func (r *rawObject) Type() plumbing.ObjectType     { return r.typ }
+func (r *rawObject) SetType(t plumbing.ObjectType) { r.typ = t }
+func (r *rawObject) Size() int64                   { return int64(len(r.data)) }
+func (r *rawObject) SetSize(int64)                 {}
+func (r *rawObject) Reader() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(r.data)), nil
+}
+func (r *rawObject) Writer() (io.WriteCloser, error) {
+	return nil, errors.New("dkstore: stored objects are immutable")
 }
 
 func (o *objects) tree(h Hash) (*treeObj, error) {
@@ -304,9 +416,7 @@ func (o *objects) commit(id CommitID) (*Commit, error) {
 	if ok {
 		return c, nil
 	}
-	o.mu.Lock()
-	enc, err := o.st.EncodedObject(plumbing.CommitObject, plumbing.Hash(id))
-	o.mu.Unlock()
+	enc, err := o.encoded(plumbing.CommitObject, Hash(id))
 	if err != nil {
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
 			return nil, errNoObject

@@ -203,30 +203,64 @@ const (
 	staleLock   = 3 * time.Second
 )
 
-// lock creates path+".lock" exclusively, as git does.
-func lockFile(path string) (*os.File, error) {
-	lock := path + ".lock"
+// refLock is a held lock file path+".lock", as git takes it.
+type refLock struct {
+	fh   *os.File // the lock's content is written here
+	path string   // the ref file
+	lock string   // path + ".lock"
+}
+
+// lockRef takes path+".lock" exclusively (O_EXCL), as git does, waiting a
+// little for another process's lock and breaking a stale one.
+func lockRef(path string) (*refLock, error) {
+	l := &refLock{path: path, lock: path + ".lock"}
 	deadline := time.Now().Add(lockTimeout)
-	for {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, err
-		}
-		fh, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	for mkdirs := 0; ; {
+		var err error
+		l.fh, err = os.OpenFile(l.lock, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
-			return fh, nil
+			return l, nil
 		}
-		if !errors.Is(err, fs.ErrExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && mkdirs < 2:
+			mkdirs++
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, err
+			}
+			continue
+		case !errors.Is(err, fs.ErrExist):
 			return nil, err
 		}
-		if st, serr := os.Stat(lock); serr == nil && time.Since(st.ModTime()) > staleLock {
-			os.Remove(lock) // left by a killed writer
+		if st, serr := os.Stat(l.lock); serr == nil && time.Since(st.ModTime()) > staleLock {
+			os.Remove(l.lock) // left by a killed writer
 			continue
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("unable to lock %s: %w", lock, err)
+			return nil, fmt.Errorf("unable to lock %s: %w", l.lock, err)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// abort releases the lock without changing the ref.
+func (l *refLock) abort() {
+	l.fh.Close()
+	os.Remove(l.lock)
+}
+
+// commit writes content to the lock and renames it over the ref.
+func (l *refLock) commit(content string) error {
+	_, err := l.fh.WriteString(content)
+	if cerr := l.fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(l.lock, l.path)
+	}
+	if err != nil {
+		os.Remove(l.lock)
+	}
+	return err
 }
 
 func (f *fileRefs) cas(b BranchName, old, new CommitID) error {
@@ -238,40 +272,25 @@ func (f *fileRefs) cas(b BranchName, old, new CommitID) error {
 			return err
 		}
 	}
-	fh, err := lockFile(path)
+	l, err := lockRef(path)
 	if err != nil {
 		return err
 	}
-	lock := fh.Name()
-	committed := false
-	defer func() {
-		if !committed {
-			fh.Close()
-			os.Remove(lock)
-		}
-	}()
 	cur, err := f.get(b)
 	if err != nil {
+		l.abort()
 		return err
 	}
 	if cur != old {
+		l.abort()
 		return errMoved
 	}
 	if new.IsZero() {
-		return f.remove(b, path)
-	}
-	if _, err := fh.WriteString(Hash(new).String() + "\n"); err != nil {
+		err := f.remove(b, path)
+		l.abort()
 		return err
 	}
-	if err := fh.Close(); err != nil {
-		return err
-	}
-	committed = true
-	if err := os.Rename(lock, path); err != nil {
-		os.Remove(lock)
-		return err
-	}
-	return nil
+	return l.commit(Hash(new).String() + "\n")
 }
 
 // clash refuses a/b beside a loose or packed a (and the other way round).
@@ -326,15 +345,13 @@ func (f *fileRefs) remove(b BranchName, path string) error {
 // packed-refs.lock renamed over it.
 func (f *fileRefs) rewritePacked(name string) error {
 	path := filepath.Join(f.gitdir, "packed-refs")
-	fh, err := lockFile(path)
+	l, err := lockRef(path)
 	if err != nil {
 		return err
 	}
-	lock := fh.Name()
 	data, err := os.ReadFile(path)
 	if err != nil {
-		fh.Close()
-		os.Remove(lock)
+		l.abort()
 		return err
 	}
 	var out bytes.Buffer
@@ -356,16 +373,7 @@ func (f *fileRefs) rewritePacked(name string) error {
 		}
 		out.WriteString(line)
 	}
-	if _, err := fh.Write(out.Bytes()); err != nil {
-		fh.Close()
-		os.Remove(lock)
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		os.Remove(lock)
-		return err
-	}
-	return os.Rename(lock, path)
+	return l.commit(out.String())
 }
 
 // signature summarises the state of the ref files cheaply (modification

@@ -12,10 +12,54 @@ type wnode struct {
 	mode   uint32
 	hash   Hash
 	clean  bool // hash is valid for the current content
-	loaded bool // data (file) or kids (dir) are in memory
+	loaded bool // data (file) or base (dir) are in memory
 	data   []byte
-	kids   map[string]*wnode
-	extra  bool // a directory made by MakeDirs that holds no file yet
+	// A directory is its stored entries (base, shared and immutable) with
+	// the children touched since overlaid in kids; a nil kid is a removed
+	// entry. So a change to one file of a large directory costs no copy of
+	// the directory until it is stored, and then a merge, not a sort.
+	base  *treeObj
+	kids  map[string]*wnode
+	extra bool // a directory made by MakeDirs that holds no file yet
+}
+
+// newDir returns an empty, dirty, in-memory directory.
+func newDir(extra bool) *wnode {
+	return &wnode{mode: modeDir, loaded: true, base: &treeObj{}, kids: map[string]*wnode{}, extra: extra}
+}
+
+// child returns the child name of the loaded directory n, or nil. The
+// child is overlaid in n.kids so that it can be changed in place.
+func (n *wnode) child(name string) *wnode {
+	if k, ok := n.kids[name]; ok {
+		return k
+	}
+	e, ok := n.base.find(name)
+	if !ok {
+		return nil
+	}
+	k := cleanNode(e)
+	n.kids[name] = k
+	return k
+}
+
+// empty reports whether the loaded directory n has no entry.
+func (n *wnode) empty() bool {
+	live := 0
+	for _, k := range n.kids {
+		if k != nil {
+			live++
+		}
+	}
+	if live > 0 {
+		return false
+	}
+	for _, e := range n.base.entries {
+		if _, ok := n.kids[e.name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (n *wnode) isDir() bool { return n.mode == modeDir }
@@ -43,10 +87,8 @@ func (w *worktree) loadDir(n *wnode) error {
 	if err != nil {
 		return err
 	}
-	n.kids = make(map[string]*wnode, len(t.entries))
-	for _, e := range t.entries {
-		n.kids[e.name] = cleanNode(e)
-	}
+	n.base = t
+	n.kids = map[string]*wnode{}
 	n.loaded = true
 	return nil
 }
@@ -75,7 +117,7 @@ func (w *worktree) find(op string, p Path) (*wnode, error) {
 		if err := w.loadDir(n); err != nil {
 			return nil, err
 		}
-		n = n.kids[step]
+		n = n.child(step)
 		if n == nil || kindOfMode(n.mode) == KindNone {
 			return nil, nil
 		}
@@ -102,12 +144,12 @@ func (w *worktree) parentChain(op string, p Path, create, mkdir bool) ([]*wnode,
 		if err := w.loadDir(n); err != nil {
 			return nil, err
 		}
-		next := n.kids[step]
+		next := n.child(step)
 		if next == nil {
 			if !create {
 				return nil, newErr(ErrNotExist, op, "No such file or directory")
 			}
-			next = &wnode{mode: modeDir, loaded: true, kids: map[string]*wnode{}, extra: mkdir}
+			next = newDir(mkdir)
 			n.kids[step] = next
 		} else if !next.isDir() {
 			return nil, newErr(ErrNotDir, op, "Is not a directory")
@@ -143,7 +185,7 @@ func (w *worktree) writeFile(op string, p Path, data []byte, kind Kind) error {
 		return err
 	}
 	parent := chain[len(chain)-1]
-	if old := parent.kids[p.Base()]; old != nil && old.isDir() {
+	if old := parent.child(p.Base()); old != nil && old.isDir() {
 		return newErr(ErrIsDir, op, "Is a directory")
 	}
 	parent.kids[p.Base()] = &wnode{mode: modeOfKind(kind), data: append([]byte(nil), data...), loaded: true}
@@ -161,7 +203,7 @@ func (w *worktree) file(op string, p Path) (*wnode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := chain[len(chain)-1].kids[p.Base()]
+	n := chain[len(chain)-1].child(p.Base())
 	switch {
 	case n == nil:
 		return nil, newErr(ErrNotExist, op, "No such file or directory")
@@ -234,9 +276,10 @@ func (w *worktree) makeDirs(op string, p Path) error {
 		return err
 	}
 	parent := chain[len(chain)-1]
-	switch n := parent.kids[p.Base()]; {
+	switch n := parent.child(p.Base()); {
 	case n == nil:
-		parent.kids[p.Base()] = &wnode{mode: modeDir, loaded: true, kids: map[string]*wnode{}, extra: true}
+		parent.kids[p.Base()] = newDir(true)
+		dirty(chain)
 	case !n.isDir():
 		return newErr(ErrNotDir, op, "Is not a directory")
 	}
@@ -245,7 +288,7 @@ func (w *worktree) makeDirs(op string, p Path) error {
 
 func (w *worktree) remove(op string, p Path) error {
 	if p == Root {
-		w.root = &wnode{mode: modeDir, loaded: true, kids: map[string]*wnode{}}
+		w.root = newDir(false)
 		return nil
 	}
 	chain, err := w.parentChain(op, p, false, false)
@@ -253,10 +296,10 @@ func (w *worktree) remove(op string, p Path) error {
 		return err
 	}
 	parent := chain[len(chain)-1]
-	if parent.kids[p.Base()] == nil {
+	if parent.child(p.Base()) == nil {
 		return newErr(ErrNotExist, op, "No such file or directory")
 	}
-	delete(parent.kids, p.Base())
+	parent.kids[p.Base()] = nil
 	dirty(chain)
 	w.prune(chain, p)
 	return nil
@@ -268,10 +311,10 @@ func (w *worktree) prune(chain []*wnode, p Path) {
 	steps := p.Steps()
 	for i := len(chain) - 1; i > 0; i-- {
 		n := chain[i]
-		if len(n.kids) > 0 || n.extra {
+		if n.extra || !n.empty() {
 			return
 		}
-		delete(chain[i-1].kids, steps[i-1])
+		chain[i-1].kids[steps[i-1]] = nil
 	}
 }
 
@@ -290,7 +333,7 @@ func (w *worktree) rename(op string, from, to Path) error {
 	if err != nil {
 		return err
 	}
-	n := src[len(src)-1].kids[from.Base()]
+	n := src[len(src)-1].child(from.Base())
 	if n == nil {
 		return newErr(ErrNotExist, op, "No such file or directory")
 	}
@@ -299,10 +342,10 @@ func (w *worktree) rename(op string, from, to Path) error {
 		return err
 	}
 	dparent := dst[len(dst)-1]
-	if old := dparent.kids[to.Base()]; old != nil && old.isDir() {
+	if old := dparent.child(to.Base()); old != nil && old.isDir() {
 		return newErr(ErrIsDir, op, "Is a directory")
 	}
-	delete(src[len(src)-1].kids, from.Base())
+	src[len(src)-1].kids[from.Base()] = nil
 	dparent.kids[to.Base()] = n
 	dirty(src)
 	dirty(dst)
@@ -337,21 +380,38 @@ func (w *worktree) storeNode(n *wnode) (h Hash, empty bool, err error) {
 		n.hash, n.clean = h, true
 		return h, false, nil
 	}
-	es := make([]treeEntry, 0, len(n.kids))
+	// The touched children, stored and sorted, merged into the untouched
+	// base entries (already in Git order).
+	touched := make([]treeEntry, 0, len(n.kids))
 	for name, k := range n.kids {
+		if k == nil {
+			continue
+		}
 		h, empty, err := w.storeNode(k)
 		if err != nil {
 			return Hash{}, false, err
 		}
-		if empty {
+		if !empty {
+			touched = append(touched, treeEntry{name: name, mode: k.mode, hash: h})
+		}
+	}
+	sortEntries(touched)
+	es := make([]treeEntry, 0, len(n.base.entries)+len(touched))
+	i := 0
+	for _, e := range n.base.entries {
+		if _, ok := n.kids[e.name]; ok {
 			continue
 		}
-		es = append(es, treeEntry{name: name, mode: k.mode, hash: h})
+		for i < len(touched) && gitLess(touched[i], e) {
+			es = append(es, touched[i])
+			i++
+		}
+		es = append(es, e)
 	}
+	es = append(es, touched[i:]...)
 	if len(es) == 0 {
 		return EmptyTree, true, nil
 	}
-	sortEntries(es)
 	h, err = w.objs.writeTree(es)
 	if err != nil {
 		return Hash{}, false, err
@@ -403,8 +463,18 @@ func (w *worktree) readDir(op string, p Path) ([]DirEntry, error) {
 	if err := w.loadDir(n); err != nil {
 		return nil, err
 	}
-	out := make([]DirEntry, 0, len(n.kids))
+	out := make([]DirEntry, 0, len(n.base.entries)+len(n.kids))
+	for _, e := range n.base.entries {
+		if _, ok := n.kids[e.name]; !ok {
+			if kind := e.kind(); kind != KindNone {
+				out = append(out, DirEntry{Name: e.name, Kind: kind})
+			}
+		}
+	}
 	for name, k := range n.kids {
+		if k == nil {
+			continue
+		}
 		if kind := kindOfMode(k.mode); kind != KindNone {
 			out = append(out, DirEntry{Name: name, Kind: kind})
 		}
