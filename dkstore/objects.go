@@ -179,16 +179,22 @@ func objectHash(typ string, data []byte) Hash {
 // objects wraps a go-git object storer, which is not safe for concurrent
 // use, with a lock and caches of decoded trees and commits.
 type objects struct {
-	mu      sync.Mutex
-	st      storage.Storer
-	loose   string // on disk: the objects directory we write loose objects to
-	trees   map[Hash]*treeObj
-	commits map[CommitID]*Commit
+	mu          sync.Mutex
+	st          storage.Storer
+	loose       string // on disk: the objects directory we write loose objects to
+	trees       map[Hash]*treeObj
+	treeEntries int // entries in all cached trees
+	commits     map[CommitID]*Commit
 	// objects written since the last cache trim; we keep the caches
 	// bounded by clearing them when they grow too big.
 }
 
-const maxCached = 50000
+// The caches are bounded: commits by count, trees by their total number
+// of entries (about 60 bytes each); when full they are simply emptied.
+const (
+	maxCached      = 50000
+	maxTreeEntries = 2 << 20
+)
 
 func newObjects(st storage.Storer) *objects {
 	return &objects{st: st, trees: map[Hash]*treeObj{}, commits: map[CommitID]*Commit{}}
@@ -367,12 +373,22 @@ func (o *objects) tree(h Hash) (*treeObj, error) {
 		return nil, fmt.Errorf("tree %s: %w", h, err)
 	}
 	o.mu.Lock()
-	if len(o.trees) >= maxCached {
-		clear(o.trees)
-	}
-	o.trees[h] = t
+	o.cacheTree(h, t)
 	o.mu.Unlock()
 	return t, nil
+}
+
+// cacheTree remembers a decoded tree; o.mu is held.
+func (o *objects) cacheTree(h Hash, t *treeObj) {
+	if _, ok := o.trees[h]; ok {
+		return
+	}
+	if o.treeEntries+len(t.entries) > maxTreeEntries {
+		clear(o.trees)
+		o.treeEntries = 0
+	}
+	o.trees[h] = t
+	o.treeEntries += len(t.entries)
 }
 
 func (o *objects) writeTree(es []treeEntry) (Hash, error) {
@@ -387,10 +403,7 @@ func (o *objects) writeTree(es []treeEntry) (Hash, error) {
 		return h, err
 	}
 	o.mu.Lock()
-	if len(o.trees) >= maxCached {
-		clear(o.trees)
-	}
-	o.trees[h] = &treeObj{entries: es}
+	o.cacheTree(h, &treeObj{entries: es})
 	o.mu.Unlock()
 	return h, nil
 }
