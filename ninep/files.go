@@ -189,9 +189,11 @@ type lineWatch interface {
 	Close() error
 }
 
-func (f *streamFile) path() string                                      { return f.p }
-func (f *streamFile) isStream()                                         {}
-func (f *streamFile) stat(context.Context) (dkstore.Kind, int64, error) { return dkstore.KindFile, 0, nil }
+func (f *streamFile) path() string { return f.p }
+func (f *streamFile) isStream()    {}
+func (f *streamFile) stat(context.Context) (dkstore.Kind, int64, error) {
+	return dkstore.KindFile, 0, nil
+}
 func (f *streamFile) open(ctx context.Context, write bool) (handle, error) {
 	if write {
 		return nil, errReadOnly
