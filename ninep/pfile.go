@@ -357,8 +357,17 @@ func (f *pfile) RenameAt(oldName string, newDir p9.File, newName string) error {
 		return err
 	}
 	nd, ok := newDir.(*pfile)
-	if !ok || nd.n.path() != d.path() {
-		return linux.EXDEV // renames stay within one directory
+	if !ok {
+		return linux.EXDEV
+	}
+	if nd.n.path() != d.path() {
+		// Between two directories of one transaction's rw/ tree.
+		from, ok1 := d.(*treeDir)
+		to, ok2 := nd.n.(*treeDir)
+		if !ok1 || !ok2 || from.tx == nil || from.tx != to.tx {
+			return linux.EXDEV // other renames stay within one directory
+		}
+		return errno(from.tx.get().Rename(f.s.ctx, from.sub.Join(oldName), to.sub.Join(newName)))
 	}
 	r, ok := d.(renamer)
 	if !ok {

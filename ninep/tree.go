@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dkgo/datakit/dkstore"
 )
@@ -62,7 +63,7 @@ func (s *session) close() {
 	defer s.mu.Unlock()
 	for _, m := range s.txs {
 		for _, t := range m {
-			t.tx.Abort(context.Background())
+			t.get().Abort(context.Background())
 		}
 	}
 	s.txs = nil
@@ -167,6 +168,23 @@ func (d *branchesDir) list(ctx context.Context) ([]dirent, error) {
 }
 
 func (d *branchesDir) lookup(ctx context.Context, name string) (node, error) {
+	if d.prefix == "" {
+		// Hidden files, beyond the original ('.' cannot start a branch
+		// name): .heads lists "<branch> <head>" lines; .changes streams
+		// "<branch> <old> <new>" lines ("-" for none) as branches move.
+		switch name {
+		case ".heads":
+			return &staticFile{p: "branch/.heads", content: d.heads}, nil
+		case ".changes":
+			return &streamFile{p: "branch/.changes", watch: func(ctx context.Context) (lineWatch, error) {
+				w, err := d.s.store.WatchRefs(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return &changesWatch{w: w}, nil
+			}}, nil
+		}
+	}
 	full := dkstore.BranchName(d.prefix + name)
 	all, err := d.names(ctx)
 	if err != nil {
@@ -181,6 +199,52 @@ func (d *branchesDir) lookup(ctx context.Context, name string) (node, error) {
 		}
 	}
 	return nil, dkstore.ErrNotExist
+}
+
+func (d *branchesDir) heads(ctx context.Context) ([]byte, error) {
+	bs, err := d.s.store.Branches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out strings.Builder
+	for _, name := range bs {
+		b, err := d.s.store.Branch(name)
+		if err != nil {
+			return nil, err
+		}
+		id, err := b.Head(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !id.IsZero() {
+			fmt.Fprintf(&out, "%s %s\n", name, id)
+		}
+	}
+	return []byte(out.String()), nil
+}
+
+// changesWatch formats ref changes. Two consecutive changes never read the
+// same (each starts where the branch's previous one ended), so the
+// stream's dropping of repeated lines loses none.
+type changesWatch struct {
+	w dkstore.Watch[dkstore.RefChange]
+}
+
+func (c *changesWatch) Next(ctx context.Context) (string, error) {
+	ch, err := c.w.Next(ctx)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s %s %s", ch.Branch, orDash(ch.Old), orDash(ch.New)), nil
+}
+
+func (c *changesWatch) Close() error { return c.w.Close() }
+
+func orDash(id dkstore.CommitID) string {
+	if id.IsZero() {
+		return "-"
+	}
+	return id.String()
 }
 
 // mkdir always succeeds for a valid name; the branch exists in Git once
@@ -452,10 +516,10 @@ func (d *treeDir) mkdir(ctx context.Context, name string) error {
 	if err := p.Valid(); err != nil {
 		return err
 	}
-	if _, err := t.tx.Stat(ctx, p); err == nil {
+	if _, err := t.get().Stat(ctx, p); err == nil {
 		return dkstore.ErrExist
 	}
-	return t.tx.MakeDirs(ctx, p)
+	return t.get().MakeDirs(ctx, p)
 }
 
 func (d *treeDir) create(ctx context.Context, name string, kind dkstore.Kind, target string) error {
@@ -467,7 +531,7 @@ func (d *treeDir) create(ctx context.Context, name string, kind dkstore.Kind, ta
 	if err := p.Valid(); err != nil {
 		return err
 	}
-	return t.tx.WriteFile(ctx, p, []byte(target), kind)
+	return t.get().WriteFile(ctx, p, []byte(target), kind)
 }
 
 func (d *treeDir) remove(ctx context.Context, name string) error {
@@ -475,7 +539,7 @@ func (d *treeDir) remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return t.tx.Remove(ctx, d.sub.Join(name))
+	return t.get().Remove(ctx, d.sub.Join(name))
 }
 
 func (d *treeDir) rename(ctx context.Context, from, to string) error {
@@ -483,7 +547,7 @@ func (d *treeDir) rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	return t.tx.Rename(ctx, d.sub.Join(from), d.sub.Join(to))
+	return t.get().Rename(ctx, d.sub.Join(from), d.sub.Join(to))
 }
 
 // treeFile is a file of a tree (read-only, or of a transaction's rw/).
@@ -526,14 +590,14 @@ func (f *treeFile) truncate(ctx context.Context, size int64) error {
 	if f.tx == nil {
 		return errReadOnly
 	}
-	return f.tx.tx.Truncate(ctx, f.sub, size)
+	return f.tx.get().Truncate(ctx, f.sub, size)
 }
 
 func (f *treeFile) setKind(ctx context.Context, kind dkstore.Kind) error {
 	if f.tx == nil {
 		return errReadOnly
 	}
-	return f.tx.tx.SetKind(ctx, f.sub, kind)
+	return f.tx.get().SetKind(ctx, f.sub, kind)
 }
 
 type treeHandle struct {
@@ -556,7 +620,7 @@ func (h *treeHandle) writeAt(ctx context.Context, p []byte, off int64) (int, err
 	if h.f.tx == nil {
 		return 0, errReadOnly
 	}
-	if err := h.f.tx.tx.WriteAt(ctx, h.f.sub, p, off); err != nil {
+	if err := h.f.tx.get().WriteAt(ctx, h.f.sub, p, off); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -635,22 +699,28 @@ func (d *commitsDir) lookup(ctx context.Context, name string) (node, error) {
 	return &blobFile{p: "commits/" + name, kind: dkstore.KindFile, data: append(data, '\n')}, nil
 }
 
+// commitRecord is the JSON of /commits/<id>: the original left its form
+// open (clients only checked that it exists); ours carries the whole commit.
 type commitRecord struct {
-	ID        string   `json:"id"`
-	Tree      string   `json:"tree"`
-	Parents   []string `json:"parents"`
-	Author    string   `json:"author"`
-	Committer string   `json:"committer"`
-	Date      int64    `json:"date"`
-	Message   string   `json:"message"`
+	ID        string          `json:"id"`
+	Tree      string          `json:"tree"`
+	Parents   []string        `json:"parents"`
+	Author    signatureRecord `json:"author"`
+	Committer signatureRecord `json:"committer"`
+	Message   string          `json:"message"`
+}
+
+type signatureRecord struct {
+	Name  string    `json:"name"`
+	Email string    `json:"email"`
+	Date  time.Time `json:"date"`
 }
 
 func commitJSON(c dkstore.Commit) commitRecord {
+	sig := func(s dkstore.Signature) signatureRecord { return signatureRecord{s.Name, s.Email, s.When} }
 	r := commitRecord{
 		ID: c.ID.String(), Tree: c.Tree.String(), Parents: []string{},
-		Author:    fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),
-		Committer: fmt.Sprintf("%s <%s>", c.Committer.Name, c.Committer.Email),
-		Date:      c.Committer.When.Unix(), Message: c.Message,
+		Author: sig(c.Author), Committer: sig(c.Committer), Message: c.Message,
 	}
 	for _, p := range c.Parents {
 		r.Parents = append(r.Parents, p.String())
@@ -731,11 +801,7 @@ func (d *diffDir) lookup(_ context.Context, name string) (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		var b strings.Builder
-		for _, c := range changes {
-			b.WriteString(c.String() + "\n")
-		}
-		return []byte(b.String()), nil
+		return changeLines(changes), nil
 	}}, nil
 }
 

@@ -11,11 +11,44 @@ import (
 
 // txState is an open transaction of this connection.
 type txState struct {
-	tx      dkstore.Transaction
+	b       dkstore.Branch
 	msg     *textBuf
 	parents *textBuf
 	mu      sync.Mutex
+	tx      dkstore.Transaction  // replaced by the "start" command
 	merge   *dkstore.MergeResult // after a merge: ours/theirs/base
+}
+
+func (t *txState) get() dkstore.Transaction {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tx
+}
+
+// begin (re)starts the transaction with opts and resets parents.
+func (t *txState) begin(ctx context.Context, opts dkstore.TxOptions) error {
+	tx, err := t.b.Transaction(ctx, opts)
+	if err != nil {
+		return err
+	}
+	parents, err := tx.Parents(ctx)
+	if err != nil {
+		tx.Abort(ctx)
+		return err
+	}
+	var pb strings.Builder
+	for _, p := range parents {
+		pb.WriteString(p.String() + "\n")
+	}
+	t.mu.Lock()
+	old := t.tx
+	t.tx, t.merge = tx, nil
+	t.mu.Unlock()
+	t.parents.set(pb.String())
+	if old != nil {
+		old.Abort(ctx)
+	}
+	return nil
 }
 
 // txsDir is branch/<b>/transactions: mkdir <t> starts a transaction.
@@ -58,20 +91,10 @@ func (d *txsDir) mkdir(ctx context.Context, name string) error {
 	if d.get(name) != nil {
 		return dkstore.ErrExist
 	}
-	tx, err := d.b.Transaction(ctx, dkstore.TxOptions{})
-	if err != nil {
+	t := &txState{b: d.b, msg: &textBuf{}, parents: &textBuf{}}
+	if err := t.begin(ctx, dkstore.TxOptions{}); err != nil {
 		return err
 	}
-	parents, err := tx.Parents(ctx)
-	if err != nil {
-		return err
-	}
-	var pb strings.Builder
-	for _, p := range parents {
-		pb.WriteString(p.String() + "\n")
-	}
-	t := &txState{tx: tx, msg: &textBuf{}, parents: &textBuf{}}
-	t.parents.set(pb.String())
 	d.s.mu.Lock()
 	defer d.s.mu.Unlock()
 	m := d.s.txs[d.b.Name()]
@@ -80,7 +103,7 @@ func (d *txsDir) mkdir(ctx context.Context, name string) error {
 		d.s.txs[d.b.Name()] = m
 	}
 	if m[name] != nil {
-		tx.Abort(ctx)
+		t.get().Abort(ctx)
 		return dkstore.ErrExist
 	}
 	m[name] = t
@@ -121,7 +144,7 @@ func (d *txDir) lookup(ctx context.Context, name string) (node, error) {
 	t, p := d.t, d.p+"/"+name
 	switch name {
 	case "rw":
-		return &treeDir{s: d.s, p: p, tx: t, src: func(context.Context) (dkstore.Reader, error) { return t.tx, nil }}, nil
+		return &treeDir{s: d.s, p: p, tx: t, src: func(context.Context) (dkstore.Reader, error) { return t.get(), nil }}, nil
 	case "msg":
 		return &textFile{p: p, buf: t.msg}, nil
 	case "parents":
@@ -133,7 +156,14 @@ func (d *txDir) lookup(ctx context.Context, name string) (node, error) {
 	case "merge":
 		return d.s.cmd(p, d.mergeCmd), nil
 	case "diff":
-		return &diffDir{s: d.s, p: p, diff: t.tx.Diff}, nil
+		return &diffDir{s: d.s, p: p, diff: func(ctx context.Context, from dkstore.CommitID) ([]dkstore.Change, error) {
+			return t.get().Diff(ctx, from)
+		}}, nil
+	case "changes": // beyond the original: the files changed so far
+		return &staticFile{p: p, content: func(ctx context.Context) ([]byte, error) {
+			cs, err := t.get().Changes(ctx)
+			return changeLines(cs), err
+		}}, nil
 	}
 	t.mu.Lock()
 	m := t.merge
@@ -149,9 +179,12 @@ func (d *txDir) lookup(ctx context.Context, name string) (node, error) {
 			return ro(m.Theirs), nil
 		case "base":
 			return ro(m.Base), nil
+		case "trees": // beyond the original: the three trees by hash
+			return &staticFile{p: p, content: fixed(fmt.Sprintf("ours %s\ntheirs %s\nbase %s\n",
+				m.Ours.Hash(), m.Theirs.Hash(), m.Base.Hash()))}, nil
 		case "conflicts":
 			return &staticFile{p: p, content: func(ctx context.Context) ([]byte, error) {
-				cs, err := t.tx.Conflicts(ctx)
+				cs, err := t.get().Conflicts(ctx)
 				if err != nil {
 					return nil, err
 				}
@@ -183,27 +216,73 @@ func parseParents(text string) ([]dkstore.CommitID, error) {
 	return out, nil
 }
 
-func (d *txDir) ctl(ctx context.Context, cmd string) (string, error) {
-	switch cmd {
-	case "close":
-		d.t.tx.Abort(ctx)
+// ctl runs a transaction command: "commit" and "close" as in the original,
+// and beyond it "start [COMMIT] [ff-only] [skip-if-empty]", which restarts
+// an unchanged transaction from COMMIT (default: the branch head) with
+// those commit options. "commit" leaves the new head's id in ctl.
+func (d *txDir) ctl(ctx context.Context, line string) (string, error) {
+	words := strings.Fields(line)
+	cmd := ""
+	if len(words) > 0 {
+		cmd = words[0]
+	}
+	tx := d.t.get()
+	switch {
+	case line == "close":
+		tx.Abort(ctx)
 		d.s.drop(d.b.Name(), d.name)
 		return "", nil
-	case "commit":
+	case line == "commit":
 		parents, err := parseParents(d.t.parents.String())
 		if err != nil {
 			return "", err
 		}
-		if err := d.t.tx.SetParents(ctx, parents); err != nil {
+		if err := tx.SetParents(ctx, parents); err != nil {
 			return "", err
 		}
-		if _, err := d.t.tx.Commit(ctx, d.t.msg.String()); err != nil {
+		id, err := tx.Commit(ctx, d.t.msg.String())
+		if err != nil {
 			return "", err
 		}
 		d.s.drop(d.b.Name(), d.name)
-		return "", nil
+		return id.String() + "\n", nil
+	case cmd == "start":
+		var opts dkstore.TxOptions
+		for _, w := range words[1:] {
+			switch w {
+			case "ff-only":
+				opts.FastForwardOnly = true
+			case "skip-if-empty":
+				opts.SkipIfEmpty = true
+			default:
+				id, err := dkstore.ParseCommitID(w)
+				if err != nil {
+					return "", err
+				}
+				opts.From = id
+			}
+		}
+		changes, err := tx.Changes(ctx)
+		if err != nil {
+			return "", err
+		}
+		d.t.mu.Lock()
+		merged := d.t.merge != nil
+		d.t.mu.Unlock()
+		if len(changes) > 0 || merged {
+			return "", fmt.Errorf("start: the transaction has changes already: %w", dkstore.ErrInvalid)
+		}
+		return "", d.t.begin(ctx, opts)
 	}
-	return "", fmt.Errorf("Unknown command %q: %w", cmd, dkstore.ErrInvalid)
+	return "", fmt.Errorf("Unknown command %q: %w", line, dkstore.ErrInvalid)
+}
+
+func changeLines(cs []dkstore.Change) []byte {
+	var b strings.Builder
+	for _, c := range cs {
+		b.WriteString(c.String() + "\n")
+	}
+	return []byte(b.String())
 }
 
 func (d *txDir) mergeCmd(ctx context.Context, arg string) (string, error) {
@@ -215,10 +294,10 @@ func (d *txDir) mergeCmd(ctx context.Context, arg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := d.t.tx.SetParents(ctx, parents); err != nil {
+	if err := d.t.get().SetParents(ctx, parents); err != nil {
 		return "", err
 	}
-	res, err := d.t.tx.Merge(ctx, id)
+	res, err := d.t.get().Merge(ctx, id)
 	if err != nil {
 		return "", err
 	}
