@@ -1,0 +1,137 @@
+// Command datakit serves a DataKit store over 9P2000.L.
+//
+//	datakit [--git PATH] [--listen-9p URLS] [-v] [--version]
+//
+// See `datakit --help` and docs/ninep.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/ninep"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	signal.Ignore(syscall.SIGPIPE)
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "datakit:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `Usage: datakit [flags]
+
+Serve a DataKit store (a Git repository of versioned trees) as a file tree
+over 9P2000.L. Mount it with the kernel client:
+
+  mount -t 9p -o trans=tcp,port=5640,version=9p2000.L 127.0.0.1 /mnt
+
+Flags:
+`
+
+type verbosity int
+
+func (v *verbosity) String() string   { return fmt.Sprint(int(*v)) }
+func (v *verbosity) Set(string) error { *v++; return nil }
+func (v *verbosity) IsBoolFlag() bool { return true }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("datakit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	gitPath := fs.String("git", "", "serve the Git repository at `PATH` (its Git directory is PATH/.git, created if absent); without it the store is in memory and lost on exit")
+	listen := fs.String("listen-9p", "tcp://127.0.0.1:5640", "comma-separated `URLS` to listen on: tcp://HOST:PORT or unix:///PATH")
+	fs.StringVar(listen, "url", "tcp://127.0.0.1:5640", "alias of --listen-9p")
+	var verbose verbosity
+	fs.Var(&verbose, "v", "log more (repeat for debug)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "datakit", version)
+		return nil
+	}
+	level := new(slog.LevelVar)
+	level.Set(slog.LevelWarn - slog.Level(4*int(verbose)))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var store *dkstore.GitStore
+	if *gitPath != "" {
+		var err error
+		store, err = dkstore.Open(*gitPath, dkstore.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+	} else {
+		store = dkstore.NewMemory(dkstore.Options{Logger: log})
+	}
+	defer store.Close()
+
+	var lns []net.Listener
+	for _, u := range strings.Split(*listen, ",") {
+		ln, err := ninep.Listen(strings.TrimSpace(u))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		lns = append(lns, ln)
+	}
+	srv := ninep.NewServer(store, ninep.Options{
+		Logger:  log,
+		Sources: []ninep.LogSource{{Name: "datakit", Doc: "DataKit server", Level: level}},
+	})
+	where := "in memory"
+	if *gitPath != "" {
+		where = "on " + store.GitDir()
+	}
+	log.Warn("starting datakit "+version, "store", where, "listen", *listen)
+	fmt.Fprintf(stderr, "datakit %s: serving the store %s on %s\n", version, where, *listen)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(lns))
+	for _, ln := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ctx, ln); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "datakit: stopped; open transactions were dropped")
+	return nil
+}

@@ -1,0 +1,67 @@
+package ninep
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+)
+
+// DefaultPort is the port of tcp:// addresses that give none.
+const DefaultPort = "5640"
+
+// ParseAddr splits a listen or dial URL into a network and an address:
+// tcp://HOST[:PORT] (default port 5640) or unix:///PATH. A bare HOST:PORT
+// is taken as tcp.
+func ParseAddr(url string) (network, addr string, err error) {
+	switch {
+	case strings.HasPrefix(url, "tcp://"):
+		addr = strings.TrimPrefix(url, "tcp://")
+		if addr == "" {
+			return "", "", fmt.Errorf("%q: no host", url)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(strings.Trim(addr, "[]"), DefaultPort)
+		}
+		return "tcp", addr, nil
+	case strings.HasPrefix(url, "unix://"):
+		addr = strings.TrimPrefix(url, "unix://")
+		if addr == "" {
+			return "", "", fmt.Errorf("%q: no socket path", url)
+		}
+		return "unix", addr, nil
+	case strings.Contains(url, "://"):
+		return "", "", fmt.Errorf("%q: unsupported scheme (want tcp:// or unix://)", url)
+	case url == "":
+		return "", "", errors.New("empty address")
+	}
+	if _, _, err := net.SplitHostPort(url); err != nil {
+		return "", "", fmt.Errorf("%q: want tcp://HOST:PORT or unix:///PATH", url)
+	}
+	return "tcp", url, nil
+}
+
+// Listen listens on a URL as ParseAddr reads it. A stale unix socket file
+// is removed first.
+func Listen(url string) (net.Listener, error) {
+	network, addr, err := ParseAddr(url)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" {
+		if st, err := os.Lstat(addr); err == nil && st.Mode().Type() == fs.ModeSocket {
+			if c, err := net.Dial("unix", addr); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("listen %s: a server is already listening there", url)
+			}
+			os.Remove(addr)
+		}
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", url, err)
+	}
+	return ln, nil
+}
