@@ -2,7 +2,6 @@ package ninep
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 
@@ -124,7 +123,7 @@ func (h *levelHandle) writeAt(_ context.Context, p []byte, _ int64) (int, error)
 			return len(p), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown level %q (want quiet, app, error, warning, info or debug): %w", name, dkstore.ErrInvalid)
+	return 0, userErr(dkstore.ErrInvalid, "unknown level %q (want quiet, app, error, warning, info or debug)", name)
 }
 
 func (h *levelHandle) close() {}

@@ -2,7 +2,6 @@ package ninep
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 
@@ -16,9 +15,9 @@ import (
 func readBytes(data []byte, p []byte, off int64) (int, error) {
 	switch {
 	case off < 0:
-		return 0, fmt.Errorf("Negative offset %d: %w", off, dkstore.ErrInvalid)
+		return 0, userErr(dkstore.ErrInvalid, "Negative offset %d", off)
 	case off > int64(len(data)):
-		return 0, fmt.Errorf("Offset %d beyond end-of-file (len = %d): %w", off, len(data), dkstore.ErrInvalid)
+		return 0, userErr(dkstore.ErrInvalid, "Offset %d beyond end-of-file (len = %d)", off, len(data))
 	}
 	return copy(p, data[off:]), nil
 }
@@ -115,7 +114,7 @@ func (h textHandle) readAt(_ context.Context, p []byte, off int64) (int, error) 
 
 func (h textHandle) writeAt(_ context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("Negative offset %d: %w", off, dkstore.ErrInvalid)
+		return 0, userErr(dkstore.ErrInvalid, "Negative offset %d", off)
 	}
 	h.b.mu.Lock()
 	defer h.b.mu.Unlock()

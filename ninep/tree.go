@@ -293,7 +293,7 @@ func (d *branchesDir) rename(ctx context.Context, from, to string) error {
 	}
 	if err := b.Rename(ctx, target); err != nil {
 		if errors.Is(err, dkstore.ErrExist) {
-			return fmt.Errorf("%w: Is a directory", dkstore.ErrIsDir)
+			return userErr(dkstore.ErrIsDir, "Is a directory")
 		}
 		return err
 	}

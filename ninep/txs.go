@@ -270,11 +270,11 @@ func (d *txDir) ctl(ctx context.Context, line string) (string, error) {
 		merged := d.t.merge != nil
 		d.t.mu.Unlock()
 		if len(changes) > 0 || merged {
-			return "", fmt.Errorf("start: the transaction has changes already: %w", dkstore.ErrInvalid)
+			return "", userErr(dkstore.ErrInvalid, "start: the transaction has changes already")
 		}
 		return "", d.t.begin(ctx, opts)
 	}
-	return "", fmt.Errorf("Unknown command %q: %w", line, dkstore.ErrInvalid)
+	return "", userErr(dkstore.ErrInvalid, "Unknown command %q", line)
 }
 
 func changeLines(cs []dkstore.Change) []byte {

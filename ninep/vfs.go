@@ -3,6 +3,7 @@ package ninep
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -110,6 +111,11 @@ var (
 	errDirsOnly     = errors.New("Can only contain directories")
 	errCmdExtend    = errors.New("Can't extend command file")
 )
+
+// userErr makes an error whose Reason is text, in the original's wording.
+func userErr(kind error, format string, args ...any) error {
+	return &dkstore.Error{Kind: kind, Text: fmt.Sprintf(format, args...)}
+}
 
 func errno(err error) error {
 	if err == nil || err == io.EOF {
