@@ -20,9 +20,12 @@ build:
 	@mkdir -p bin && $(GO) build -o bin/ ./cmd/... ./examples/...
 
 # deps installs what the tests need, idempotently: git (object cross-checks,
-# fsck, git daemon for remotes).
+# fsck, git daemon for remotes) and the linux9p VM cache (the Linux kernel's
+# 9p client, for the 9P server's interoperability test).
+LINUX9P ?= $(firstword $(wildcard ../shared/tools/linux9p/linux9p shared/tools/linux9p/linux9p))
 deps:
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
+	@if [ -n "$(LINUX9P)" ]; then $(LINUX9P) --prepare >/dev/null || echo "linux9p --prepare failed"; fi
 
 test: deps
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
