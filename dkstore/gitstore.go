@@ -41,8 +41,11 @@ type GitStore struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	refMu sync.Mutex // orders ref updates with their notifications
+	refMu sync.Mutex // guards known; orders notifications with rescans
 	known map[BranchName]CommitID
+
+	branchMu    sync.Mutex
+	branchLocks map[BranchName]*sync.Mutex // one writer per branch in this process
 
 	pollStop chan struct{}
 	pollDone chan struct{}
@@ -113,27 +116,26 @@ func newGitStore(st storage.Storer, refs refStore, gitdir string, opts Options) 
 	}
 }
 
-// initGitDir creates a bare repository layout at gitdir unless one exists.
+// initGitDir makes sure gitdir has a repository's layout, creating (bare)
+// whatever is missing and leaving what exists alone, so that a creation
+// cut short by a crash is completed by the next Open. Files appear whole:
+// each is written to a temporary file and renamed.
 func initGitDir(gitdir string) error {
-	if _, err := os.Stat(filepath.Join(gitdir, "objects")); err == nil {
-		return nil
-	}
 	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
 		if err := os.MkdirAll(filepath.Join(gitdir, d), 0o755); err != nil {
 			return err
 		}
 	}
-	files := map[string]string{
-		"HEAD":        "ref: refs/heads/master\n",
-		"config":      "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n",
-		"description": "DataKit store\n",
-	}
-	for name, content := range files {
-		path := filepath.Join(gitdir, name)
+	for _, f := range []struct{ name, content string }{
+		{"config", "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"},
+		{"description", "DataKit store\n"},
+		{"HEAD", "ref: refs/heads/master\n"},
+	} {
+		path := filepath.Join(gitdir, f.name)
 		if _, err := os.Stat(path); err == nil {
 			continue
 		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		if err := writeAtomic(path, []byte(f.content), 0o644); err != nil {
 			return err
 		}
 	}
@@ -143,15 +145,40 @@ func initGitDir(gitdir string) error {
 // GitDir returns the Git directory of an on-disk store ("" in memory).
 func (s *GitStore) GitDir() string { return s.gitdir }
 
-// setRef moves b from old to new by compare-and-swap and notifies watchers.
-func (s *GitStore) setRef(b BranchName, old, new CommitID) error {
-	s.refMu.Lock()
-	defer s.refMu.Unlock()
+// lockBranch serialises this process's updates of b (other processes are
+// kept out by the ref's lock file) and returns the unlock function.
+func (s *GitStore) lockBranch(b BranchName) func() {
+	s.branchMu.Lock()
+	if s.branchLocks == nil {
+		s.branchLocks = map[BranchName]*sync.Mutex{}
+	}
+	mu := s.branchLocks[b]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		s.branchLocks[b] = mu
+	}
+	s.branchMu.Unlock()
+	mu.Lock()
+	return mu.Unlock
+}
+
+// casRef moves b from old to new by compare-and-swap and notifies
+// watchers. The caller holds b's branch lock, so that b's notifications
+// go out in the order of its updates.
+func (s *GitStore) casRef(b BranchName, old, new CommitID) error {
 	if err := s.refs.cas(b, old, new); err != nil {
 		return err
 	}
+	s.refMu.Lock()
 	s.noteRef(b, new)
+	s.refMu.Unlock()
 	return nil
+}
+
+// setRef is casRef under b's branch lock.
+func (s *GitStore) setRef(b BranchName, old, new CommitID) error {
+	defer s.lockBranch(b)()
+	return s.casRef(b, old, new)
 }
 
 // noteRef records b's new value and publishes the change; refMu is held.

@@ -282,12 +282,12 @@ func (o *objects) writeLoose(h Hash, typ plumbing.ObjectType, data []byte) error
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, buf.Bytes())
+	return writeAtomic(path, buf.Bytes(), 0o444)
 }
 
-// writeAtomic writes data to a new read-only file at path through a
-// temporary file renamed into place, creating path's directory if needed.
-func writeAtomic(path string, data []byte) error {
+// writeAtomic writes data to a new file at path through a temporary file
+// renamed into place, creating path's directory if needed.
+func writeAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "tmp_obj_")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -300,7 +300,7 @@ func writeAtomic(path string, data []byte) error {
 	}
 	_, err = f.Write(data)
 	if err == nil {
-		err = f.Chmod(0o444)
+		err = f.Chmod(perm)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

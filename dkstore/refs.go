@@ -85,8 +85,7 @@ func refNameClash(refs map[BranchName]CommitID, b BranchName) error {
 // under refs/heads, moved atomically by writing a lock file and renaming it
 // over the ref, with packed-refs as a fallback for reading.
 type fileRefs struct {
-	gitdir string
-	mu     sync.Mutex // serialises our own updates; the lock files exclude other processes
+	gitdir string // updates of one ref are serialised by its lock file
 }
 
 func (f *fileRefs) refPath(b BranchName) string {
@@ -195,12 +194,12 @@ func (f *fileRefs) list() (map[BranchName]CommitID, error) {
 	return out, err
 }
 
-// lockTimeout bounds how long we wait for another process's lock file, and
-// staleLock is the age after which a lock file is taken to be left over by a
-// killed writer (an update holds it for microseconds).
+// staleLock is the age after which a lock file is taken to be left over by
+// a killed writer (an update holds it for microseconds), and lockTimeout,
+// longer, bounds how long we wait for another process's lock.
 const (
-	lockTimeout = 2 * time.Second
-	staleLock   = 3 * time.Second
+	staleLock   = 2 * time.Second
+	lockTimeout = 4 * time.Second
 )
 
 // refLock is a held lock file path+".lock", as git takes it.
@@ -264,8 +263,6 @@ func (l *refLock) commit(content string) error {
 }
 
 func (f *fileRefs) cas(b BranchName, old, new CommitID) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	path := f.refPath(b)
 	if !new.IsZero() {
 		if err := f.clash(b); err != nil {

@@ -340,7 +340,11 @@ func (t *gitTx) Commit(ctx context.Context, msg string) (CommitID, error) {
 // fast-forward if b's head is an ancestor of id, else a merge commit
 // "Merge" of [head, id]. It retries while other writers move b.
 func (s *GitStore) land(op string, b BranchName, id CommitID, parents []CommitID, ffOnly bool) (CommitID, error) {
-	for attempt := 0; ; attempt++ {
+	// Holding the branch lock from reading the head to moving it, no other
+	// writer in this process can make the merge we compute stale; the
+	// compare-and-swap still guards against other processes.
+	defer s.lockBranch(b)()
+	for {
 		head, err := s.refs.get(b)
 		if err != nil {
 			return CommitID{}, err
@@ -362,16 +366,14 @@ func (s *GitStore) land(op string, b BranchName, id CommitID, parents []CommitID
 				return CommitID{}, err
 			}
 		}
-		err = s.setRef(b, head, target)
+		err = s.casRef(b, head, target)
 		if err == nil {
 			return target, nil
 		}
 		if !errors.Is(err, errMoved) {
 			return CommitID{}, fmt.Errorf("dkstore: %s: %w", op, err)
 		}
-		if attempt > 0 && attempt%64 == 0 {
-			time.Sleep(time.Millisecond) // heavy contention: let others land
-		}
+		time.Sleep(time.Millisecond) // another process moved the branch
 	}
 }
 
