@@ -20,7 +20,7 @@ var layers = []struct {
 }{
 	{"dkstore", []string{"dkstore"}},
 	{"term", nil},
-	{"ninep", []string{"dkstore", "internal"}},
+	{"ninep", []string{"ninep", "dkstore", "internal"}},
 	{"bridge", []string{"bridge", "dkstore", "term", "internal"}},
 	{"ci", []string{"ci", "term", "bridge", "dkstore", "internal"}},
 	{"internal", []string{"internal", "dkstore", "term"}},

@@ -39,11 +39,14 @@ func main() {
 }
 
 const usage = `Usage: datakit [flags]
+       datakit mount [--store URL] DIR
 
 Serve a DataKit store (a Git repository of versioned trees) as a file tree
 over 9P2000.L. Mount it with the kernel client:
 
   mount -t 9p -o trans=tcp,port=5640,version=9p2000.L 127.0.0.1 /mnt
+
+or, where the kernel has no 9p, through FUSE: datakit mount /mnt
 
 Flags:
 `
@@ -55,6 +58,9 @@ func (v *verbosity) Set(string) error { *v++; return nil }
 func (v *verbosity) IsBoolFlag() bool { return true }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "mount" {
+		return runMount(ctx, args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("datakit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	gitPath := fs.String("git", "", "serve the Git repository at `PATH` (its Git directory is PATH/.git, created if absent); without it the store is in memory and lost on exit")
