@@ -10,12 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/internal/gitfixture"
@@ -333,7 +334,7 @@ func TestAutoPushInvalid(t *testing.T) {
 // goroutine behind.
 func TestAutoPushStops(t *testing.T) {
 	gitfixture.Need(t)
-	before := pushGoroutines()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	hang, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -425,48 +426,5 @@ func TestAutoPushStops(t *testing.T) {
 	hang.Close()
 	for c := range hung {
 		c.Close()
-	}
-	pushVerifyNoLeaks(t, before)
-}
-
-// pushGoroutines returns the stacks of the running goroutines by their
-// "goroutine N" line.
-func pushGoroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		head, _, _ := strings.Cut(g, " [")
-		out[head] = g
-	}
-	return out
-}
-
-// pushVerifyNoLeaks fails t if goroutines that were not running before
-// (other than the caller) are still running after a grace period: the
-// check goleak.VerifyNone makes with IgnoreCurrent.
-func pushVerifyNoLeaks(t *testing.T, before map[string]string) {
-	t.Helper()
-	var leaked []string
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		leaked = leaked[:0]
-		for id, stack := range pushGoroutines() {
-			if _, ok := before[id]; !ok && !strings.Contains(stack, "pushVerifyNoLeaks") {
-				leaked = append(leaked, stack)
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if len(leaked) > 0 {
-		t.Errorf("%d goroutines leaked:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 	}
 }
