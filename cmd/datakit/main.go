@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	gitPath := fs.String("git", "", "serve the Git repository at `PATH` (its Git directory is PATH/.git, created if absent); without it the store is in memory and lost on exit")
 	listen := fs.String("listen-9p", "tcp://127.0.0.1:5640", "comma-separated `URLS` to listen on: tcp://HOST:PORT or unix:///PATH")
 	fs.StringVar(listen, "url", "tcp://127.0.0.1:5640", "alias of --listen-9p")
+	autoPush := fs.String("auto-push", "", "after branches change, force-push them (batched for 2s) to the Git `URL` of a mirror; needs --git")
 	var verbose verbosity
 	fs.Var(&verbose, "v", "log more (repeat for debug)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -99,6 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		store = dkstore.NewMemory(dkstore.Options{Logger: log})
 	}
 	defer store.Close()
+	if *autoPush != "" && *gitPath == "" {
+		return errors.New("--auto-push needs an on-disk store: give --git PATH")
+	}
 
 	var lns []net.Listener
 	for _, u := range strings.Split(*listen, ",") {
@@ -123,7 +127,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "datakit %s: serving the store %s on %s\n", version, where, *listen)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, len(lns))
+	errs := make(chan error, len(lns)+1)
+	if *autoPush != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := store.AutoPush(ctx, *autoPush, dkstore.AutoPushOptions{PushAtStart: true})
+			if err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("auto-push: %w", err)
+			}
+		}()
+	}
 	for _, ln := range lns {
 		wg.Add(1)
 		go func() {
