@@ -20,6 +20,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Sources are the log sources shown under /debug/src.
 	Sources []LogSource
+	// Metrics, if not nil, records requests, connections and commits.
+	Metrics *Metrics
 }
 
 // Server serves a dkstore.Store as the DataKit file tree over 9P2000.L.
@@ -28,6 +30,7 @@ type Server struct {
 	store   dkstore.Store
 	log     *slog.Logger
 	sources []LogSource
+	metrics *Metrics
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -39,7 +42,7 @@ func NewServer(store dkstore.Store, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{store: store, log: log, sources: opts.Sources, conns: map[net.Conn]struct{}{}}
+	return &Server{store: store, log: log, sources: opts.Sources, metrics: opts.Metrics, conns: map[net.Conn]struct{}{}}
 }
 
 // Serve accepts connections on ln until ctx is done, then closes ln and
@@ -77,7 +80,9 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	s.mu.Lock()
 	s.conns[conn] = struct{}{}
 	s.mu.Unlock()
+	s.metrics.connOpened()
 	defer func() {
+		s.metrics.connClosed()
 		s.mu.Lock()
 		delete(s.conns, conn)
 		s.mu.Unlock()
@@ -97,7 +102,9 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 
 type attacher struct{ s *session }
 
-func (a attacher) Attach() (p9.File, error) { return &pfile{s: a.s, n: &rootDir{s: a.s}}, nil }
+func (a attacher) Attach() (p9.File, error) {
+	return meter(&pfile{s: a.s, n: &rootDir{s: a.s}}, a.s.srv.metrics), nil
+}
 
 // cancelOnError cancels the connection's context when reading fails, so
 // that blocked stream reads end, and returns the error only once they

@@ -2,6 +2,7 @@ package ninep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -241,6 +242,7 @@ func (d *txDir) ctl(ctx context.Context, line string) (string, error) {
 			return "", err
 		}
 		id, err := tx.Commit(ctx, d.t.msg.String())
+		d.s.srv.metrics.commitResult(err, errors.Is(err, dkstore.ErrConflict))
 		if err != nil {
 			return "", err
 		}

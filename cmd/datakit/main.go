@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/ninep"
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	gitPath := fs.String("git", "", "serve the Git repository at `PATH` (its Git directory is PATH/.git, created if absent); without it the store is in memory and lost on exit")
 	listen := fs.String("listen-9p", "tcp://127.0.0.1:5640", "comma-separated `URLS` to listen on: tcp://HOST:PORT or unix:///PATH")
 	fs.StringVar(listen, "url", "tcp://127.0.0.1:5640", "alias of --listen-9p")
+	promAddr := fs.String("listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9090); no authentication")
 	autoPush := fs.String("auto-push", "", "after branches change, force-push them (batched for 2s) to the Git `URL` of a mirror; needs --git")
 	var verbose verbosity
 	fs.Var(&verbose, "v", "log more (repeat for debug)")
@@ -115,9 +117,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		lns = append(lns, ln)
 	}
+	m := newMetrics(store)
 	srv := ninep.NewServer(store, ninep.Options{
 		Logger:  log,
 		Sources: []ninep.LogSource{{Name: "datakit", Doc: "DataKit server", Level: level}},
+		Metrics: m.ninep,
 	})
 	where := "in memory"
 	if *gitPath != "" {
@@ -127,12 +131,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "datakit %s: serving the store %s on %s\n", version, where, *listen)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, len(lns)+1)
+	errs := make(chan error, len(lns)+2)
+	if *promAddr != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.serve(ctx, *promAddr, log); err != nil {
+				errs <- err
+			}
+		}()
+	}
 	if *autoPush != "" {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := store.AutoPush(ctx, *autoPush, dkstore.AutoPushOptions{PushAtStart: true})
+			err := store.AutoPush(ctx, *autoPush, dkstore.AutoPushOptions{
+				PushAtStart: true,
+				OnPush: func(_ []dkstore.BranchName, d time.Duration, _ error) {
+					m.push.Observe(d.Seconds())
+				},
+			})
 			if err != nil && ctx.Err() == nil {
 				errs <- fmt.Errorf("auto-push: %w", err)
 			}
