@@ -21,11 +21,13 @@ build:
 	@mkdir -p bin && $(GO) build -o bin/ ./cmd/... ./examples/...
 
 # deps installs what the tests need, idempotently: git (object cross-checks,
-# fsck, git daemon for remotes) and the linux9p VM cache (the Linux kernel's
-# 9p client, for the 9P server's interoperability test).
+# fsck, git daemon for remotes), diod's client tools and the linux9p VM
+# cache (the Linux kernel's 9p client), for the 9P server's interoperability
+# tests.
 LINUX9P ?= $(firstword $(wildcard ../shared/tools/linux9p/linux9p shared/tools/linux9p/linux9p))
 deps:
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
+	@test -x /usr/sbin/diodls || apt-get install -y -qq diod >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq diod; }
 	@if [ -n "$(LINUX9P)" ]; then $(LINUX9P) --prepare >/dev/null || echo "linux9p --prepare failed"; fi
 
 test: deps

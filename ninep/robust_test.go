@@ -33,10 +33,22 @@ func testServer(t testing.TB) (*dkstore.GitStore, *Server) {
 	return st, NewServer(st, Options{})
 }
 
-// pipeClient connects a p9 client to srv over an in-memory pipe.
+// pipeClient connects a p9 client to srv over a loopback TCP connection.
 func pipeClient(t testing.TB, ctx context.Context, srv *Server) (*p9.Client, p9.File, net.Conn, chan struct{}) {
 	t.Helper()
-	c1, c2 := net.Pipe()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c1, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		srv.ServeConn(ctx, c2)

@@ -97,7 +97,18 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	// stream read must end by itself: it watches cctx, cancelled as soon
 	// as the connection fails.
 	srv := p9.NewServer(attacher{sess})
-	srv.Handle(&cancelOnError{ReadCloser: conn, cancel: cancel, s: sess}, conn)
+	na := newNoAuth(conn, conn)
+	srv.Handle(&cancelOnError{ReadCloser: readCloser{na, conn}, cancel: cancel, s: sess}, writeCloser{na, conn})
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+type writeCloser struct {
+	io.Writer
+	io.Closer
 }
 
 type attacher struct{ s *session }
