@@ -229,7 +229,15 @@ func (w *worktree) writeAt(op string, p Path, data []byte, off int64) error {
 	end := off + int64(len(data))
 	switch {
 	case off == int64(len(n.data)):
-		n.data = append(n.data, data...) // the O(1) append path
+		// The O(1) append path. Grow by doubling, not by append's 1.25
+		// for large slices, so a file written in many chunks is copied
+		// about once in all rather than several times.
+		if need := len(n.data) + len(data); need > cap(n.data) {
+			grown := make([]byte, len(n.data), max(need, 2*cap(n.data), 512))
+			copy(grown, n.data)
+			n.data = grown
+		}
+		n.data = append(n.data, data...)
 	case end <= int64(len(n.data)):
 		copy(n.data[off:], data)
 	default:

@@ -195,12 +195,28 @@ func (d *branchesDir) lookup(ctx context.Context, name string) (node, error) {
 		}
 	}
 	full := dkstore.BranchName(d.prefix + name)
+	if full.Valid() == nil {
+		d.s.mu.Lock()
+		made := d.s.branches[full]
+		d.s.mu.Unlock()
+		if made {
+			return &branchDir{s: d.s, name: full}, nil
+		}
+		b, err := d.s.store.Branch(full)
+		if err != nil {
+			return nil, err
+		}
+		if head, err := b.Head(ctx); err != nil {
+			return nil, err
+		} else if !head.IsZero() {
+			return &branchDir{s: d.s, name: full}, nil
+		}
+	}
+	// Not a branch: maybe the leading part of some ("feature" of
+	// "feature/x").
 	all, err := d.names(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if all[full] {
-		return &branchDir{s: d.s, name: full}, nil
 	}
 	for b := range all {
 		if strings.HasPrefix(string(b), string(full)+"/") {
