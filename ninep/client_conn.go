@@ -1,0 +1,260 @@
+package ninep
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/hugelgupf/p9/linux"
+	"github.com/hugelgupf/p9/p9"
+
+	"github.com/dkgo/datakit/dkstore"
+)
+
+const readOnly = p9.ReadOnly
+
+// clientConn is one 9P connection of a Client, attached at the root of
+// the tree. Its methods may be called from several goroutines; each walks
+// fids of its own from the root and clunks them when done. Errors are
+// those of the exchange (errnos, connection errors), for Client.wireErr.
+type clientConn struct {
+	nc    net.Conn
+	p9    *p9.Client
+	root  p9.File
+	chunk int // bytes per read or write request
+	once  sync.Once
+}
+
+// dialConn connects, negotiates the message size and attaches. ctx bounds
+// the whole handshake.
+func dialConn(ctx context.Context, network, addr string, msize uint32) (*clientConn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	cl, err := p9.NewClient(nc, p9.WithMessageSize(msize))
+	var root p9.File
+	if err == nil {
+		root, err = cl.Attach("")
+	}
+	if !stop() {
+		nc.Close()
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	// The header of a read or write request is a few dozen bytes.
+	chunk := int(msize) - 1024
+	if chunk < 1024 {
+		chunk = int(msize) / 2
+	}
+	return &clientConn{nc: nc, p9: cl, root: root, chunk: chunk}, nil
+}
+
+// close closes the connection: the server then drops everything of it,
+// and requests in flight fail.
+func (cn *clientConn) close() {
+	cn.once.Do(func() { cn.p9.Close() })
+}
+
+// Close is close, as an io.Closer for Client.track.
+func (cn *clientConn) Close() error {
+	cn.close()
+	return nil
+}
+
+// walk returns a new fid for the path steps from the root.
+func (cn *clientConn) walk(steps []string) (p9.File, error) {
+	_, f, err := cn.root.Walk(steps)
+	return f, err
+}
+
+// walkAttr is walk that also returns the attributes of the file.
+func (cn *clientConn) walkAttr(steps []string) (p9.File, p9.Attr, error) {
+	_, f, _, attr, err := cn.root.WalkGetAttr(steps)
+	return f, attr, err
+}
+
+// readFile reads the whole file at steps.
+func (cn *clientConn) readFile(steps []string) ([]byte, error) {
+	f, attr, err := cn.walkAttr(steps)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, _, err := f.Open(readOnly); err != nil {
+		return nil, err
+	}
+	return cn.readAll(f, int64(attr.Size))
+}
+
+// readAll reads an open file from offset 0 to its end. size is the length
+// the server reported: a short read at or past it is the end, which saves
+// the final empty read.
+func (cn *clientConn) readAll(f p9.File, size int64) ([]byte, error) {
+	buf := make([]byte, 0, size+512)
+	for {
+		if cap(buf)-len(buf) < 512 {
+			buf = append(buf, make([]byte, max(len(buf), 4096))...)[:len(buf)]
+		}
+		room := buf[len(buf):cap(buf)]
+		if len(room) > cn.chunk {
+			room = room[:cn.chunk]
+		}
+		n, err := f.ReadAt(room, int64(len(buf)))
+		buf = buf[:len(buf)+n]
+		switch {
+		case err != nil && err != io.EOF:
+			return nil, err
+		case n == 0, n < len(room) && int64(len(buf)) >= size:
+			return buf, nil
+		}
+	}
+}
+
+// writeAll writes data at off, in requests of at most chunk bytes.
+func (cn *clientConn) writeAll(f p9.File, data []byte, off int64) error {
+	for len(data) > 0 {
+		p := data[:min(len(data), cn.chunk)]
+		n, err := f.WriteAt(p, off)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		data, off = data[n:], off+int64(n)
+	}
+	return nil
+}
+
+// writeFile replaces the content of the file at steps (msg, parents, url):
+// open with O_TRUNC, then write.
+func (cn *clientConn) writeFile(steps []string, data []byte) error {
+	f, err := cn.walk(steps)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, _, err := f.Open(p9.WriteOnly | openTrunc); err != nil {
+		return err
+	}
+	return cn.writeAll(f, data, 0)
+}
+
+// command writes arg to the command file at steps. When the write fails
+// the file holds "error: <text>\n": the error then carries that text. With
+// result set, command returns what the file holds after a success.
+func (cn *clientConn) command(steps []string, arg string, result bool) (string, error) {
+	f, err := cn.walk(steps)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, _, err := f.Open(p9.ReadWrite); err != nil {
+		return "", err
+	}
+	if _, err := f.WriteAt([]byte(arg), 0); err != nil {
+		var e linux.Errno
+		if !errors.As(err, &e) {
+			return "", err
+		}
+		data, rerr := cn.readAll(f, 0)
+		if rerr != nil {
+			return "", err
+		}
+		text, ok := strings.CutPrefix(string(data), "error: ")
+		if !ok {
+			return "", err
+		}
+		return "", &serverError{errno: e, text: strings.TrimSuffix(text, "\n")}
+	}
+	if !result {
+		return "", nil
+	}
+	data, err := cn.readAll(f, 0)
+	return string(data), err
+}
+
+// ensureBranch makes branch/<b> reachable on this connection: a branch
+// that has no commit yet is visible only once mkdir'ed, which the server
+// accepts whether or not the branch exists.
+func (cn *clientConn) ensureBranch(b dkstore.BranchName) error {
+	steps := branchSteps(b)
+	f, _, err := cn.walkAttr(append(steps, "transactions"))
+	if err == nil {
+		f.Close()
+		return nil
+	}
+	if !isErrno(err, linux.ENOENT) {
+		return err
+	}
+	// branch/<b> may be the directory of longer names: b/x exists.
+	if f, _, err := cn.walkAttr(steps); err == nil {
+		f.Close()
+		return &dkstore.Error{Kind: dkstore.ErrExist, Text: fmt.Sprintf("branch %q clashes with existing branches below it", b)}
+	}
+	parent, _, err := cn.walkAttr(steps[:len(steps)-1])
+	if err != nil {
+		if isErrno(err, linux.ENOENT) {
+			// The server shows b's leading components as directories
+			// only while a branch below them exists, and mkdir takes
+			// one component: it cannot make such a branch.
+			return &dkstore.Error{Kind: dkstore.ErrNotExist, Text: fmt.Sprintf("cannot make branch %q: the server has no directory %s", b, strings.Join(steps[:len(steps)-1], "/"))}
+		}
+		return err
+	}
+	defer parent.Close()
+	if _, err := parent.Mkdir(steps[len(steps)-1], 0o755, 0, 0); err != nil && !isErrno(err, linux.EEXIST) {
+		return err
+	}
+	return nil
+}
+
+// lineReader reads the lines of an open stream file: sequential offsets,
+// one empty read (a flush) after each line, two in a row at the end.
+type lineReader struct {
+	f     p9.File
+	off   int64
+	buf   []byte // read, not yet returned
+	tmp   []byte
+	empty int
+}
+
+// next returns the next line without its newline, blocking until the
+// server has one; io.EOF when the stream ends.
+func (r *lineReader) next() (string, error) {
+	for {
+		if i := bytes.IndexByte(r.buf, '\n'); i >= 0 {
+			line := string(r.buf[:i])
+			r.buf = r.buf[i+1:]
+			return line, nil
+		}
+		if r.tmp == nil {
+			r.tmp = make([]byte, 4096)
+		}
+		n, err := r.f.ReadAt(r.tmp, r.off)
+		if err != nil && err != io.EOF {
+			return "", err
+		}
+		if n == 0 {
+			r.empty++
+			if r.empty >= 2 {
+				return "", io.EOF
+			}
+			continue
+		}
+		r.empty = 0
+		r.off += int64(n)
+		r.buf = append(r.buf, r.tmp[:n]...)
+	}
+}
