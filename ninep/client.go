@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/hugelgupf/p9/linux"
+	"github.com/hugelgupf/p9/p9"
 
 	"github.com/dkgo/datakit/dkstore"
 )
@@ -263,8 +264,8 @@ func isServerError(err error) bool {
 	return errors.As(err, &se)
 }
 
-// isErrno reports whether err is the errno e (before wireErr).
-func isErrno(err error, e linux.Errno) bool {
+// hasErrno reports whether err is the errno e (before wireErr).
+func hasErrno(err error, e linux.Errno) bool {
 	var got linux.Errno
 	return errors.As(err, &got) && got == e
 }
@@ -287,7 +288,7 @@ func (c *Client) Branches(ctx context.Context) ([]dkstore.BranchName, error) {
 		return nil, c.wireErr(op, err)
 	}
 	var out []dkstore.BranchName
-	for _, line := range lines(data) {
+	for _, line := range textLines(data) {
 		name, _, _ := strings.Cut(line, " ")
 		out = append(out, dkstore.BranchName(name))
 	}
@@ -398,7 +399,7 @@ func (c *Client) Diff(ctx context.Context, from, to dkstore.CommitID) ([]dkstore
 
 func parseChanges(op string, data []byte) ([]dkstore.Change, error) {
 	var out []dkstore.Change
-	for _, line := range lines(data) {
+	for _, line := range textLines(data) {
 		if len(line) < 3 || line[1] != ' ' {
 			return nil, fmt.Errorf("ninep: %s: bad diff line %q", op, line)
 		}
@@ -412,8 +413,8 @@ func parseChanges(op string, data []byte) ([]dkstore.Change, error) {
 	return out, nil
 }
 
-// lines splits text into its non-empty lines.
-func lines(data []byte) []string {
+// textLines splits text into its non-empty lines.
+func textLines(data []byte) []string {
 	var out []string
 	for _, l := range strings.Split(string(data), "\n") {
 		if l != "" {
@@ -461,7 +462,7 @@ func fetchOn(conn *clientConn, url, branch string) (dkstore.CommitID, error) {
 	for i := 0; ; i++ {
 		name = randomName()
 		_, err = remotes.Mkdir(name, 0o755, 0, 0)
-		if err == nil || !isErrno(err, linux.EEXIST) || i == 3 {
+		if err == nil || !hasErrno(err, linux.EEXIST) || i == 3 {
 			break
 		}
 	}
@@ -481,7 +482,7 @@ func fetchOn(conn *clientConn, url, branch string) (dkstore.CommitID, error) {
 		return dkstore.CommitID{}, err
 	}
 	defer f.Close()
-	if _, _, err := f.Open(readOnly); err != nil {
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
 		return dkstore.CommitID{}, err
 	}
 	s := &lineReader{f: f}

@@ -33,7 +33,7 @@ func (b *remoteBranch) Head(ctx context.Context) (dkstore.CommitID, error) {
 		return dkstore.CommitID{}, err
 	}
 	data, err := conn.readFile(b.steps("head"))
-	if isErrno(err, linux.ENOENT) {
+	if hasErrno(err, linux.ENOENT) {
 		return dkstore.CommitID{}, nil
 	}
 	if err != nil {
@@ -62,7 +62,7 @@ func (b *remoteBranch) FastForward(ctx context.Context, id dkstore.CommitID) err
 		return &dkstore.Error{Kind: dkstore.ErrInvalid, Op: op, Text: "zero commit id"}
 	}
 	_, err = b.c.command(conn, b.steps("fast-forward"), id.String(), false)
-	if isErrno(err, linux.ENOENT) && !isServerError(err) { // no branch/<b> yet
+	if hasErrno(err, linux.ENOENT) && !isServerError(err) { // no branch/<b> yet
 		if err := conn.ensureBranch(b.name); err != nil {
 			return withOpErr(b.c.wireErr(op, err), op)
 		}
@@ -80,7 +80,7 @@ func (b *remoteBranch) Delete(ctx context.Context) error {
 	}
 	steps := b.steps()
 	dir, err := conn.walk(steps[:len(steps)-1])
-	if isErrno(err, linux.ENOENT) {
+	if hasErrno(err, linux.ENOENT) {
 		return nil
 	}
 	if err != nil {
@@ -88,7 +88,7 @@ func (b *remoteBranch) Delete(ctx context.Context) error {
 	}
 	defer dir.Close()
 	err = dir.UnlinkAt(steps[len(steps)-1], 0)
-	if isErrno(err, linux.ENOENT) {
+	if hasErrno(err, linux.ENOENT) {
 		return nil
 	}
 	return b.c.wireErr(op, err)
@@ -127,7 +127,7 @@ func (b *remoteBranch) Rename(ctx context.Context, to dkstore.BranchName) error 
 	}
 	defer toDir.Close()
 	err = fromDir.RenameAt(from[len(from)-1], toDir, dst[len(dst)-1])
-	if isErrno(err, linux.EISDIR) {
+	if hasErrno(err, linux.EISDIR) {
 		err = linux.EEXIST
 	}
 	return b.c.wireErr(op, err)

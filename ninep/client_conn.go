@@ -16,8 +16,6 @@ import (
 	"github.com/dkgo/datakit/dkstore"
 )
 
-const readOnly = p9.ReadOnly
-
 // clientConn is one 9P connection of a Client, attached at the root of
 // the tree. Its methods may be called from several goroutines; each walks
 // fids of its own from the root and clunks them when done. Errors are
@@ -91,7 +89,7 @@ func (cn *clientConn) readFile(steps []string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if _, _, err := f.Open(readOnly); err != nil {
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
 		return nil, err
 	}
 	return cn.readAll(f, int64(attr.Size))
@@ -195,7 +193,7 @@ func (cn *clientConn) ensureBranch(b dkstore.BranchName) error {
 		f.Close()
 		return nil
 	}
-	if !isErrno(err, linux.ENOENT) {
+	if !hasErrno(err, linux.ENOENT) {
 		return err
 	}
 	// branch/<b> may be the directory of longer names: b/x exists.
@@ -205,7 +203,7 @@ func (cn *clientConn) ensureBranch(b dkstore.BranchName) error {
 	}
 	parent, _, err := cn.walkAttr(steps[:len(steps)-1])
 	if err != nil {
-		if isErrno(err, linux.ENOENT) {
+		if hasErrno(err, linux.ENOENT) {
 			// The server shows b's leading components as directories
 			// only while a branch below them exists, and mkdir takes
 			// one component: it cannot make such a branch.
@@ -214,7 +212,7 @@ func (cn *clientConn) ensureBranch(b dkstore.BranchName) error {
 		return err
 	}
 	defer parent.Close()
-	if _, err := parent.Mkdir(steps[len(steps)-1], 0o755, 0, 0); err != nil && !isErrno(err, linux.EEXIST) {
+	if _, err := parent.Mkdir(steps[len(steps)-1], 0o755, 0, 0); err != nil && !hasErrno(err, linux.EEXIST) {
 		return err
 	}
 	return nil

@@ -69,7 +69,7 @@ func withOpErr(err error, op string) error {
 // refuses to walk on from a file with EINVAL, which means "not a
 // directory" here.
 func walkErr(err error) error {
-	if isErrno(err, linux.EINVAL) {
+	if hasErrno(err, linux.EINVAL) {
 		return linux.ENOTDIR
 	}
 	return err
@@ -124,7 +124,7 @@ func (r *remoteReader) ReadFile(ctx context.Context, p dkstore.Path) ([]byte, er
 		}
 		return []byte(target), nil
 	}
-	if _, _, err := f.Open(readOnly); err != nil {
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
 		return nil, r.fail(op, err)
 	}
 	data, err := conn.readAll(f, int64(attr.Size))
@@ -151,7 +151,7 @@ func (r *remoteReader) ReadDir(ctx context.Context, p dkstore.Path) ([]dkstore.D
 	if !attr.Mode.IsDir() {
 		return nil, r.fail(op, linux.ENOTDIR)
 	}
-	if _, _, err := f.Open(readOnly); err != nil {
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
 		return nil, r.fail(op, err)
 	}
 	var ents []p9.Dirent
@@ -171,7 +171,7 @@ func (r *remoteReader) ReadDir(ctx context.Context, p dkstore.Path) ([]dkstore.D
 		kind := dkstore.KindDir
 		if e.Type != p9.TypeDir {
 			g, a, err := conn.walkAttr(append(slices.Clip(steps), e.Name))
-			if isErrno(err, linux.ENOENT) {
+			if hasErrno(err, linux.ENOENT) {
 				continue // gone since the listing
 			}
 			if err != nil {

@@ -41,7 +41,7 @@ func newRemoteTx(ctx context.Context, b *remoteBranch, opts dkstore.TxOptions) (
 	}
 	txs := b.steps("transactions")
 	dir, err := conn.walk(txs)
-	if isErrno(err, linux.ENOENT) {
+	if hasErrno(err, linux.ENOENT) {
 		if err := conn.ensureBranch(b.name); err != nil {
 			return nil, withOpErr(c.wireErr(op, err), op)
 		}
@@ -54,7 +54,7 @@ func newRemoteTx(ctx context.Context, b *remoteBranch, opts dkstore.TxOptions) (
 	for i := 0; ; i++ {
 		name = randomName()
 		_, err = dir.Mkdir(name, 0o755, 0, 0)
-		if err == nil || !isErrno(err, linux.EEXIST) || i == 3 {
+		if err == nil || !hasErrno(err, linux.EEXIST) || i == 3 {
 			break
 		}
 	}
@@ -123,7 +123,7 @@ func (t *remoteTx) mkdirAll(conn *clientConn, d dkstore.Path) (p9.File, error) {
 		f.Close()
 		return nil, linux.ENOTDIR
 	}
-	if !isErrno(err, linux.ENOENT) && !isErrno(err, linux.EINVAL) {
+	if !hasErrno(err, linux.ENOENT) && !hasErrno(err, linux.EINVAL) {
 		return nil, err
 	}
 	cur, err := conn.walk(t.base)
@@ -132,8 +132,8 @@ func (t *remoteTx) mkdirAll(conn *clientConn, d dkstore.Path) (p9.File, error) {
 	}
 	for _, s := range d.Steps() {
 		_, next, _, attr, err := cur.WalkGetAttr([]string{s})
-		if isErrno(err, linux.ENOENT) {
-			if _, err := cur.Mkdir(s, 0o755, 0, 0); err != nil && !isErrno(err, linux.EEXIST) {
+		if hasErrno(err, linux.ENOENT) {
+			if _, err := cur.Mkdir(s, 0o755, 0, 0); err != nil && !hasErrno(err, linux.EEXIST) {
 				cur.Close()
 				return nil, err
 			}
@@ -331,7 +331,7 @@ func (t *remoteTx) Remove(ctx context.Context, p dkstore.Path) error {
 		return err
 	}
 	for _, e := range ents {
-		if err := dir.UnlinkAt(e.Name, 0); err != nil && !isErrno(err, linux.ENOENT) {
+		if err := dir.UnlinkAt(e.Name, 0); err != nil && !hasErrno(err, linux.ENOENT) {
 			return t.fail(op, err)
 		}
 	}
@@ -380,7 +380,7 @@ func (t *remoteTx) Parents(ctx context.Context) ([]dkstore.CommitID, error) {
 		return nil, t.fail(op, err)
 	}
 	var out []dkstore.CommitID
-	for _, line := range lines(data) {
+	for _, line := range textLines(data) {
 		id, err := dkstore.ParseCommitID(strings.TrimSpace(line))
 		if err != nil {
 			return nil, withOpErr(err, op)
@@ -425,7 +425,7 @@ func (t *remoteTx) Merge(ctx context.Context, id dkstore.CommitID) (dkstore.Merg
 		return dkstore.MergeResult{}, t.fail(op, err)
 	}
 	trees := map[string]dkstore.Hash{}
-	for _, line := range lines(data) {
+	for _, line := range textLines(data) {
 		name, hash, _ := strings.Cut(line, " ")
 		h, err := dkstore.ParseHash(hash)
 		if err != nil {
@@ -466,7 +466,7 @@ const conflictMarker = "** Conflict **\n"
 func (t *remoteTx) conflicts(conn *clientConn, op string) ([]dkstore.Conflict, error) {
 	out := []dkstore.Conflict{}
 	data, err := conn.readFile(t.file("conflicts"))
-	if isErrno(err, linux.ENOENT) {
+	if hasErrno(err, linux.ENOENT) {
 		if err := t.live(op); err != nil {
 			return nil, err
 		}
@@ -475,7 +475,7 @@ func (t *remoteTx) conflicts(conn *clientConn, op string) ([]dkstore.Conflict, e
 	if err != nil {
 		return nil, t.fail(op, err)
 	}
-	for _, line := range lines(data) {
+	for _, line := range textLines(data) {
 		p := dkstore.Path(line)
 		c := dkstore.Conflict{Path: p}
 		if marker, err := conn.readFile(t.steps(p)); err == nil {
@@ -552,7 +552,7 @@ func (t *remoteTx) Abort(ctx context.Context) error {
 		return nil
 	}
 	_, err := t.c.command(t.c.main, t.file("ctl"), "close", false)
-	if err == nil || isErrno(err, linux.ENOENT) || t.c.isClosed() {
+	if err == nil || hasErrno(err, linux.ENOENT) || t.c.isClosed() {
 		return nil
 	}
 	return t.c.wireErr("abort", err)

@@ -104,7 +104,7 @@ func (w *remoteWatch[T]) stream(ctx context.Context) (*clientConn, *lineReader, 
 
 func openStream(conn *clientConn, branch dkstore.BranchName, steps []string) (p9.File, error) {
 	f, _, err := conn.walkAttr(steps)
-	if isErrno(err, linux.ENOENT) && branch != "" {
+	if hasErrno(err, linux.ENOENT) && branch != "" {
 		if err := conn.ensureBranch(branch); err != nil {
 			return nil, err
 		}
@@ -113,7 +113,7 @@ func openStream(conn *clientConn, branch dkstore.BranchName, steps []string) (p9
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := f.Open(readOnly); err != nil {
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
 		f.Close()
 		return nil, err
 	}
