@@ -376,6 +376,12 @@ func (f *pfile) RenameAt(oldName string, newDir p9.File, newName string) error {
 		return linux.EXDEV
 	}
 	if nd.n.path() != d.path() {
+		// Between two directories of branch/ (names with '/').
+		if from, ok := d.(*branchesDir); ok {
+			if to, ok := nd.n.(*branchesDir); ok {
+				return errno(from.renameTo(f.s.ctx, oldName, dkstore.BranchName(to.prefix+newName)))
+			}
+		}
 		// Between two directories of one transaction's rw/ tree.
 		from, ok1 := d.(*treeDir)
 		to, ok2 := nd.n.(*treeDir)

@@ -34,35 +34,61 @@ func testServer(t testing.TB) (*dkstore.GitStore, *Server) {
 }
 
 // pipeClient connects a p9 client to srv over a loopback TCP connection.
+//
+// Rarely (about once in a few thousand handshakes here) p9's client finds
+// its own connection closed during the version handshake, while the
+// server side still waits for requests; the cause has not been found. A
+// failed handshake is retried, with a log line, so that tests judge the
+// server rather than that.
 func pipeClient(t testing.TB, ctx context.Context, srv *Server) (*p9.Client, p9.File, net.Conn, chan struct{}) {
 	t.Helper()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		c, root, conn, done, e := dialServer(ctx, srv)
+		if e == nil {
+			return c, root, conn, done
+		}
+		err = e
+		t.Logf("handshake %d failed, retrying: %v", attempt, e)
+	}
+	t.Fatal(err)
+	return nil, nil, nil, nil
+}
+
+func dialServer(ctx context.Context, srv *Server) (*p9.Client, p9.File, net.Conn, chan struct{}, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, nil, err
 	}
 	defer ln.Close()
 	c1, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, nil, err
 	}
 	c2, err := ln.Accept()
 	if err != nil {
-		t.Fatal(err)
+		c1.Close()
+		return nil, nil, nil, nil, err
 	}
 	done := make(chan struct{})
 	go func() {
 		srv.ServeConn(ctx, c2)
 		close(done)
 	}()
+	fail := func(err error) (*p9.Client, p9.File, net.Conn, chan struct{}, error) {
+		c1.Close()
+		<-done
+		return nil, nil, nil, nil, err
+	}
 	c, err := p9.NewClient(c1, p9.WithMessageSize(64<<10))
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	root, err := c.Attach("")
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
-	return c, root, c1, done
+	return c, root, c1, done, nil
 }
 
 // TestWatchCyclesLeaveNothing: connect, block in a head.live read,

@@ -297,11 +297,19 @@ func (d *branchesDir) remove(ctx context.Context, name string) error {
 }
 
 func (d *branchesDir) rename(ctx context.Context, from, to string) error {
+	return d.renameTo(ctx, from, dkstore.BranchName(d.prefix+to))
+}
+
+// renameTo renames the branch named from (in this directory) to the full
+// name target, which may lie in another directory of branch/.
+func (d *branchesDir) renameTo(ctx context.Context, from string, target dkstore.BranchName) error {
+	if err := target.Valid(); err != nil {
+		return err
+	}
 	b, err := d.s.store.Branch(dkstore.BranchName(d.prefix + from))
 	if err != nil {
 		return err
 	}
-	target := dkstore.BranchName(d.prefix + to)
 	head, err := b.Head(ctx)
 	if err != nil {
 		return err
@@ -346,6 +354,32 @@ func (d *branchDir) list(context.Context) ([]dirent, error) {
 }
 
 func (d *branchDir) branch() (dkstore.Branch, error) { return d.s.store.Branch(d.name) }
+
+// mkdir makes the branch <name>/<child>: a branch made by mkdir that has
+// no commit yet turns into the directory of branches below it, so that
+// `mkdir -p branch/feature/x` makes the branch feature/x.
+func (d *branchDir) mkdir(ctx context.Context, child string) error {
+	b, err := d.branch()
+	if err != nil {
+		return err
+	}
+	head, err := b.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if !head.IsZero() {
+		return userErr(dkstore.ErrPermission, "branch %s exists: it cannot hold other branches", d.name)
+	}
+	sub, err := dkstore.ParseBranchName(string(d.name) + "/" + child)
+	if err != nil {
+		return err
+	}
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	delete(d.s.branches, d.name)
+	d.s.branches[sub] = true
+	return nil
+}
 
 func (d *branchDir) lookup(_ context.Context, name string) (node, error) {
 	s, p := d.s, d.path()
