@@ -22,8 +22,9 @@ func readBytes(data []byte, p []byte, off int64) (int, error) {
 	return copy(p, data[off:]), nil
 }
 
-// staticFile has fixed content, computed when opened (so `head` shows the
-// head at open time) and when stat'ed.
+// staticFile has content computed when opened (so `head` shows the head at
+// open time), when stat'ed, and again by a read at offset 0, so that a
+// client may keep a fid open and re-read it with one request.
 type staticFile struct {
 	p       string
 	content func(ctx context.Context) ([]byte, error)
@@ -44,8 +45,32 @@ func (f *staticFile) open(ctx context.Context, write bool) (handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bytesHandle(data), nil
+	return &liveHandle{f: f, data: data}, nil
 }
+
+type liveHandle struct {
+	f    *staticFile
+	mu   sync.Mutex
+	data []byte
+	read bool // data was read since it was computed
+}
+
+func (h *liveHandle) readAt(ctx context.Context, p []byte, off int64) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if off == 0 && h.read {
+		data, err := h.f.content(ctx)
+		if err != nil {
+			return 0, err
+		}
+		h.data = data
+	}
+	h.read = true
+	return readBytes(h.data, p, off)
+}
+
+func (h *liveHandle) writeAt(context.Context, []byte, int64) (int, error) { return 0, errReadOnly }
+func (h *liveHandle) close()                                              {}
 
 func fixed(text string) func(context.Context) ([]byte, error) {
 	return func(context.Context) ([]byte, error) { return []byte(text), nil }

@@ -288,3 +288,28 @@ func TestRemotes(t *testing.T) {
 		t.Errorf("fetch file after a failed fetch = %q", got)
 	}
 }
+
+// TestKeptFidRereads: a status file re-read at offset 0 through the same
+// open fid shows the current value (one request per read for clients that
+// keep fids).
+func TestKeptFidRereads(t *testing.T) {
+	c, done := newFSClient(t)
+	defer done()
+	f := c.mustWalk("branch/master/head")
+	defer f.Close()
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := f.ReadAt(buf, 0)
+	first := string(buf[:n])
+	c.mkdir("branch/master/transactions", "t")
+	c.create("branch/master/transactions/t/rw", "new", "x")
+	if err := c.write("branch/master/transactions/t/ctl", "commit"); err != nil {
+		t.Fatal(err)
+	}
+	n, _ = f.ReadAt(buf, 0)
+	if again := string(buf[:n]); again == first || len(again) != 41 {
+		t.Errorf("re-read of head = %q, first read %q: want the new head", again, first)
+	}
+}
