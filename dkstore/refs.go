@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -139,7 +140,8 @@ func (f *fileRefs) get(b BranchName) (CommitID, error) {
 	case err == nil:
 		id, _ := parseRefLine(data)
 		return id, nil
-	case errors.Is(err, fs.ErrNotExist), isNotDir(err):
+	case errors.Is(err, fs.ErrNotExist), isNotDir(err), errors.Is(err, syscall.EISDIR):
+		// absent, or the directory of longer names (b/x): not a ref
 	default:
 		return CommitID{}, err
 	}

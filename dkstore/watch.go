@@ -125,7 +125,7 @@ func newValueWatch[T comparable](ctx context.Context, h *hub, b BranchName, get 
 		return nil, err
 	}
 	w := &valueWatch[T]{h: h, b: b, c: c, derive: derive, done: make(chan struct{})}
-	w.stop = context.AfterFunc(ctx, func() { w.Close() })
+	w.stop = context.AfterFunc(ctx, w.end)
 	return w, nil
 }
 
@@ -167,6 +167,9 @@ func (w *valueWatch[T]) Next(ctx context.Context) (T, error) {
 		case <-ctx.Done():
 			return zero, ctx.Err()
 		case <-w.done:
+			if err := ctx.Err(); err != nil {
+				return zero, err // the watch ended because ctx did
+			}
 			return zero, newErr(ErrClosed, "watch "+string(w.b), "watch closed")
 		case <-w.h.closed:
 			return zero, newErr(ErrClosed, "watch "+string(w.b), "store closed")
@@ -174,13 +177,20 @@ func (w *valueWatch[T]) Next(ctx context.Context) (T, error) {
 	}
 }
 
+// Close ends the watch and stops watching its context.
 func (w *valueWatch[T]) Close() error {
+	w.stop()
+	w.end()
+	return nil
+}
+
+// end releases the watch once; the context's AfterFunc calls it too, so
+// it must not touch w.stop (set after AfterFunc returns).
+func (w *valueWatch[T]) end() {
 	w.once.Do(func() {
-		w.stop()
 		close(w.done)
 		w.h.release(w.b, w.c)
 	})
-	return nil
 }
 
 // refWatch queues ref changes, coalesced per branch.
@@ -206,7 +216,7 @@ func (h *hub) watchRefs(ctx context.Context) (*refWatch, error) {
 	}
 	h.subs[w] = struct{}{}
 	h.mu.Unlock()
-	w.stop = context.AfterFunc(ctx, func() { w.Close() })
+	w.stop = context.AfterFunc(ctx, w.end)
 	return w, nil
 }
 
@@ -245,6 +255,9 @@ func (w *refWatch) Next(ctx context.Context) (RefChange, error) {
 		case <-ctx.Done():
 			return RefChange{}, ctx.Err()
 		case <-w.done:
+			if err := ctx.Err(); err != nil {
+				return RefChange{}, err // the watch ended because ctx did
+			}
 			return RefChange{}, newErr(ErrClosed, "watch refs", "watch closed")
 		case <-w.h.closed:
 			return RefChange{}, newErr(ErrClosed, "watch refs", "store closed")
@@ -252,13 +265,19 @@ func (w *refWatch) Next(ctx context.Context) (RefChange, error) {
 	}
 }
 
+// Close ends the watch and stops watching its context.
 func (w *refWatch) Close() error {
+	w.stop()
+	w.end()
+	return nil
+}
+
+// end releases the watch once (see valueWatch.end).
+func (w *refWatch) end() {
 	w.once.Do(func() {
-		w.stop()
 		close(w.done)
 		w.h.mu.Lock()
 		delete(w.h.subs, w)
 		w.h.mu.Unlock()
 	})
-	return nil
 }

@@ -116,6 +116,13 @@ func (b *remoteBranch) Rename(ctx context.Context, to dkstore.BranchName) error 
 		return &dkstore.Error{Kind: dkstore.ErrNotExist, Op: op, Text: "No such file or directory"}
 	}
 	from, dst := b.steps(), branchSteps(to)
+	if len(dst) > 2 {
+		// The target's directory (branch/with/slashes) exists only once
+		// some branch lies below it: make the target's name first.
+		if err := conn.ensureBranch(to); err != nil {
+			return withOpErr(b.c.wireErr(op, err), op)
+		}
+	}
 	fromDir, err := conn.walk(from[:len(from)-1])
 	if err != nil {
 		return b.c.wireErr(op, err)

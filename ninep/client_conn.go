@@ -201,14 +201,31 @@ func (cn *clientConn) ensureBranch(b dkstore.BranchName) error {
 		f.Close()
 		return &dkstore.Error{Kind: dkstore.ErrExist, Text: fmt.Sprintf("branch %q clashes with existing branches below it", b)}
 	}
+	// The server shows b's leading components as directories only while
+	// a branch below them exists; mkdir of a component in a branch made
+	// by mkdir (with no commit) turns it into such a directory, so make
+	// them one by one, like mkdir -p.
+	for i := 2; i < len(steps); i++ {
+		f, _, err := cn.walkAttr(steps[:i])
+		if err == nil {
+			f.Close()
+			continue
+		}
+		if !hasErrno(err, linux.ENOENT) {
+			return err
+		}
+		up, _, err := cn.walkAttr(steps[:i-1])
+		if err != nil {
+			return err
+		}
+		_, err = up.Mkdir(steps[i-1], 0o755, 0, 0)
+		up.Close()
+		if err != nil && !hasErrno(err, linux.EEXIST) {
+			return err
+		}
+	}
 	parent, _, err := cn.walkAttr(steps[:len(steps)-1])
 	if err != nil {
-		if hasErrno(err, linux.ENOENT) {
-			// The server shows b's leading components as directories
-			// only while a branch below them exists, and mkdir takes
-			// one component: it cannot make such a branch.
-			return &dkstore.Error{Kind: dkstore.ErrNotExist, Text: fmt.Sprintf("cannot make branch %q: the server has no directory %s", b, strings.Join(steps[:len(steps)-1], "/"))}
-		}
 		return err
 	}
 	defer parent.Close()

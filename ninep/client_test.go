@@ -79,12 +79,7 @@ func clientDial(t *testing.T, url string) *Client {
 // clientSkips lists the conformance subtests the server cannot pass yet,
 // by name as t.Name() shows it, with the reason. Each fails only where it
 // makes or renames a branch whose name has a '/'.
-var clientSkips = map[string]string{
-	"Branches":      "a branch whose name has a '/' cannot be made over 9P when no branch below that directory exists: mkdir takes one component and branch/feature is then unknown (branchesDir.lookup/mkdir)",
-	"Fast-forward":  "fork/of/master cannot be made over 9P: as for Branches (branchesDir.mkdir)",
-	"Rename_branch": "renaming to or from a name with a '/' needs a rename between two directories of branch/, which pfile.RenameAt refuses with EXDEV, and branch/with/slashes does not exist (branchesDir)",
-	"WatchRefs":     "feature/b cannot be made over 9P: as for Branches (branchesDir.mkdir)",
-}
+var clientSkips = map[string]string{}
 
 // runConformance runs storetest against a Client of a server of a store
 // from newStore, each over loopback TCP.

@@ -2,7 +2,6 @@ package ninep
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sort"
 	"strings"
@@ -113,7 +112,7 @@ func (d *remoteDir) lookup(_ context.Context, name string) (node, error) {
 func (d *remoteDir) fetch(ctx context.Context, branch string) (string, error) {
 	url := strings.TrimSpace(d.r.url.String())
 	if url == "" {
-		return "", errors.New("remote url is not defined")
+		return "", userErr(dkstore.ErrInvalid, "remote url is not defined")
 	}
 	id, err := d.s.store.Fetch(ctx, url, branch)
 	if err != nil {

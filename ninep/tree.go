@@ -272,12 +272,23 @@ func orDash(id dkstore.CommitID) string {
 	return id.String()
 }
 
-// mkdir always succeeds for a valid name; the branch exists in Git once
-// something is committed or fast-forwarded to it.
-func (d *branchesDir) mkdir(_ context.Context, name string) error {
+// mkdir succeeds for a valid name (even an existing branch's); the branch
+// exists in Git once something is committed or fast-forwarded to it. A
+// name that leads existing branches ("feature" of "feature/x") is their
+// directory already: EEXIST.
+func (d *branchesDir) mkdir(ctx context.Context, name string) error {
 	b, err := dkstore.ParseBranchName(d.prefix + name)
 	if err != nil {
 		return err
+	}
+	all, err := d.names(ctx)
+	if err != nil {
+		return err
+	}
+	for other := range all {
+		if strings.HasPrefix(string(other), string(b)+"/") {
+			return dkstore.ErrExist
+		}
 	}
 	d.s.mu.Lock()
 	d.s.branches[b] = true

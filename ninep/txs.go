@@ -118,6 +118,13 @@ func (s *session) drop(b dkstore.BranchName, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.txs[b], name)
+	// Its command files' results go too; open files keep their own.
+	prefix := "branch/" + string(b) + "/transactions/" + name + "/"
+	for p := range s.results {
+		if strings.HasPrefix(p, prefix) {
+			delete(s.results, p)
+		}
+	}
 }
 
 // txDir is transactions/<t>.
