@@ -56,8 +56,11 @@ func TestShellRecipes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "sh", script)
-	cmd.Dir = dir
+	// The shell changes into the mount itself: a child made by os/exec
+	// would chdir between fork and exec, and a garbage collection in this
+	// process (which serves the mount) can then wait for the forking
+	// thread, which waits for the mount: a deadlock.
+	cmd := exec.CommandContext(ctx, "sh", "-c", `cd "$1" && sh "$2"`, "sh", dir, script)
 	out, err := cmd.CombinedOutput()
 	if uerr := fsrv.Unmount(); uerr != nil {
 		t.Errorf("Unmount() = %v", uerr)
