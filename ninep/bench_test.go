@@ -291,3 +291,35 @@ func BenchmarkWatchLatency9P(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// BenchmarkClientHead: Branch.Head through the Go client (a read of
+// branch/master/head) against one loopback TCP round trip.
+func BenchmarkClientHead(b *testing.B) {
+	ctx := context.Background()
+	st, srv := testServer(b)
+	defer st.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(sctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	c, err := Dial(ctx, "tcp://"+ln.Addr().String(), ClientOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	br, _ := c.Branch("master")
+	rtt := tcpRoundTrip(b, 2000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if id, err := br.Head(ctx); err != nil || id.IsZero() {
+			b.Fatalf("Head() = %v, %v", id, err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(rtt.Nanoseconds()), "rtt-ns")
+	b.ReportMetric(float64(b.Elapsed()/time.Duration(b.N))/float64(rtt), "round-trips")
+}
