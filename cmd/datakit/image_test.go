@@ -46,9 +46,10 @@ func TestDockerImage(t *testing.T) {
 	run("go", "build", "-trimpath", "-o", "bin/datakit-static", "./cmd/datakit")
 	tag := "datakit-test:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	run("docker", "build", "-q", "-t", tag, ".")
-	defer exec.Command("docker", "rmi", "-f", tag).Run()
+	// Cleanups run last-in first-out: the containers go before the image.
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
 	volume := "datakit-test-" + filepath.Base(t.TempDir())
-	defer exec.Command("docker", "volume", "rm", "-f", volume).Run()
+	t.Cleanup(func() { exec.Command("docker", "volume", "rm", "-f", volume).Run() })
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
