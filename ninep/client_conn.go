@@ -273,3 +273,19 @@ func (r *lineReader) next() (string, error) {
 		r.buf = append(r.buf, r.tmp[:n]...)
 	}
 }
+
+// DialRaw dials a DataKit server at url (as Dial reads it), negotiates the
+// message size and attaches to the root: a plain p9 connection for tools
+// that walk the tree themselves, such as datakit mount. Closing the
+// net.Conn ends it.
+func DialRaw(ctx context.Context, url string, msize uint32) (*p9.Client, p9.File, net.Conn, error) {
+	network, addr, err := ParseAddr(url)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cn, err := dialConn(ctx, network, addr, msize)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("dial %s: %w", url, err)
+	}
+	return cn.p9, cn.root, cn.nc, nil
+}

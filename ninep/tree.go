@@ -672,18 +672,43 @@ func (f *treeFile) setKind(ctx context.Context, kind dkstore.Kind) error {
 
 type treeHandle struct {
 	f *treeFile
+
+	mu     sync.Mutex
+	cached []byte // a read-only file's content, read once per open
 }
 
 func (h *treeHandle) readAt(ctx context.Context, p []byte, off int64) (int, error) {
-	r, err := h.f.src(ctx)
-	if err != nil {
-		return 0, err
+	if h.f.tx == nil {
+		// Read-only trees do not change under an open file: read the
+		// blob once, not once per request.
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.cached == nil {
+			data, err := h.read(ctx)
+			if err != nil {
+				return 0, err
+			}
+			h.cached = data
+		}
+		return readBytes(h.cached, p, off)
 	}
-	data, err := r.ReadFile(ctx, h.f.sub)
+	data, err := h.read(ctx)
 	if err != nil {
 		return 0, err
 	}
 	return readBytes(data, p, off)
+}
+
+func (h *treeHandle) read(ctx context.Context) ([]byte, error) {
+	r, err := h.f.src(ctx)
+	if err != nil {
+		return nil, err
+	}
+	data, err := r.ReadFile(ctx, h.f.sub)
+	if data == nil && err == nil {
+		data = []byte{}
+	}
+	return data, err
 }
 
 func (h *treeHandle) writeAt(ctx context.Context, p []byte, off int64) (int, error) {

@@ -13,7 +13,6 @@ package mount
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -47,24 +46,9 @@ type conn struct {
 }
 
 func dial(ctx context.Context, url string) (*conn, error) {
-	network, addr, err := ninep.ParseAddr(url)
+	c, root, nc, err := ninep.DialRaw(ctx, url, MessageSize)
 	if err != nil {
 		return nil, err
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	c, err := p9.NewClient(nc, p9.WithMessageSize(MessageSize))
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("9P handshake with %s: %w", url, err)
-	}
-	root, err := c.Attach("")
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("attach to %s: %w", url, err)
 	}
 	return &conn{c: c, root: root, nc: nc}, nil
 }
