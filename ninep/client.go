@@ -73,6 +73,11 @@ type Client struct {
 	mu     sync.Mutex
 	closed bool
 	extra  map[io.Closer]struct{} // watches and fetches, with their connections
+
+	// heads keeps each branch's head file open: the server recomputes a
+	// status file on a read at offset 0, so Head is one request.
+	headMu sync.Mutex
+	heads  map[dkstore.BranchName]p9.File
 }
 
 var _ dkstore.Store = (*Client)(nil)

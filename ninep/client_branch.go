@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hugelgupf/p9/linux"
+	"github.com/hugelgupf/p9/p9"
 
 	"github.com/dkgo/datakit/dkstore"
 )
@@ -32,7 +33,13 @@ func (b *remoteBranch) Head(ctx context.Context) (dkstore.CommitID, error) {
 	if err != nil {
 		return dkstore.CommitID{}, err
 	}
+	if id, ok := b.c.keptHead(b.name); ok {
+		return id, nil
+	}
 	data, err := conn.readFile(b.steps("head"))
+	if err == nil {
+		b.c.keepHead(conn, b.name, b.steps("head"))
+	}
 	if hasErrno(err, linux.ENOENT) {
 		return dkstore.CommitID{}, nil
 	}
@@ -162,4 +169,51 @@ func (b *remoteBranch) WatchPath(ctx context.Context, p dkstore.Path) (dkstore.W
 // Transaction starts a transaction: see newRemoteTx.
 func (b *remoteBranch) Transaction(ctx context.Context, opts dkstore.TxOptions) (dkstore.Transaction, error) {
 	return newRemoteTx(ctx, b, opts)
+}
+
+// keptHead reads b's head through its kept open fid, if there is one: one
+// request. A failed read forgets the fid.
+func (c *Client) keptHead(b dkstore.BranchName) (dkstore.CommitID, bool) {
+	c.headMu.Lock()
+	f := c.heads[b]
+	c.headMu.Unlock()
+	if f == nil {
+		return dkstore.CommitID{}, false
+	}
+	buf := make([]byte, 64)
+	n, err := f.ReadAt(buf, 0)
+	if err == nil && n > 0 {
+		if id, err := parseHeadLine(strings.TrimSpace(string(buf[:n]))); err == nil {
+			return id, true
+		}
+	}
+	c.headMu.Lock()
+	if c.heads[b] == f {
+		delete(c.heads, b)
+	}
+	c.headMu.Unlock()
+	f.Close()
+	return dkstore.CommitID{}, false
+}
+
+// keepHead opens and keeps b's head file for later Heads (a few hundred
+// branches at most: beyond that, fids are not kept).
+func (c *Client) keepHead(conn *clientConn, b dkstore.BranchName, steps []string) {
+	c.headMu.Lock()
+	defer c.headMu.Unlock()
+	if c.heads[b] != nil || len(c.heads) >= 256 {
+		return
+	}
+	_, f, err := conn.root.Walk(steps)
+	if err != nil {
+		return
+	}
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
+		f.Close()
+		return
+	}
+	if c.heads == nil {
+		c.heads = map[dkstore.BranchName]p9.File{}
+	}
+	c.heads[b] = f
 }

@@ -52,20 +52,18 @@ type liveHandle struct {
 	f    *staticFile
 	mu   sync.Mutex
 	data []byte
-	read bool // data was read since it was computed
 }
 
 func (h *liveHandle) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if off == 0 && h.read {
+	if off == 0 {
 		data, err := h.f.content(ctx)
 		if err != nil {
 			return 0, err
 		}
 		h.data = data
 	}
-	h.read = true
 	return readBytes(h.data, p, off)
 }
 
