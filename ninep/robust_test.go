@@ -102,18 +102,43 @@ func TestWatchCyclesLeaveNothing(t *testing.T) {
 	if testing.Short() {
 		n = 100
 	}
+	flaky := 0
 	for i := 0; i < n; i++ {
 		c, root, conn, done := pipeClient(t, ctx, srv)
+		clientClosed := func(err error) bool {
+			// See pipeClient: p9's client now and then finds its own
+			// connection closed; redo the cycle, a few times at most.
+			// p9 wraps the error in one without Unwrap: match its text.
+			if err == nil || !strings.Contains(err.Error(), net.ErrClosed.Error()) || flaky >= n/50 {
+				return false
+			}
+			flaky++
+			t.Logf("cycle %d: client connection closed under it, redone: %v", i, err)
+			conn.Close()
+			<-done
+			c.Close()
+			i--
+			return true
+		}
 		_, f, err := root.Walk([]string{"branch", "master", "head.live"})
 		if err != nil {
+			if clientClosed(err) {
+				continue
+			}
 			t.Fatal(err)
 		}
 		if _, _, err := f.Open(p9.ReadOnly); err != nil {
+			if clientClosed(err) {
+				continue
+			}
 			t.Fatal(err)
 		}
 		buf := make([]byte, 100)
 		k, err := f.ReadAt(buf, 0)
 		if err != nil || k != 41 {
+			if clientClosed(err) {
+				continue
+			}
 			t.Fatalf("first read = %d, %v", k, err)
 		}
 		blocked := make(chan struct{})
