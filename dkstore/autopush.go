@@ -122,6 +122,9 @@ func (s *GitStore) AutoPush(ctx context.Context, url string, opts AutoPushOption
 		if len(dirty) == 0 {
 			ch, err := w.Next(ctx)
 			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
 				return err
 			}
 			dirty[ch.Branch] = true
@@ -136,7 +139,10 @@ func (s *GitStore) AutoPush(ctx context.Context, url string, opts AutoPushOption
 				dirty[ch.Branch] = true
 				continue
 			}
-			if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			if ctx.Err() != nil {
+				return ctx.Err() // the watch may have ended first, as ctx did
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
 				return err
 			}
 		}
