@@ -569,55 +569,52 @@ func (d *treeDir) lookup(ctx context.Context, name string) (node, error) {
 	return &treeFile{s: d.s, p: d.p + "/" + name, sub: p, src: d.src, tx: d.tx}, nil
 }
 
-// The rw/ abilities; a read-only treeDir refuses them.
-func (d *treeDir) writable() (*txState, error) {
+// target gives the transaction of an rw/ directory and the path of its
+// entry name; a read-only treeDir refuses to change.
+func (d *treeDir) target(name string) (dkstore.Transaction, dkstore.Path, error) {
 	if d.tx == nil {
-		return nil, errReadOnly
+		return nil, "", errReadOnly
 	}
-	return d.tx, nil
+	p := d.sub.Join(name)
+	if err := p.Valid(); err != nil {
+		return nil, "", err
+	}
+	return d.tx.get(), p, nil
 }
 
 func (d *treeDir) mkdir(ctx context.Context, name string) error {
-	t, err := d.writable()
+	tx, p, err := d.target(name)
 	if err != nil {
 		return err
 	}
-	p := d.sub.Join(name)
-	if err := p.Valid(); err != nil {
-		return err
-	}
-	if _, err := t.get().Stat(ctx, p); err == nil {
+	if _, err := tx.Stat(ctx, p); err == nil {
 		return dkstore.ErrExist
 	}
-	return t.get().MakeDirs(ctx, p)
+	return tx.MakeDirs(ctx, p)
 }
 
 func (d *treeDir) create(ctx context.Context, name string, kind dkstore.Kind, target string) error {
-	t, err := d.writable()
+	tx, p, err := d.target(name)
 	if err != nil {
 		return err
 	}
-	p := d.sub.Join(name)
-	if err := p.Valid(); err != nil {
-		return err
-	}
-	return t.get().WriteFile(ctx, p, []byte(target), kind)
+	return tx.WriteFile(ctx, p, []byte(target), kind)
 }
 
 func (d *treeDir) remove(ctx context.Context, name string) error {
-	t, err := d.writable()
+	tx, p, err := d.target(name)
 	if err != nil {
 		return err
 	}
-	return t.get().Remove(ctx, d.sub.Join(name))
+	return tx.Remove(ctx, p)
 }
 
 func (d *treeDir) rename(ctx context.Context, from, to string) error {
-	t, err := d.writable()
+	tx, p, err := d.target(from)
 	if err != nil {
 		return err
 	}
-	return t.get().Rename(ctx, d.sub.Join(from), d.sub.Join(to))
+	return tx.Rename(ctx, p, d.sub.Join(to))
 }
 
 // treeFile is a file of a tree (read-only, or of a transaction's rw/).
