@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -536,6 +535,3 @@ func (t *treeView) ReadDir(ctx context.Context, p Path) ([]DirEntry, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
-
-// isNotExist reports whether err means "absent" from the file system.
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

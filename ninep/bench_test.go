@@ -56,8 +56,9 @@ func tcpRoundTrip(b *testing.B, n int) time.Duration {
 	return time.Since(start) / time.Duration(n)
 }
 
-// tcpServer serves st on loopback TCP and returns a connected client.
-func tcpServer(b *testing.B, st dkstore.Store, msize uint32) (p9.File, func()) {
+// serveTCP serves st on loopback TCP; it returns the address and a stop
+// function.
+func serveTCP(b *testing.B, st dkstore.Store) (string, func()) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := NewServer(st, Options{})
@@ -67,7 +68,14 @@ func tcpServer(b *testing.B, st dkstore.Store, msize uint32) (p9.File, func()) {
 	}
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(done) }()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	return ln.Addr().String(), func() { cancel(); <-done }
+}
+
+// tcpServer serves st on loopback TCP and returns a connected raw client.
+func tcpServer(b *testing.B, st dkstore.Store, msize uint32) (p9.File, func()) {
+	b.Helper()
+	addr, stopServer := serveTCP(b, st)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +87,7 @@ func tcpServer(b *testing.B, st dkstore.Store, msize uint32) (p9.File, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return root, func() { c.Close(); cancel(); <-done }
+	return root, func() { c.Close(); stopServer() }
 }
 
 // BenchmarkColdHeadRead: reading branch/master/head with a fresh fid
@@ -296,17 +304,11 @@ func BenchmarkWatchLatency9P(b *testing.B) {
 // branch/master/head) against one loopback TCP round trip.
 func BenchmarkClientHead(b *testing.B) {
 	ctx := context.Background()
-	st, srv := testServer(b)
+	st, _ := testServer(b)
 	defer st.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(sctx, ln); close(done) }()
-	defer func() { cancel(); <-done }()
-	c, err := Dial(ctx, "tcp://"+ln.Addr().String(), ClientOptions{})
+	addr, stop := serveTCP(b, st)
+	defer stop()
+	c, err := Dial(ctx, "tcp://"+addr, ClientOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,18 +27,7 @@ func TestMetrics(t *testing.T) {
 	}
 	txs.Mkdir("a", 0o755, 0, 0)
 	txs.Mkdir("b", 0o755, 0, 0)
-	write := func(path []string, data string) error {
-		_, f, err := root.Walk(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if _, _, err := f.Open(p9.ReadWrite); err != nil {
-			return err
-		}
-		_, err = f.WriteAt([]byte(data), 0)
-		return err
-	}
+	fc := &fsClient{t: t, root: root}
 	// Both change a/b: the first commits, the second conflicts.
 	for _, tx := range []string{"a", "b"} {
 		_, rw, _ := root.Walk([]string{"branch", "master", "transactions", tx, "rw", "a"})
@@ -49,10 +38,10 @@ func TestMetrics(t *testing.T) {
 		f.WriteAt([]byte(tx), 0)
 		f.Close()
 	}
-	if err := write([]string{"branch", "master", "transactions", "a", "ctl"}, "commit"); err != nil {
+	if err := fc.write("branch/master/transactions/a/ctl", "commit"); err != nil {
 		t.Fatal(err)
 	}
-	if err := write([]string{"branch", "master", "transactions", "b", "ctl"}, "commit"); err == nil {
+	if err := fc.write("branch/master/transactions/b/ctl", "commit"); err == nil {
 		t.Fatal("conflicting commit accepted")
 	}
 	if _, _, err := root.Walk([]string{"nope"}); err == nil {
