@@ -42,8 +42,11 @@ func StateOf[T any](t Term[T]) Term[Result[T]] {
 }
 
 // OfState turns a reified outcome back into a term (the original's
-// of_state).
+// of_state). r's logs are not repeated: they belong to the evaluation r
+// came from, which reported them already (StateOf and Catch keep them), so
+// Bind(StateOf(t), OfState) shows t's logs once, as in the original.
 func OfState[T any](r Result[T]) Term[T] {
+	r.Logs = nil
 	return New(func(*Ctx) Result[T] { return r })
 }
 
