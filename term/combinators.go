@@ -197,11 +197,13 @@ type NamedTerm struct {
 func Named(name string, t Waitable) NamedTerm { return NamedTerm{Name: name, Term: t} }
 
 // WaitForAll waits for every named term. Messages name the terms, as the
-// original: "Waiting for a, b" while some are pending and none failed,
-// "a, b failed" when some failed and none is pending, "a failed (still
-// waiting for b)" when both; more than 10 names read "N tasks". All
-// terms are evaluated every time; the logs of all are kept. The result is
-// Error only when every failed term is an infrastructure error.
+// original: pending "Waiting for a, b" while some are pending and none
+// failed; "a, b failed" when some failed and none is pending; pending "a
+// failed (still waiting for b)" when both (as in the original: the result
+// stays pending until every term has finished). More than 10 names
+// read "N tasks". All terms are evaluated every time; the logs of all are
+// kept. A finished failure is Error only when every failed term is an
+// infrastructure error, else Failure.
 func WaitForAll(ts ...NamedTerm) Term[struct{}] {
 	return New(func(c *Ctx) Result[struct{}] {
 		var pending, failed []string
@@ -232,7 +234,7 @@ func WaitForAll(ts ...NamedTerm) Term[struct{}] {
 		case len(pending) == 0:
 			return Result[struct{}]{State: st, Msg: names(failed) + " failed", Logs: logs}
 		}
-		return Result[struct{}]{State: st, Msg: names(failed) + " failed (still waiting for " + names(pending) + ")", Logs: logs}
+		return Result[struct{}]{State: Pending, Msg: names(failed) + " failed (still waiting for " + names(pending) + ")", Logs: logs}
 	})
 }
 
