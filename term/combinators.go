@@ -302,10 +302,18 @@ type asyncState[T any] struct {
 // until fn returns, then a success with its value or a failure with its
 // error (state Error for errors wrapped with Infra). When the environment
 // is closed (the job dropped, its head moved on) fn's context is
-// cancelled; context.Cause gives the reason.
+// cancelled; context.Cause gives the reason, and the term is in state
+// Error with message "Cancelled: <cause>" unless fn succeeded anyway.
+//
+// The key names the work within the job: terms with the same key share
+// one run. Using one key for two value types is a mistake, reported as an
+// Error.
 func Async[T any](key, reason string, fn func(ctx context.Context) (T, error)) Term[T] {
 	return New(func(c *Ctx) Result[T] {
-		st := c.Memo("async\x00"+key, func() any { return &asyncState[T]{ev: NewEvent()} }).(*asyncState[T])
+		st, ok := c.Memo("async\x00"+key, func() any { return &asyncState[T]{ev: NewEvent()} }).(*asyncState[T])
+		if !ok {
+			return Result[T]{State: Error, Msg: fmt.Sprintf("term: Async key %q is used for values of two types", key)}
+		}
 		env := c.env
 		st.once.Do(func() {
 			go func() {
