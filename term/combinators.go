@@ -303,7 +303,8 @@ type asyncState[T any] struct {
 // error (state Error for errors wrapped with Infra). When the environment
 // is closed (the job dropped, its head moved on) fn's context is
 // cancelled; context.Cause gives the reason, and the term is in state
-// Error with message "Cancelled: <cause>" unless fn succeeded anyway.
+// Error with message "Cancelled: <cause>" unless fn succeeded anyway. In an
+// environment closed already, fn is not started at all.
 //
 // The key names the work within the job: terms with the same key share
 // one run. Using one key for two value types is a mistake, reported as an
@@ -316,6 +317,13 @@ func Async[T any](key, reason string, fn func(ctx context.Context) (T, error)) T
 		}
 		env := c.env
 		st.once.Do(func() {
+			if env.ctx.Err() != nil {
+				st.mu.Lock()
+				st.done, st.res = true, Result[T]{State: Error, Msg: "Cancelled: " + causeText(env.ctx)}
+				st.mu.Unlock()
+				st.ev.Fire()
+				return
+			}
 			go func() {
 				v, err := fn(env.ctx)
 				r := FromError(v, err)
