@@ -1,0 +1,317 @@
+// Package citest runs a CI configuration in a test: an in-memory store, the
+// real engine, and helpers to open PRs, move branches and check the
+// statuses the jobs report, so that pipelines are tested with go test,
+// without Docker or GitHub.
+//
+//	func TestPipeline(t *testing.T) {
+//		h := citest.New(t, config)
+//		h.OpenPR("me/my-project", 7, "abc123", "Fix the thing")
+//		h.Settle()
+//		h.WantStatus("me/my-project", "abc123", "my-test", ci.Success, "Success!")
+//	}
+//
+// A Harness is used by the test's goroutine; its methods fail the test
+// (t.Fatal) on error rather than returning one.
+package citest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/dkstore"
+)
+
+// Harness runs a CI configuration against an in-memory store.
+type Harness struct {
+	T      testing.TB
+	Store  dkstore.Store
+	Engine *ci.Engine
+	// Timeout bounds Settle and the Wait helpers (default 10 s).
+	Timeout time.Duration
+
+	opts   ci.Options
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Option changes how New sets the harness up.
+type Option func(*setup)
+
+type setup struct {
+	store dkstore.Store
+	opts  ci.Options
+}
+
+// WithStore runs the engine on store instead of a fresh in-memory one (the
+// harness does not close it).
+func WithStore(s dkstore.Store) Option { return func(c *setup) { c.store = s } }
+
+// WithOptions sets the engine's options (its Logger defaults to the test
+// log).
+func WithOptions(o ci.Options) Option { return func(c *setup) { c.opts = o } }
+
+// New starts the engine for cfg on an in-memory store; the test's cleanup
+// stops it.
+func New(t testing.TB, cfg ci.Config, options ...Option) *Harness {
+	t.Helper()
+	var s setup
+	for _, o := range options {
+		o(&s)
+	}
+	store := s.store
+	if store == nil {
+		mem := dkstore.NewMemory(dkstore.Options{})
+		store = mem
+		t.Cleanup(func() { mem.Close() })
+	}
+	if s.opts.Logger == nil {
+		s.opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	e, err := ci.NewEngine(cfg, s.opts)
+	if err != nil {
+		t.Fatalf("citest: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Harness{T: t, Store: store, Engine: e, Timeout: 10 * time.Second, opts: s.opts, cancel: cancel, done: make(chan error, 1)}
+	if h.opts.Branch == "" {
+		h.opts.Branch = bridge.DefaultBranch
+	}
+	go func() { h.done <- e.Run(ctx, store) }()
+	t.Cleanup(h.Stop)
+	return h
+}
+
+// Stop stops the engine and cancels its jobs' work (the cleanup does it).
+func (h *Harness) Stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	if err := <-h.done; err != nil {
+		h.T.Errorf("citest: engine: %v", err)
+	}
+	h.Engine.Close()
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (h *Harness) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), h.Timeout)
+}
+
+func (h *Harness) repo(s string) bridge.Repo {
+	h.T.Helper()
+	r, err := bridge.ParseRepo(s)
+	if err != nil {
+		h.T.Fatalf("citest: %v", err)
+	}
+	return r
+}
+
+// Update changes the metadata branch in one commit, as a bridge would.
+func (h *Harness) Update(msg string, f func(ctx context.Context, tx dkstore.Transaction) error) {
+	h.T.Helper()
+	ctx, cancel := h.ctx()
+	defer cancel()
+	br, err := h.Store.Branch(h.opts.Branch)
+	if err == nil {
+		var tx dkstore.Transaction
+		if tx, err = br.Transaction(ctx, dkstore.TxOptions{}); err == nil {
+			if err = f(ctx, tx); err == nil {
+				_, err = tx.Commit(ctx, msg)
+			}
+			tx.Abort(ctx)
+		}
+	}
+	if err != nil {
+		h.T.Fatalf("citest: %s: %v", msg, err)
+	}
+}
+
+// OpenPR opens (or updates) pull request n of repo with head and title.
+func (h *Harness) OpenPR(repo string, n int, head, title string) {
+	h.T.Helper()
+	r := h.repo(repo)
+	h.Update(fmt.Sprintf("Open PR %d", n), func(ctx context.Context, tx dkstore.Transaction) error {
+		return bridge.WritePR(ctx, tx, bridge.PR{Repo: r, Number: n, Head: head, State: "open", Title: title, Owner: "tester", Base: "master"})
+	})
+}
+
+// MoveHead moves the head of open PR n.
+func (h *Harness) MoveHead(repo string, n int, head string) {
+	h.T.Helper()
+	r := h.repo(repo)
+	h.Update(fmt.Sprintf("Move PR %d", n), func(ctx context.Context, tx dkstore.Transaction) error {
+		pr, ok, err := bridge.ReadPR(ctx, tx, r, n)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no PR %d in %s", n, r)
+		}
+		pr.Head = head
+		return bridge.WritePR(ctx, tx, pr)
+	})
+}
+
+// ClosePR closes PR n.
+func (h *Harness) ClosePR(repo string, n int) {
+	h.T.Helper()
+	r := h.repo(repo)
+	h.Update(fmt.Sprintf("Close PR %d", n), func(ctx context.Context, tx dkstore.Transaction) error {
+		pr, ok, err := bridge.ReadPR(ctx, tx, r, n)
+		if err != nil || !ok {
+			return errors.Join(err, fmt.Errorf("no PR %d in %s", n, r))
+		}
+		pr.State = "closed"
+		return bridge.WritePR(ctx, tx, pr)
+	})
+}
+
+// SetBranch creates or moves a branch.
+func (h *Harness) SetBranch(repo, branch, head string) { h.setRef(repo, "heads/"+branch, head) }
+
+// DeleteBranch deletes a branch.
+func (h *Harness) DeleteBranch(repo, branch string) { h.setRef(repo, "heads/"+branch, "") }
+
+// SetTag creates or moves a tag.
+func (h *Harness) SetTag(repo, tag, head string) { h.setRef(repo, "tags/"+tag, head) }
+
+// DeleteTag deletes a tag.
+func (h *Harness) DeleteTag(repo, tag string) { h.setRef(repo, "tags/"+tag, "") }
+
+func (h *Harness) setRef(repo, name, head string) {
+	h.T.Helper()
+	r := h.repo(repo)
+	h.Update("Set "+name, func(ctx context.Context, tx dkstore.Transaction) error {
+		if head == "" {
+			return bridge.RemoveRef(ctx, tx, r, name)
+		}
+		return bridge.WriteRef(ctx, tx, bridge.Ref{Repo: r, Name: name, Head: head})
+	})
+}
+
+// SetStatus sets a status as another CI would (context e.g. "ci/circleci").
+func (h *Harness) SetStatus(repo, head, sctx string, state ci.State, descr, url string) {
+	h.T.Helper()
+	r := h.repo(repo)
+	h.Update("Set status "+sctx, func(ctx context.Context, tx dkstore.Transaction) error {
+		return bridge.WriteStatus(ctx, tx, bridge.Status{Repo: r, Commit: head, Context: sctx, State: state.String(), Description: descr, TargetURL: url})
+	})
+}
+
+// Settle waits until the engine has processed every change made so far:
+// the statuses it writes for them are in the store when Settle returns.
+func (h *Harness) Settle() {
+	h.T.Helper()
+	ctx, cancel := h.ctx()
+	defer cancel()
+	if err := h.Engine.Settle(ctx, h.Store); err != nil {
+		h.T.Fatalf("citest: Settle: the engine did not settle within %v: %v", h.Timeout, err)
+	}
+}
+
+// Status reads the status the CI wrote for job on commit head.
+func (h *Harness) Status(repo, head, job string) (ci.CommitStatus, bool) {
+	h.T.Helper()
+	ctx, cancel := h.ctx()
+	defer cancel()
+	st, ok, err := h.read(ctx, func(r dkstore.Reader) (bridge.Status, bool, error) {
+		return bridge.ReadStatus(ctx, r, h.repo(repo), head, ci.StatusContextPrefix+job)
+	})
+	if err != nil {
+		h.T.Fatalf("citest: reading status: %v", err)
+	}
+	if !ok {
+		return ci.CommitStatus{}, false
+	}
+	state := ci.Failure
+	for _, s := range []ci.State{ci.Success, ci.Pending, ci.Failure, ci.Error} {
+		if s.String() == st.State {
+			state = s
+		}
+	}
+	return ci.CommitStatus{Context: st.Context, State: state, Description: st.Description, TargetURL: st.TargetURL}, true
+}
+
+func (h *Harness) read(ctx context.Context, f func(dkstore.Reader) (bridge.Status, bool, error)) (bridge.Status, bool, error) {
+	br, err := h.Store.Branch(h.opts.Branch)
+	if err != nil {
+		return bridge.Status{}, false, err
+	}
+	head, err := br.Head(ctx)
+	if err != nil || head.IsZero() {
+		return bridge.Status{}, false, err
+	}
+	c, err := h.Store.Commit(ctx, head)
+	if err != nil {
+		return bridge.Status{}, false, err
+	}
+	tree, err := h.Store.Tree(ctx, c.Tree)
+	if err != nil {
+		return bridge.Status{}, false, err
+	}
+	return f(tree)
+}
+
+// WantStatus fails the test unless job's status on commit head has state
+// and description descr.
+func (h *Harness) WantStatus(repo, head, job string, state ci.State, descr string) {
+	h.T.Helper()
+	st, ok := h.Status(repo, head, job)
+	switch {
+	case !ok:
+		h.T.Errorf("status of %s on %s@%s: none, want %s %q", job, repo, short(head), state, descr)
+	case st.State != state || st.Description != descr:
+		h.T.Errorf("status of %s on %s@%s = %s %q, want %s %q", job, repo, short(head), st.State, st.Description, state, descr)
+	}
+}
+
+// WantNoStatus fails the test if job has a status on commit head.
+func (h *Harness) WantNoStatus(repo, head, job string) {
+	h.T.Helper()
+	if st, ok := h.Status(repo, head, job); ok {
+		h.T.Errorf("status of %s on %s@%s = %s %q, want none", job, repo, short(head), st.State, st.Description)
+	}
+}
+
+// WaitStatus waits (up to Timeout) until job's status on head has state,
+// for jobs whose background work finishes after Settle returned.
+func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitStatus {
+	h.T.Helper()
+	deadline := time.Now().Add(h.Timeout)
+	for {
+		h.Settle()
+		st, ok := h.Status(repo, head, job)
+		if ok && st.State == state {
+			return st
+		}
+		if time.Now().After(deadline) {
+			h.T.Fatalf("status of %s on %s@%s = %s %q (present: %v), want %s within %v", job, repo, short(head), st.State, st.Description, ok, state, h.Timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Targets lists the targets the engine tests and their jobs' states.
+func (h *Harness) Targets() []ci.TargetSummary { return h.Engine.Targets() }
+
+func short(s string) string {
+	if len(s) > 7 {
+		return s[:7]
+	}
+	return s
+}

@@ -1,0 +1,110 @@
+package ci
+
+import (
+	"fmt"
+
+	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/term"
+)
+
+// Jobs maps a job's name to its term. A job's result is its commit
+// status: the success value, the pending reason or the failure message is
+// the status description.
+type Jobs map[string]term.Term[string]
+
+// Project is one repository the CI tests.
+type Project struct {
+	// Repo is "user/repo".
+	Repo string
+	// Dashboards lists the branches shown on the dashboard (default
+	// "master").
+	Dashboards []string
+	// Jobs returns the jobs of a target. It is called when the target
+	// appears and again whenever its head (or title) changes; it may return
+	// no jobs for targets that need none.
+	Jobs func(Target) Jobs
+}
+
+// ACL says who may do something in the web UI.
+type ACL struct {
+	everyone bool
+	users    []string
+}
+
+// Everyone allows everyone, anonymous users included.
+func Everyone() ACL { return ACL{everyone: true} }
+
+// User allows the named user.
+func User(name string) ACL { return ACL{users: []string{name}} }
+
+// Any allows whoever one of the ACLs allows.
+func Any(acls ...ACL) ACL {
+	var out ACL
+	for _, a := range acls {
+		out.everyone = out.everyone || a.everyone
+		out.users = append(out.users, a.users...)
+	}
+	return out
+}
+
+// Allows reports whether user ("" for anonymous) is allowed.
+func (a ACL) Allows(user string) bool {
+	if a.everyone {
+		return true
+	}
+	for _, u := range a.users {
+		if u == user && user != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Config is a CI: its projects and who may see and rebuild them.
+type Config struct {
+	// Name is the CI's name: the web UI's heading (default "datakit-ci").
+	Name     string
+	Projects []Project
+	// CanRead may see the web UI; CanBuild may rebuild and cancel.
+	CanRead, CanBuild ACL
+}
+
+// project is a checked Project.
+type project struct {
+	repo Repo
+	Project
+}
+
+func (c Config) check() ([]project, error) {
+	if len(c.Projects) == 0 {
+		return nil, fmt.Errorf("ci: the configuration lists no projects")
+	}
+	seen := map[Repo]bool{}
+	var ps []project
+	for _, p := range c.Projects {
+		r, err := bridge.ParseRepo(p.Repo)
+		if err != nil {
+			return nil, fmt.Errorf("ci: project %q: %v", p.Repo, err)
+		}
+		if seen[r] {
+			return nil, fmt.Errorf("ci: project %s is listed twice", r)
+		}
+		if p.Jobs == nil {
+			return nil, fmt.Errorf("ci: project %s has no Jobs function", r)
+		}
+		seen[r] = true
+		if len(p.Dashboards) == 0 {
+			p.Dashboards = []string{"master"}
+		}
+		ps = append(ps, project{repo: r, Project: p})
+	}
+	return ps, nil
+}
+
+// name returns the configured name or the default.
+func (c Config) name() string {
+	if c.Name == "" {
+		return "datakit-ci"
+	}
+	return c.Name
+}

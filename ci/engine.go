@@ -1,0 +1,855 @@
+package ci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/term"
+)
+
+// StatusContextPrefix is the prefix of the contexts of the statuses the CI
+// writes: job "test" reports as "ci/datakit/test".
+const StatusContextPrefix = "ci/datakit/"
+
+// Options tune an Engine. The zero value is useful.
+type Options struct {
+	// Branch is the metadata branch (default "github-metadata").
+	Branch dkstore.BranchName
+	// WebUI is the public base URL of the web UI, for the statuses' target
+	// URLs (default "http://127.0.0.1:8080/").
+	WebUI string
+	// Canaries, if set, restrict the targets to these.
+	Canaries []TargetID
+	// Logger receives a line per status change and the errors (default:
+	// slog.Default()).
+	Logger *slog.Logger
+	// Metrics, if set, is updated by the engine.
+	Metrics *Metrics
+}
+
+// Engine evaluates the jobs of every target and writes their statuses. It
+// keeps its state (targets, jobs, their background work) across
+// reconnections to the store. Its methods are safe for concurrent use.
+type Engine struct {
+	cfg      Config
+	projects map[Repo]project
+	opts     Options
+	log      *slog.Logger
+	canaries map[TargetID]bool
+
+	// Owned by the goroutine in Run.
+	store    dkstore.Store
+	snap     *snapshot
+	targets  map[TargetID]*target
+	deps     map[string]map[*job]struct{}
+	dirty    map[*job]struct{}
+	writes   map[statusKey]write
+	written  map[statusKey]statusValue
+	hist     map[*target]struct{}
+	retry    bool
+	envCtx   context.Context
+	envClose context.CancelFunc
+
+	mu       sync.Mutex
+	woken    map[*job]struct{}
+	wake     chan struct{}
+	progress chan struct{}
+	seen     dkstore.CommitID // the metadata head last processed
+	running  bool
+	summary  []TargetSummary
+	idle     bool
+}
+
+// target is a target and its jobs.
+type target struct {
+	Target
+	env     *term.Env
+	jobs    map[string]*job
+	history *history
+}
+
+// job is one job of a target.
+type job struct {
+	t       *target
+	name    string
+	term    term.Term[string]
+	result  term.Result[string]
+	done    bool // evaluated at least once
+	keys    []string
+	unsub   []func()
+	dropped bool
+}
+
+// statusKey names one status the CI writes.
+type statusKey struct {
+	repo   Repo
+	commit string
+	job    string
+}
+
+type statusValue struct {
+	state, descr, url string
+}
+
+type write struct {
+	value statusValue
+	job   *job // nil for a cancellation
+}
+
+// NewEngine checks cfg and returns an engine for it.
+func NewEngine(cfg Config, opts Options) (*Engine, error) {
+	ps, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Branch == "" {
+		opts.Branch = bridge.DefaultBranch
+	}
+	if opts.WebUI == "" {
+		opts.WebUI = "http://127.0.0.1:8080/"
+	}
+	if !strings.HasSuffix(opts.WebUI, "/") {
+		opts.WebUI += "/"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := &Engine{
+		cfg: cfg, opts: opts, log: opts.Logger,
+		projects: map[Repo]project{},
+		targets:  map[TargetID]*target{},
+		deps:     map[string]map[*job]struct{}{},
+		dirty:    map[*job]struct{}{},
+		writes:   map[statusKey]write{},
+		written:  map[statusKey]statusValue{},
+		hist:     map[*target]struct{}{},
+		woken:    map[*job]struct{}{},
+		wake:     make(chan struct{}, 1),
+		progress: make(chan struct{}),
+	}
+	for _, p := range ps {
+		e.projects[p.repo] = p
+	}
+	if len(opts.Canaries) > 0 {
+		e.canaries = map[TargetID]bool{}
+		for _, c := range opts.Canaries {
+			if _, ok := e.projects[c.Repo]; !ok {
+				return nil, fmt.Errorf("ci: canary %s: %s is not a configured project", c, c.Repo)
+			}
+			e.canaries[c] = true
+		}
+	}
+	e.envCtx, e.envClose = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Close cancels all background work of all jobs. The engine must not be
+// run again.
+func (e *Engine) Close() {
+	e.envClose()
+}
+
+// Run connects the engine to store and runs it until ctx is done (it then
+// returns nil) or the store fails (it returns the error; the caller may
+// reconnect and Run again with a new store). Only one Run at a time.
+func (e *Engine) Run(ctx context.Context, store dkstore.Store) error {
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return errors.New("ci: engine already running")
+	}
+	e.running = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.running = false
+		e.mu.Unlock()
+	}()
+	e.store, e.snap = store, nil
+	if err := e.monitor(ctx); err != nil {
+		return e.runErr(ctx, err)
+	}
+	br, err := store.Branch(e.opts.Branch)
+	if err != nil {
+		return err
+	}
+	w, err := br.WatchHead(ctx)
+	if err != nil {
+		return e.runErr(ctx, err)
+	}
+	defer w.Close()
+	heads := make(chan dkstore.CommitID, 1)
+	watchErr := make(chan error, 1)
+	go func() {
+		for {
+			h, err := w.Next(ctx)
+			if err != nil {
+				watchErr <- err
+				return
+			}
+			select { // keep only the latest head
+			case <-heads:
+			default:
+			}
+			heads <- h
+		}
+	}()
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-watchErr:
+			return e.runErr(ctx, fmt.Errorf("ci: watching %s: %w", e.opts.Branch, err))
+		case h := <-heads:
+			if e.opts.Metrics != nil {
+				e.opts.Metrics.updateNotifications.Inc()
+			}
+			if err := e.advance(ctx, h); err != nil {
+				return e.runErr(ctx, err)
+			}
+		case <-e.wake:
+		case <-retry:
+		}
+		retry = nil
+		e.takeWoken()
+		e.round(ctx)
+		if e.retry {
+			retry = time.After(time.Second)
+		}
+		e.publish()
+	}
+}
+
+func (e *Engine) runErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// monitor writes .monitor for every project (commit "Add .monitor files",
+// only if one was missing).
+func (e *Engine) monitor(ctx context.Context) error {
+	br, err := e.store.Branch(e.opts.Branch)
+	if err != nil {
+		return err
+	}
+	tx, err := br.Transaction(ctx, dkstore.TxOptions{SkipIfEmpty: true})
+	if err != nil {
+		return fmt.Errorf("ci: writing .monitor files: %w", err)
+	}
+	defer tx.Abort(ctx)
+	for _, r := range e.sortedRepos() {
+		if err := bridge.SetMonitored(ctx, tx, r); err != nil {
+			return fmt.Errorf("ci: writing .monitor files: %w", err)
+		}
+	}
+	if _, err := tx.Commit(ctx, "Add .monitor files"); err != nil {
+		return fmt.Errorf("ci: writing .monitor files: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) sortedRepos() []Repo {
+	var rs []Repo
+	for r := range e.projects {
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].String() < rs[j].String() })
+	return rs
+}
+
+// advance moves the engine to metadata commit head: it updates the targets
+// and marks dirty the jobs whose inputs changed.
+func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
+	if e.snap != nil && head == e.snap.id {
+		return nil
+	}
+	next := &snapshot{id: head}
+	if !head.IsZero() {
+		c, err := e.store.Commit(ctx, head)
+		if err != nil {
+			return fmt.Errorf("ci: reading metadata commit %s: %w", head, err)
+		}
+		if next.tree, err = e.store.Tree(ctx, c.Tree); err != nil {
+			return fmt.Errorf("ci: reading metadata tree: %w", err)
+		}
+	}
+	var reader dkstore.Reader = emptyTree{}
+	if next.tree != nil {
+		reader = next.tree
+	}
+	prev := e.snap
+	e.snap = next
+	if prev == nil || prev.id.IsZero() || head.IsZero() {
+		// A first look (or a reconnection): reconcile every target, and
+		// re-evaluate every job, as anything may have changed.
+		if err := e.reload(ctx, reader); err != nil {
+			return err
+		}
+		for _, t := range e.targets {
+			for _, j := range t.jobs {
+				e.dirty[j] = struct{}{}
+			}
+		}
+		return nil
+	}
+	changes, err := e.store.Diff(ctx, prev.id, head)
+	if err != nil {
+		return fmt.Errorf("ci: diffing metadata %s..%s: %w", prev.id, head, err)
+	}
+	touched := map[TargetID]bool{}
+	for _, ch := range changes {
+		e.markDependents(string(ch.Path))
+		loc, ok := bridge.Locate(ch.Path)
+		if !ok {
+			continue
+		}
+		if _, ok := e.projects[loc.Repo]; !ok {
+			continue
+		}
+		switch loc.Kind {
+		case bridge.KindPR:
+			touched[TargetID{Repo: loc.Repo, PR: loc.PR}] = true
+		case bridge.KindRef:
+			touched[TargetID{Repo: loc.Repo, Ref: loc.Ref}] = true
+		}
+	}
+	ids := make([]TargetID, 0, len(touched))
+	for id := range touched {
+		ids = append(ids, id)
+	}
+	sortIDs(ids)
+	for _, id := range ids {
+		t, ok, err := resolve(ctx, reader, id)
+		if err != nil {
+			return fmt.Errorf("ci: reading %s: %w", id, err)
+		}
+		e.reconcile(ctx, id, t, ok)
+	}
+	return nil
+}
+
+// markDependents marks dirty the jobs that read path or a directory
+// above it.
+func (e *Engine) markDependents(path string) {
+	for {
+		for j := range e.deps[path] {
+			e.dirty[j] = struct{}{}
+		}
+		i := strings.LastIndexByte(path, '/')
+		if i < 0 {
+			return
+		}
+		path = path[:i]
+	}
+}
+
+// reload reconciles every target with the metadata.
+func (e *Engine) reload(ctx context.Context, r dkstore.Reader) error {
+	found := map[TargetID]Target{}
+	for repo := range e.projects {
+		prs, err := bridge.ReadPRs(ctx, r, repo)
+		if err != nil {
+			return fmt.Errorf("ci: reading PRs of %s: %w", repo, err)
+		}
+		for _, pr := range prs {
+			if pr.State != "open" {
+				continue
+			}
+			id := TargetID{Repo: repo, PR: pr.Number}
+			found[id] = Target{ID: id, Head: pr.Head, Title: pr.Title, Owner: pr.Owner, Base: pr.Base}
+		}
+		refs, err := bridge.ReadRefs(ctx, r, repo)
+		if err != nil {
+			return fmt.Errorf("ci: reading refs of %s: %w", repo, err)
+		}
+		for _, ref := range refs {
+			id := TargetID{Repo: repo, Ref: ref.Name}
+			found[id] = Target{ID: id, Head: ref.Head}
+		}
+	}
+	var ids []TargetID
+	for id := range found {
+		ids = append(ids, id)
+	}
+	for id := range e.targets {
+		if _, ok := found[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sortIDs(ids)
+	for _, id := range ids {
+		t, ok := found[id]
+		e.reconcile(ctx, id, t, ok)
+	}
+	return nil
+}
+
+func sortIDs(ids []TargetID) {
+	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+}
+
+func lessID(a, b TargetID) bool {
+	if a.Repo != b.Repo {
+		return a.Repo.String() < b.Repo.String()
+	}
+	if a.IsPR() != b.IsPR() {
+		return a.IsPR()
+	}
+	if a.PR != b.PR {
+		return a.PR < b.PR
+	}
+	return a.Ref < b.Ref
+}
+
+// reconcile brings target id in line with the metadata: ok says whether it
+// exists, t is what the metadata says of it.
+func (e *Engine) reconcile(ctx context.Context, id TargetID, t Target, ok bool) {
+	if ok && e.canaries != nil && !e.canaries[id] {
+		ok = false
+	}
+	old := e.targets[id]
+	switch {
+	case !ok && old == nil:
+		return
+	case !ok:
+		e.dropTarget(old, removedReason(id))
+		delete(e.targets, id)
+		e.log.Info("target removed", "target", id.String())
+		return
+	case old == nil:
+		nt := &target{Target: t, env: term.NewEnv(e.envCtx)}
+		e.targets[id] = nt
+		e.makeJobs(ctx, nt)
+		e.log.Info("new target", "target", id.String(), "head", t.Commit().Short())
+		return
+	case old.Head != t.Head:
+		reason := fmt.Sprintf("%s head moved to %s", id.Short(), t.Commit().Short())
+		e.dropTarget(old, reason)
+		old.Target = t
+		old.env = term.NewEnv(e.envCtx)
+		e.makeJobs(ctx, old)
+		e.log.Info("target moved", "target", id.String(), "head", t.Commit().Short())
+	case old.Target != t:
+		for _, j := range old.jobs {
+			e.dropJob(j)
+		}
+		old.Target = t
+		e.makeJobs(ctx, old)
+	}
+}
+
+func removedReason(id TargetID) string {
+	switch {
+	case id.IsPR():
+		return id.Short() + " was closed"
+	case id.IsTag():
+		return id.Short() + " was deleted"
+	}
+	return id.Short() + " was deleted"
+}
+
+// dropTarget cancels a target's work (with reason) and drops its jobs. A
+// job still pending on the old head gets status error "Cancelled: <reason>"
+// unless another target has that head.
+func (e *Engine) dropTarget(t *target, reason string) {
+	t.env.Close(errors.New(reason))
+	shared := false
+	for _, o := range e.targets {
+		if o != t && o.ID.Repo == t.ID.Repo && o.Head == t.Head {
+			shared = true
+		}
+	}
+	for _, j := range t.jobs {
+		k := statusKey{t.ID.Repo, t.Head, j.name}
+		if !shared && j.done && (j.result.State == term.Pending || e.written[k].state == "pending") {
+			e.writes[k] = write{value: statusValue{state: "error", descr: trimDescr("Cancelled: " + reason), url: e.targetURL(t.Commit(), j.name)}}
+		} else if !shared {
+			delete(e.writes, k)
+		}
+		e.dropJob(j)
+	}
+	t.jobs = nil
+	if t.history != nil {
+		e.hist[t] = struct{}{} // the status branch records the last state
+	}
+}
+
+func (e *Engine) dropJob(j *job) {
+	j.dropped = true
+	e.setDeps(j, nil, nil)
+	delete(e.dirty, j)
+	e.mu.Lock()
+	delete(e.woken, j)
+	e.mu.Unlock()
+}
+
+// makeJobs asks the project for the target's jobs.
+func (e *Engine) makeJobs(ctx context.Context, t *target) {
+	p := e.projects[t.ID.Repo]
+	jobs, err := callJobs(p.Jobs, t.Target)
+	if err != nil {
+		e.log.Error("project's Jobs function failed", "target", t.ID.String(), "err", err)
+	}
+	t.jobs = map[string]*job{}
+	var r dkstore.Reader = emptyTree{}
+	if e.snap != nil && e.snap.tree != nil {
+		r = e.snap.tree
+	}
+	for name, tm := range jobs {
+		if !validJobName(name) {
+			e.log.Error("invalid job name (want letters, digits, '.', '_', '-')", "target", t.ID.String(), "job", name)
+			continue
+		}
+		j := &job{t: t, name: name, term: tm}
+		t.jobs[name] = j
+		e.dirty[j] = struct{}{}
+		k := statusKey{t.ID.Repo, t.Head, name}
+		if _, ok := e.written[k]; !ok {
+			st, ok, err := bridge.ReadStatus(ctx, r, t.ID.Repo, t.Head, StatusContextPrefix+name)
+			if err == nil && ok {
+				e.written[k] = statusValue{st.State, st.Description, st.TargetURL}
+			}
+		}
+	}
+	e.hist[t] = struct{}{}
+}
+
+func callJobs(f func(Target) Jobs, t Target) (jobs Jobs, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return f(t), nil
+}
+
+func validJobName(s string) bool {
+	if s == "" || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// setDeps replaces the job's recorded dependencies.
+func (e *Engine) setDeps(j *job, keys []string, events []*term.Event) {
+	for _, k := range j.keys {
+		if s := e.deps[k]; s != nil {
+			delete(s, j)
+			if len(s) == 0 {
+				delete(e.deps, k)
+			}
+		}
+	}
+	for _, u := range j.unsub {
+		u()
+	}
+	j.keys, j.unsub = keys, nil
+	for _, k := range keys {
+		s := e.deps[k]
+		if s == nil {
+			s = map[*job]struct{}{}
+			e.deps[k] = s
+		}
+		s[j] = struct{}{}
+	}
+	for _, ev := range events {
+		if ev.Fired() {
+			e.dirty[j] = struct{}{}
+			continue
+		}
+		j.unsub = append(j.unsub, ev.Subscribe(func() { e.wakeJob(j) }))
+	}
+}
+
+// wakeJob queues j for re-evaluation (called when an event it waits for
+// fires, from any goroutine).
+func (e *Engine) wakeJob(j *job) {
+	e.mu.Lock()
+	e.woken[j] = struct{}{}
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) takeWoken() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for j := range e.woken {
+		if !j.dropped {
+			e.dirty[j] = struct{}{}
+		}
+	}
+	clear(e.woken)
+}
+
+// round evaluates the dirty jobs and writes what changed.
+func (e *Engine) round(ctx context.Context) {
+	e.retry = false
+	if e.snap == nil {
+		return
+	}
+	jobs := make([]*job, 0, len(e.dirty))
+	for j := range e.dirty {
+		if !j.dropped {
+			jobs = append(jobs, j)
+		}
+	}
+	clear(e.dirty)
+	sort.Slice(jobs, func(a, b int) bool {
+		if jobs[a].t != jobs[b].t {
+			return lessID(jobs[a].t.ID, jobs[b].t.ID)
+		}
+		return jobs[a].name < jobs[b].name
+	})
+	ectx := withSnapshot(ctx, e.snap)
+	for _, j := range jobs {
+		e.eval(ectx, j)
+	}
+	e.flushStatuses(ctx)
+	e.flushHistory(ctx)
+}
+
+// eval evaluates one job and queues its status if it changed.
+func (e *Engine) eval(ctx context.Context, j *job) {
+	r, deps := safeRun(ctx, j.t.env, j.term)
+	e.setDeps(j, deps.Keys, deps.Events)
+	if r.State == term.Success {
+		r.Msg = r.Value
+	}
+	if !j.done || r.State != j.result.State || r.Msg != j.result.Msg || !sameLogs(r.Logs, j.result.Logs) {
+		e.hist[j.t] = struct{}{}
+	}
+	j.result, j.done = r, true
+	k := statusKey{j.t.ID.Repo, j.t.Head, j.name}
+	v := statusValue{state: r.State.String(), descr: trimDescr(r.Msg), url: e.targetURL(j.t.Commit(), j.name)}
+	if e.written[k] != v {
+		e.writes[k] = write{value: v, job: j}
+	} else {
+		delete(e.writes, k)
+	}
+}
+
+func safeRun(ctx context.Context, env *term.Env, t term.Term[string]) (r term.Result[string], d term.Deps) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = term.Result[string]{State: term.Error, Msg: fmt.Sprintf("panic: %v", p)}
+		}
+	}()
+	return term.Run(ctx, env, t)
+}
+
+func sameLogs(a, b []term.Log) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// trimDescr makes a description fit GitHub's 140 characters.
+func trimDescr(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[:i]) + "…"
+	}
+	if utf8.RuneCountInString(s) <= 140 {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:139]) + "…"
+}
+
+func (e *Engine) targetURL(c Commit, jobName string) string {
+	return fmt.Sprintf("%s%s/commit/%s?test=%s", e.opts.WebUI, c.Repo, c.Hash, jobName)
+}
+
+// flushStatuses writes the queued statuses in one transaction.
+func (e *Engine) flushStatuses(ctx context.Context) {
+	if len(e.writes) == 0 {
+		return
+	}
+	keys := make([]statusKey, 0, len(e.writes))
+	for k := range e.writes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		ka, kb := keys[a], keys[b]
+		if ka.repo != kb.repo {
+			return ka.repo.String() < kb.repo.String()
+		}
+		if ka.commit != kb.commit {
+			return ka.commit < kb.commit
+		}
+		return ka.job < kb.job
+	})
+	br, err := e.store.Branch(e.opts.Branch)
+	if err == nil {
+		var tx dkstore.Transaction
+		tx, err = br.Transaction(ctx, dkstore.TxOptions{})
+		if err == nil {
+			for _, k := range keys {
+				v := e.writes[k].value
+				if err = bridge.WriteStatus(ctx, tx, bridge.Status{Repo: k.repo, Commit: k.commit, Context: StatusContextPrefix + k.job,
+					State: v.state, Description: v.descr, TargetURL: v.url}); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				_, err = tx.Commit(ctx, e.statusMessage(keys))
+			}
+			if err != nil {
+				tx.Abort(ctx)
+			}
+		}
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("could not write statuses; will retry", "count", len(keys), "err", err)
+			e.retry = true
+		}
+		return
+	}
+	for _, k := range keys {
+		w := e.writes[k]
+		old, had := e.written[k]
+		e.written[k] = w.value
+		target := k.repo.String() + "@" + short(k.commit)
+		if w.job != nil {
+			target = w.job.t.ID.String() + " (" + short(k.commit) + ")"
+		}
+		if !had || old.state != w.value.state || old.descr != w.value.descr {
+			e.log.Info(fmt.Sprintf("%s %s: %s %q", target, k.job, w.value.state, w.value.descr))
+		}
+	}
+	if e.opts.Metrics != nil {
+		e.opts.Metrics.statusUpdates.Add(float64(len(keys)))
+	}
+	clear(e.writes)
+	e.forgetUnused()
+}
+
+// forgetUnused drops the written-status records no job refers to any more.
+func (e *Engine) forgetUnused() {
+	if len(e.written) < 2*e.jobCount()+64 {
+		return
+	}
+	used := map[statusKey]bool{}
+	for _, t := range e.targets {
+		for _, j := range t.jobs {
+			used[statusKey{t.ID.Repo, t.Head, j.name}] = true
+		}
+	}
+	for k := range e.written {
+		if !used[k] {
+			delete(e.written, k)
+		}
+	}
+}
+
+func (e *Engine) jobCount() int {
+	n := 0
+	for _, t := range e.targets {
+		n += len(t.jobs)
+	}
+	return n
+}
+
+// statusMessage is the commit message of a status update: "Set
+// <target>:<job> to <descr>", "Update N jobs in <target>" or "N updates"
+// with a list.
+func (e *Engine) statusMessage(keys []statusKey) string {
+	name := func(k statusKey) string {
+		if w := e.writes[k]; w.job != nil {
+			return w.job.t.ID.String()
+		}
+		return k.repo.String() + "/commit/" + short(k.commit)
+	}
+	if len(keys) == 1 {
+		k := keys[0]
+		return fmt.Sprintf("Set %s:%s to %s", name(k), k.job, e.writes[k].value.descr)
+	}
+	same := true
+	for _, k := range keys[1:] {
+		if name(k) != name(keys[0]) {
+			same = false
+		}
+	}
+	if same {
+		return fmt.Sprintf("Update %d jobs in %s", len(keys), name(keys[0]))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d updates\n", len(keys))
+	for _, k := range keys {
+		fmt.Fprintf(&b, "\n%s:%s to %s", name(k), k.job, e.writes[k].value.descr)
+	}
+	return b.String()
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// Connect opens (or reopens) the store for RunConnected.
+type Connect func(ctx context.Context) (dkstore.Store, error)
+
+// RunConnected runs the engine until ctx is done, connecting to the store
+// with connect and reconnecting, with backoff (1 s doubling to 30 s), when
+// the connection fails or is lost. Jobs and their background work survive
+// reconnections. The store is closed after each connection.
+func (e *Engine) RunConnected(ctx context.Context, connect Connect) error {
+	backoff := time.Second
+	for {
+		if e.opts.Metrics != nil {
+			e.opts.Metrics.connectionAttempts.Inc()
+		}
+		store, err := connect(ctx)
+		if err == nil {
+			start := time.Now()
+			err = e.Run(ctx, store)
+			store.Close()
+			if time.Since(start) > time.Minute {
+				backoff = time.Second
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if e.opts.Metrics != nil {
+			e.opts.Metrics.connectionFailures.Inc()
+		}
+		e.log.Warn("store connection failed; reconnecting", "in", backoff.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}

@@ -1,0 +1,292 @@
+package ci_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/citest"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/term"
+)
+
+const (
+	sha1 = "1111111111111111111111111111111111111111"
+	sha2 = "2222222222222222222222222222222222222222"
+	sha3 = "3333333333333333333333333333333333333333"
+)
+
+func hello() ci.Config {
+	return ci.Config{Projects: []ci.Project{{
+		Repo: "me/my-project",
+		Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"my-test": term.Return("Success!")} },
+	}}}
+}
+
+func TestSimple(t *testing.T) {
+	h := citest.New(t, hello())
+	h.OpenPR("me/my-project", 7, sha1, "Fix the thing")
+	h.SetBranch("me/my-project", "master", sha2)
+	h.Settle()
+	h.WantStatus("me/my-project", sha1, "my-test", ci.Success, "Success!")
+	h.WantStatus("me/my-project", sha2, "my-test", ci.Success, "Success!")
+	st, _ := h.Status("me/my-project", sha1, "my-test")
+	if want := "http://127.0.0.1:8080/me/my-project/commit/" + sha1 + "?test=my-test"; st.TargetURL != want {
+		t.Errorf("target URL = %q, want %q", st.TargetURL, want)
+	}
+	if n := len(h.Targets()); n != 2 {
+		t.Errorf("%d targets, want 2", n)
+	}
+}
+
+func TestBranchHeadMoves(t *testing.T) {
+	h := citest.New(t, hello())
+	h.SetBranch("me/my-project", "master", sha1)
+	h.Settle()
+	h.WantStatus("me/my-project", sha1, "my-test", ci.Success, "Success!")
+	h.SetBranch("me/my-project", "master", sha2)
+	h.Settle()
+	h.WantStatus("me/my-project", sha2, "my-test", ci.Success, "Success!")
+	// the old commit keeps its (finished) status
+	h.WantStatus("me/my-project", sha1, "my-test", ci.Success, "Success!")
+}
+
+func TestPendingSequence(t *testing.T) {
+	step := citest.NewStep[string]("Get key")
+	cfg := ci.Config{Projects: []ci.Project{{
+		Repo: "me/p",
+		Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"test": step.Term()} },
+	}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "master", sha1)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "test", ci.Pending, "Get key")
+	step.Pend("Paused")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "test", ci.Pending, "Paused")
+	step.Pend("Get key")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "test", ci.Pending, "Get key")
+	step.Succeed("Done")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "test", ci.Success, "Done")
+}
+
+func TestCrossProject(t *testing.T) {
+	evals := 0
+	cfg := ci.Config{Projects: []ci.Project{
+		{Repo: "me/app", Jobs: func(ci.Target) ci.Jobs {
+			lib := ci.BranchHead("me/lib", "master")
+			return ci.Jobs{"with-lib": term.Map(lib, func(c ci.Commit) string { evals++; return "Tested with lib " + c.Short() })}
+		}},
+		{Repo: "me/lib", Jobs: func(ci.Target) ci.Jobs { return nil }},
+	}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/app", "master", sha1)
+	h.Settle()
+	h.WantStatus("me/app", sha1, "with-lib", ci.Failure, "Target me/lib/heads/master does not exist")
+	h.SetBranch("me/lib", "master", sha2)
+	h.Settle()
+	h.WantStatus("me/app", sha1, "with-lib", ci.Success, "Tested with lib 2222222")
+	h.SetBranch("me/lib", "master", sha3)
+	h.Settle()
+	h.WantStatus("me/app", sha1, "with-lib", ci.Success, "Tested with lib 3333333")
+	// an unrelated change does not re-evaluate the job
+	before := evals
+	h.SetBranch("me/lib", "other", sha1)
+	h.Settle()
+	if evals != before {
+		t.Errorf("unrelated branch re-evaluated the job (%d evaluations, want %d)", evals, before)
+	}
+}
+
+func TestSuccessTargetURL(t *testing.T) {
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		url := ci.SuccessTargetURL("ci/circleci", term.Return(tg.Commit()))
+		return ci.Jobs{"deploy": term.Map(url, func(u string) string { return "Deployed " + u })}
+	}}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "master", sha1)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "deploy", ci.Pending, "Waiting for ci/circleci status to appear")
+	h.SetStatus("me/p", sha1, "ci/circleci", ci.Pending, "Running", "")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "deploy", ci.Pending, "Waiting for ci/circleci to complete (Running)")
+	h.SetStatus("me/p", sha1, "ci/circleci", ci.Failure, "Tests failed", "")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "deploy", ci.Failure, "ci/circleci failed (Tests failed)")
+	h.SetStatus("me/p", sha1, "ci/circleci", ci.Error, "", "")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "deploy", ci.Failure, "ci/circleci errored")
+	h.SetStatus("me/p", sha1, "ci/circleci", ci.Success, "", "")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "deploy", ci.Failure, "ci/circleci succeeded, but has no URL!")
+	h.SetStatus("me/p", sha1, "ci/circleci", ci.Success, "", "https://circle/1")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "deploy", ci.Success, "Deployed https://circle/1")
+}
+
+// A PR whose head moves while its job is running: the work for the old
+// head is cancelled with the reason, the old commit's status says so, and
+// the new head gets its own job.
+func TestCancelOnHeadMove(t *testing.T) {
+	var steps []*citest.Step[string]
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		s := citest.NewStep[string]("Building")
+		steps = append(steps, s)
+		return ci.Jobs{"build": s.Term()}
+	}}}}
+	h := citest.New(t, cfg)
+	h.OpenPR("me/p", 3, sha1, "Change")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "build", ci.Pending, "Building")
+	h.MoveHead("me/p", 3, sha2)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "build", ci.Error, "Cancelled: PR 3 head moved to 2222222")
+	h.WantStatus("me/p", sha2, "build", ci.Pending, "Building")
+	if len(steps) != 2 {
+		t.Fatalf("Jobs called %d times, want 2", len(steps))
+	}
+	if got := steps[0].Cancelled(); len(got) != 1 || got[0] != "PR 3 head moved to 2222222" {
+		t.Errorf("old head's work cancelled = %q", got)
+	}
+	if got := steps[1].Cancelled(); len(got) != 1 || got[0] != "" {
+		t.Errorf("new head's work cancelled = %q, want running", got)
+	}
+	// finishing the old step changes nothing
+	steps[0].Succeed("late")
+	steps[1].Succeed("Built")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "build", ci.Error, "Cancelled: PR 3 head moved to 2222222")
+	h.WantStatus("me/p", sha2, "build", ci.Success, "Built")
+
+	h.ClosePR("me/p", 3)
+	h.Settle()
+	if n := len(h.Targets()); n != 0 {
+		t.Errorf("%d targets after closing the PR, want 0", n)
+	}
+}
+
+func TestTargetRemovedCancelsWork(t *testing.T) {
+	step := citest.NewStep[string]("Building")
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"build": step.Term()} }}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "feature", sha1)
+	h.Settle()
+	h.DeleteBranch("me/p", "feature")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "build", ci.Error, "Cancelled: branch feature was deleted")
+	if got := step.Cancelled(); len(got) != 1 || got[0] != "branch feature was deleted" {
+		t.Errorf("cancelled = %q", got)
+	}
+}
+
+func TestSharedHeadNotCancelled(t *testing.T) {
+	step := citest.NewStep[string]("Building")
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"build": step.Term()} }}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "feature", sha1)
+	h.OpenPR("me/p", 1, sha1, "Feature")
+	h.Settle()
+	h.ClosePR("me/p", 1)
+	h.Settle()
+	// the branch still tests sha1: its status stays pending
+	h.WantStatus("me/p", sha1, "build", ci.Pending, "Building")
+}
+
+func TestCanary(t *testing.T) {
+	h := citest.New(t, hello(), citest.WithOptions(ci.Options{Canaries: []ci.TargetID{ci.Branch("me/my-project", "master")}}))
+	h.SetBranch("me/my-project", "master", sha1)
+	h.OpenPR("me/my-project", 2, sha2, "Not a canary")
+	h.Settle()
+	h.WantStatus("me/my-project", sha1, "my-test", ci.Success, "Success!")
+	h.WantNoStatus("me/my-project", sha2, "my-test")
+}
+
+func TestHistory(t *testing.T) {
+	step := citest.NewStep[string]("Building")
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"build": step.Term(), "lint": term.Return("Lint OK")}
+	}}}}
+	h := citest.New(t, cfg)
+	h.OpenPR("me/p", 3907, sha1, "Change")
+	h.Settle()
+	step.Succeed("Built")
+	h.Settle()
+	ctx := context.Background()
+	br, _ := h.Store.Branch("status-me-p-pr-3907")
+	head, err := br.Head(ctx)
+	if err != nil || head.IsZero() {
+		t.Fatalf("status branch head = %v, %v", head, err)
+	}
+	c, _ := h.Store.Commit(ctx, head)
+	if c.Message != "build -> Built" {
+		t.Errorf("last history message = %q, want %q", c.Message, "build -> Built")
+	}
+	parent, _ := h.Store.Commit(ctx, c.Parents[0])
+	if parent.Message != "2 updates (build, lint)" {
+		t.Errorf("first history message = %q", parent.Message)
+	}
+	tree, _ := h.Store.Tree(ctx, c.Tree)
+	src, _ := tree.ReadFile(ctx, "source-commit")
+	if string(src) != sha1+"\n" {
+		t.Errorf("source-commit = %q", src)
+	}
+	out, _ := tree.ReadFile(ctx, "job/build/output")
+	var o ci.JobOutput
+	if err := json.Unmarshal(out, &o); err != nil || o.Result.Status != "success" || o.Result.Descr != "Built" || string(o.Logs) != "null" {
+		t.Errorf("job/build/output = %s (%v)", out, err)
+	}
+	if _, err := tree.ReadFile(ctx, "metadata-commit"); err != nil {
+		t.Errorf("metadata-commit: %v", err)
+	}
+	// the commit index points at the status branch's commit
+	ib, _ := h.Store.Branch(ci.CommitIndexBranch)
+	ih, _ := ib.Head(ctx)
+	ic, _ := h.Store.Commit(ctx, ih)
+	itree, _ := h.Store.Tree(ctx, ic.Tree)
+	idx, err := itree.ReadFile(ctx, dkstore.Path("me/p/commit/"+sha1+"/pr-3907"))
+	if err != nil || strings.TrimSpace(string(idx)) != head.String() {
+		t.Errorf("commit index = %q, %v; want %s", idx, err, head)
+	}
+}
+
+func TestStatusBranchNames(t *testing.T) {
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/my_repo", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"t": term.Return("ok")} }}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/my_repo", "feature/x-y", sha1)
+	h.Settle()
+	branches, _ := h.Store.Branches(context.Background())
+	want := dkstore.BranchName("status-me-my_5frepo-ref-heads-feature-x_2dy")
+	found := false
+	for _, b := range branches {
+		found = found || b == want
+	}
+	if !found {
+		t.Errorf("branches = %v, want one named %s", branches, want)
+	}
+}
+
+func TestDescriptionTrimmed(t *testing.T) {
+	long := strings.Repeat("x", 200)
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.Failf[string]("%s", long), "multi": term.Failf[string]("first line\nsecond")}
+	}}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "master", sha1)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "t", ci.Failure, strings.Repeat("x", 139)+"…")
+	h.WantStatus("me/p", sha1, "multi", ci.Failure, "first line…")
+}
+
+func TestPanickingJob(t *testing.T) {
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"boom": term.Map(term.Return(0), func(int) string { panic("oops") })}
+	}}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "master", sha1)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "boom", ci.Error, "panic: oops")
+}
