@@ -267,7 +267,9 @@ func Retry[T any](t Term[T], attempts int) Term[T] {
 // accepts, up to attempts runs in all. Every attempt stays visible: the
 // logs of all attempts are kept, and from the second attempt on messages
 // say which attempt they come from, e.g. "Waiting for fetch (attempt 2 of
-// 3)" or "connection refused (attempt 3 of 3)".
+// 3)" or "connection refused (attempt 3 of 3)". Once the evaluation or
+// the job's environment is cancelled, a failure is not retried: it is
+// the cancellation, and a new attempt would start work for nothing.
 func RetryIf[T any](t Term[T], attempts int, transient func(Result[T]) bool) Term[T] {
 	if attempts < 1 {
 		attempts = 1
@@ -277,7 +279,7 @@ func RetryIf[T any](t Term[T], attempts int, transient func(Result[T]) bool) Ter
 		for i := 0; ; i++ {
 			r := t.Eval(c.within(fmt.Sprintf("attempt-%d", i)))
 			logs = concatLogs(logs, r.Logs)
-			if r.State.Failed() && i+1 < attempts && transient(r) {
+			if r.State.Failed() && i+1 < attempts && transient(r) && !c.cancelled() {
 				continue
 			}
 			r.Logs = logs
@@ -345,6 +347,10 @@ func Async[T any](key, reason string, fn func(ctx context.Context) (T, error)) T
 		return Result[T]{State: Pending, Msg: reason}
 	})
 }
+
+// cancelled reports whether the evaluation or the job's environment has
+// ended.
+func (c *Ctx) cancelled() bool { return c.ctx.Err() != nil || c.env.ctx.Err() != nil }
 
 func concatLogs(a, b []Log) []Log {
 	switch {
