@@ -15,6 +15,10 @@
 //
 // The package imports only the standard library; sources of values (store
 // reads, builds) are terms supplied by package ci.
+//
+// Concurrency: a Term is an immutable value and may be evaluated by several
+// goroutines at once, each Run with its own Ctx (a Ctx belongs to one
+// evaluation and one goroutine). Env and Event are safe for concurrent use.
 package term
 
 import (
@@ -133,7 +137,8 @@ type Deps struct {
 	// Keys of the inputs read, as the sources named them (for the CI:
 	// paths in the metadata branch). Sorted, without duplicates.
 	Keys []string
-	// Events that will fire when something the result waits for has news.
+	// Events that will fire when something the result waits for has news,
+	// each once, in no particular order.
 	Events []*Event
 }
 
@@ -230,7 +235,10 @@ func (e *Env) memo(key string, create func() any) any {
 }
 
 // Run evaluates t in env with ctx, returning its result and what it
-// depended on.
+// depended on. A cancelled ctx gives state Error, "Cancelled: <cause>".
+// A nil env stands for a fresh environment that is never closed, good for
+// tests and one-off evaluations: memos (and so Async work) do not carry
+// over from one such Run to the next.
 func Run[T any](ctx context.Context, env *Env, t Term[T]) (Result[T], Deps) {
 	if env == nil {
 		env = NewEnv(context.Background())
@@ -267,7 +275,8 @@ type Event struct {
 	done  chan struct{}
 }
 
-// NewEvent returns an event that has not fired.
+// NewEvent returns an event that has not fired. Make events with it: the
+// zero Event is not ready for use.
 func NewEvent() *Event { return &Event{subs: map[int]func(){}, done: make(chan struct{})} }
 
 // Fire fires the event: every subscriber is called once, in its own
