@@ -56,6 +56,9 @@ type Engine struct {
 	writes   map[statusKey]write
 	written  map[statusKey]statusValue
 	hist     map[*target]struct{}
+	touched  map[TargetID]struct{} // targets whose summary changed
+	kinds    map[string]int        // targets by kind
+	njobs    int
 	retry    bool
 	envCtx   context.Context
 	envClose context.CancelFunc
@@ -66,7 +69,7 @@ type Engine struct {
 	progress chan struct{}
 	seen     dkstore.CommitID // the metadata head last processed
 	running  bool
-	summary  []TargetSummary
+	summary  map[TargetID]TargetSummary
 	idle     bool
 }
 
@@ -133,6 +136,9 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 		writes:   map[statusKey]write{},
 		written:  map[statusKey]statusValue{},
 		hist:     map[*target]struct{}{},
+		touched:  map[TargetID]struct{}{},
+		kinds:    map[string]int{},
+		summary:  map[TargetID]TargetSummary{},
 		woken:    map[*job]struct{}{},
 		wake:     make(chan struct{}, 1),
 		progress: make(chan struct{}),
@@ -421,17 +427,20 @@ func (e *Engine) reconcile(ctx context.Context, id TargetID, t Target, ok bool) 
 		ok = false
 	}
 	old := e.targets[id]
+	e.touched[id] = struct{}{}
 	switch {
 	case !ok && old == nil:
 		return
 	case !ok:
 		e.dropTarget(old, removedReason(id))
 		delete(e.targets, id)
+		e.kinds[id.Kind()]--
 		e.log.Info("target removed", "target", id.String())
 		return
 	case old == nil:
 		nt := &target{Target: t, env: term.NewEnv(e.envCtx)}
 		e.targets[id] = nt
+		e.kinds[id.Kind()]++
 		e.makeJobs(ctx, nt)
 		e.log.Info("new target", "target", id.String(), "head", t.Commit().Short())
 		return
@@ -489,6 +498,7 @@ func (e *Engine) dropTarget(t *target, reason string) {
 
 func (e *Engine) dropJob(j *job) {
 	j.dropped = true
+	e.njobs--
 	e.setDeps(j, nil, nil)
 	delete(e.dirty, j)
 	e.mu.Lock()
@@ -515,6 +525,7 @@ func (e *Engine) makeJobs(ctx context.Context, t *target) {
 		}
 		j := &job{t: t, name: name, term: tm}
 		t.jobs[name] = j
+		e.njobs++
 		e.dirty[j] = struct{}{}
 		k := statusKey{t.ID.Repo, t.Head, name}
 		if _, ok := e.written[k]; !ok {
@@ -572,7 +583,7 @@ func (e *Engine) setDeps(j *job, keys []string, events []*term.Event) {
 	}
 	for _, ev := range events {
 		if ev.Fired() {
-			e.dirty[j] = struct{}{}
+			e.wakeJob(j)
 			continue
 		}
 		j.unsub = append(j.unsub, ev.Subscribe(func() { e.wakeJob(j) }))
@@ -594,6 +605,7 @@ func (e *Engine) wakeJob(j *job) {
 func (e *Engine) takeWoken() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.idle = false // until publish says otherwise: Settle must wait for this round
 	for j := range e.woken {
 		if !j.dropped {
 			e.dirty[j] = struct{}{}
@@ -640,6 +652,7 @@ func (e *Engine) eval(ctx context.Context, j *job) {
 		e.hist[j.t] = struct{}{}
 	}
 	j.result, j.done = r, true
+	e.touched[j.t.ID] = struct{}{}
 	k := statusKey{j.t.ID.Repo, j.t.Head, j.name}
 	v := statusValue{state: r.State.String(), descr: trimDescr(r.Msg), url: e.targetURL(j.t.Commit(), j.name)}
 	if e.written[k] != v {
@@ -754,7 +767,7 @@ func (e *Engine) flushStatuses(ctx context.Context) {
 
 // forgetUnused drops the written-status records no job refers to any more.
 func (e *Engine) forgetUnused() {
-	if len(e.written) < 2*e.jobCount()+64 {
+	if len(e.written) < 2*e.njobs+64 {
 		return
 	}
 	used := map[statusKey]bool{}
@@ -768,14 +781,6 @@ func (e *Engine) forgetUnused() {
 			delete(e.written, k)
 		}
 	}
-}
-
-func (e *Engine) jobCount() int {
-	n := 0
-	for _, t := range e.targets {
-		n += len(t.jobs)
-	}
-	return n
 }
 
 // statusMessage is the commit message of a status update: "Set

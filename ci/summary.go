@@ -27,37 +27,50 @@ type JobSummary struct {
 // sorted by target.
 func (e *Engine) Targets() []TargetSummary {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]TargetSummary(nil), e.summary...)
+	out := make([]TargetSummary, 0, len(e.summary))
+	for _, ts := range e.summary {
+		out = append(out, ts)
+	}
+	e.mu.Unlock()
+	sort.Slice(out, func(a, b int) bool { return lessID(out[a].Target.ID, out[b].Target.ID) })
+	return out
 }
 
-// publish makes the round's outcome visible to Targets and Settle.
+// publish makes the round's outcome visible to Targets and Settle. It
+// costs in proportion to the targets that changed, not to all.
 func (e *Engine) publish() {
-	sum := make([]TargetSummary, 0, len(e.targets))
-	for _, t := range e.targets {
-		ts := TargetSummary{Target: t.Target}
+	sums := make(map[TargetID]*TargetSummary, len(e.touched))
+	for id := range e.touched {
+		t := e.targets[id]
+		if t == nil {
+			sums[id] = nil
+			continue
+		}
+		ts := &TargetSummary{Target: t.Target}
 		for _, j := range t.jobs {
 			ts.Jobs = append(ts.Jobs, JobSummary{Name: j.name, State: j.result.State, Descr: j.result.Msg, Logs: len(j.result.Logs), New: !j.done})
 		}
 		sort.Slice(ts.Jobs, func(a, b int) bool { return ts.Jobs[a].Name < ts.Jobs[b].Name })
-		sum = append(sum, ts)
+		sums[id] = ts
 	}
-	sort.Slice(sum, func(a, b int) bool { return lessID(sum[a].Target.ID, sum[b].Target.ID) })
+	clear(e.touched)
 	if m := e.opts.Metrics; m != nil {
-		counts := map[string]float64{"pr": 0, "branch": 0, "tag": 0}
-		for id := range e.targets {
-			counts[id.Kind()]++
-		}
-		for k, n := range counts {
-			m.activeTargets.WithLabelValues(k).Set(n)
+		for _, k := range []string{"pr", "branch", "tag"} {
+			m.activeTargets.WithLabelValues(k).Set(float64(e.kinds[k]))
 		}
 	}
 	e.mu.Lock()
-	e.summary = sum
+	for id, ts := range sums {
+		if ts == nil {
+			delete(e.summary, id)
+		} else {
+			e.summary[id] = *ts
+		}
+	}
 	if e.snap != nil {
 		e.seen = e.snap.id
 	}
-	e.idle = len(e.writes) == 0 && !e.retry && len(e.hist) == 0
+	e.idle = len(e.writes) == 0 && !e.retry && len(e.hist) == 0 && len(e.dirty) == 0
 	close(e.progress)
 	e.progress = make(chan struct{})
 	e.mu.Unlock()

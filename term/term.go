@@ -279,8 +279,9 @@ type Event struct {
 // zero Event is not ready for use.
 func NewEvent() *Event { return &Event{subs: map[int]func(){}, done: make(chan struct{})} }
 
-// Fire fires the event: every subscriber is called once, in its own
-// goroutine. Firing again does nothing.
+// Fire fires the event: every subscriber is called once, synchronously, in
+// the firing goroutine (subscribers must not block). Firing again does
+// nothing.
 func (e *Event) Fire() {
 	e.mu.Lock()
 	if e.fired {
@@ -293,7 +294,7 @@ func (e *Event) Fire() {
 	close(e.done)
 	e.mu.Unlock()
 	for _, f := range subs {
-		go f()
+		f()
 	}
 }
 
@@ -307,9 +308,10 @@ func (e *Event) Fired() bool {
 // Done returns a channel closed when the event fires.
 func (e *Event) Done() <-chan struct{} { return e.done }
 
-// Subscribe arranges for f to be called (in its own goroutine) when the
-// event fires; at once if it has fired already. The returned function
-// cancels the subscription.
+// Subscribe arranges for f to be called when the event fires (by Fire, in
+// the firing goroutine); if it has fired already, f is called at once in a
+// goroutine of its own, so that a caller holding a lock f takes does not
+// deadlock. The returned function cancels the subscription.
 func (e *Event) Subscribe(f func()) (unsubscribe func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

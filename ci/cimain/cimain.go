@@ -1,0 +1,385 @@
+// Package cimain is the entry point of a CI program: it turns a ci.Config
+// into a command with flags, a store (embedded on disk by default, or a
+// remote DataKit over 9P), an optional local-repository bridge, a status
+// page and metrics. It is the wiring layer: package ci itself never
+// imports a transport or a bridge.
+//
+//	func main() {
+//		cimain.Main(ci.Config{Projects: []ci.Project{{
+//			Repo: "me/my-project",
+//			Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"my-test": term.Return("Success!")} },
+//		}}})
+//	}
+//
+// Run the program with --help for its flags.
+package cimain
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/bridge/local"
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/ninep"
+)
+
+// Main runs the CI described by cfg with the command line's flags, until
+// SIGINT or SIGTERM, and exits: status 0 after a clean stop, 2 for bad
+// flags, 1 for other errors.
+func Main(cfg ci.Config) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	signal.Ignore(syscall.SIGPIPE)
+	err := run(ctx, cfg, os.Args[1:], os.Stdout, os.Stderr, flag.CommandLine)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), err)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// flags are the command line's settings.
+type flags struct {
+	store, stateDir, webUI, listen, listen9p, secrets, prom string
+	canaries, localRepos                                    []string
+	verbose                                                 int
+}
+
+type listFlag struct{ list *[]string }
+
+func (l listFlag) String() string {
+	if l.list == nil {
+		return ""
+	}
+	return strings.Join(*l.list, ",")
+}
+func (l listFlag) Set(s string) error { *l.list = append(*l.list, s); return nil }
+
+type countFlag struct{ n *int }
+
+func (c countFlag) String() string {
+	if c.n == nil {
+		return "0"
+	}
+	return fmt.Sprint(*c.n)
+}
+func (c countFlag) Set(string) error { *c.n++; return nil }
+func (c countFlag) IsBoolFlag() bool { return true }
+
+func defaultStateDir(name string) string {
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			base = filepath.Join(home, ".local", "state")
+		} else {
+			base = os.TempDir()
+		}
+	}
+	return filepath.Join(base, "datakit-ci", name)
+}
+
+func parseFlags(cfg ci.Config, cmd string, args []string, stderr io.Writer) (*flags, *flag.FlagSet, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := cfg.Name
+	if name == "" {
+		name = "datakit-ci"
+	}
+	fs.StringVar(&f.store, "store", "", "the DataKit store: empty for one embedded in --state-dir, \"memory\" for a throw-away one, or a remote DataKit's 9P address (tcp://HOST:PORT, unix:///PATH)")
+	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(name), "`DIR` of the embedded store (a Git repository: try git -C DIR log github-metadata) and the secrets")
+	fs.StringVar(&f.webUI, "web-ui", "", "public base `URL` of the web UI, for the links in statuses (default: http:// + --listen)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` to serve the status page on; \"off\" for none")
+	fs.StringVar(&f.listen9p, "listen-9p", "", "also serve the embedded store over 9P at `URL` (tcp://HOST:PORT, unix:///PATH), for bridges and `datakit mount`")
+	fs.StringVar(&f.secrets, "secrets-dir", "", "`DIR` for the web UI's keys and passwords (default: STATE-DIR/secrets)")
+	fs.Var(listFlag{&f.canaries}, "canary", "test only this `TARGET` (USER/REPO/heads/BRANCH, USER/REPO/tags/TAG or USER/REPO/prs/N); repeatable")
+	fs.Var(listFlag{&f.localRepos}, "local-repo", "mirror the branches, tags and refs/pull/N/head refs of the local Git repository at PATH as project USER/REPO (`USER/REPO:PATH`); repeatable")
+	fs.StringVar(&f.prom, "listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics")
+	fs.Var(countFlag{&f.verbose}, "v", "log more (repeat for debug)")
+	return f, fs, nil
+}
+
+const usageText = `Usage: %[1]s [flags]
+       %[1]s status [--store URL | --state-dir DIR]
+
+Run the CI %[2]q: for every open PR, branch and tag of its projects (%[3]s),
+evaluate the jobs and write their results as commit statuses
+(context ci/datakit/JOB) to the store's github-metadata branch.
+
+Targets come from a bridge writing that branch: --local-repo USER/REPO:PATH
+mirrors a local Git repository; a GitHub bridge or datakit local-bridge can
+write to the store over 9P (--listen-9p, or --store for a remote DataKit).
+
+"%[1]s status" lists the targets and their jobs' statuses from the store.
+
+Flags:
+`
+
+// Run runs the CI with the command-line arguments args (without the
+// program name) until ctx is done. Main also accepts the flags the program
+// defined with package flag (e.g. a --profile of its own); Run does not.
+func Run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Writer) error {
+	return run(ctx, cfg, args, stdout, stderr, nil)
+}
+
+func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) error {
+	cmd := filepath.Base(os.Args[0])
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(ctx, cfg, cmd, args[1:], stdout, stderr)
+	}
+	f, fs, _ := parseFlags(cfg, cmd, args, stderr)
+	if extra != nil {
+		extra.VisitAll(func(fl *flag.Flag) {
+			if fs.Lookup(fl.Name) == nil {
+				fs.Var(fl.Value, fl.Name, fl.Usage)
+			}
+		})
+	}
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, usageText, cmd, cfgName(cfg), projectList(cfg))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, cmd, version())
+		return nil
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	log := newLogger(stderr, f.verbose)
+	var canaries []ci.TargetID
+	for _, c := range f.canaries {
+		id, err := ci.ParseTargetID(c)
+		if err != nil {
+			return usagef("--canary: %v", err)
+		}
+		canaries = append(canaries, id)
+	}
+	var sources []local.Source
+	for _, s := range f.localRepos {
+		src, err := local.ParseSource(s)
+		if err != nil {
+			return usagef("--local-repo: %v", err)
+		}
+		sources = append(sources, src)
+	}
+	if f.listen == "off" {
+		f.listen = ""
+	}
+	var webLn net.Listener
+	if f.listen != "" {
+		ln, err := net.Listen("tcp", f.listen)
+		if err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+		webLn = ln
+		defer ln.Close()
+	}
+	webUI := f.webUI
+	if webUI == "" {
+		webUI = "http://127.0.0.1:8080/"
+		if webLn != nil {
+			webUI = "http://" + webLn.Addr().String() + "/"
+		}
+	}
+	if f.secrets == "" {
+		f.secrets = filepath.Join(f.stateDir, "secrets")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	engine, err := ci.NewEngine(cfg, ci.Options{WebUI: webUI, Canaries: canaries, Logger: log, Metrics: ci.NewMetrics(reg)})
+	if err != nil {
+		return usageError{err}
+	}
+	defer engine.Close()
+
+	connect, where, cleanup, err := openStore(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	spawn := func(what string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", what, err)
+				cancel()
+			}
+		}()
+	}
+	if f.prom != "" {
+		ln, err := net.Listen("tcp", f.prom)
+		if err != nil {
+			return fmt.Errorf("--listen-prometheus: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "metrics are at /metrics", http.StatusBadRequest)
+		})
+		spawn("metrics", func() error { return serveHTTP(ctx, ln, mux) })
+	}
+	if webLn != nil {
+		spawn("status page", func() error { return serveHTTP(ctx, webLn, statusPage(cfg, engine)) })
+	}
+	if f.listen9p != "" {
+		if f.store != "" && f.store != "memory" {
+			return usagef("--listen-9p serves the embedded store: it cannot be used with a remote --store")
+		}
+	}
+	if len(sources) > 0 {
+		spawn("local bridge", func() error {
+			store, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			var refuse []string
+			if g, ok := store.(interface{ GitDir() string }); ok && g.GitDir() != "" {
+				refuse = append(refuse, g.GitDir())
+			}
+			return local.Run(ctx, store, sources, local.Options{Logger: log.With("src", "local-bridge"), Refuse: refuse})
+		})
+	}
+	if f.listen9p != "" {
+		ln, err := ninep.Listen(f.listen9p)
+		if err != nil {
+			return fmt.Errorf("--listen-9p: %w", err)
+		}
+		spawn("9P server", func() error {
+			store, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			return ninep.NewServer(store, ninep.Options{Logger: log.With("src", "9p")}).Serve(ctx, ln)
+		})
+	}
+	fmt.Fprintf(stderr, "%s: CI %q for %s\n", cmd, cfgName(cfg), projectList(cfg))
+	fmt.Fprintf(stderr, "  statuses: branch %s of %s\n", bridge.DefaultBranch, where)
+	if webLn != nil {
+		fmt.Fprintf(stderr, "  status page: %s\n", webUI)
+	}
+	if f.listen9p != "" {
+		fmt.Fprintf(stderr, "  9P: %s (e.g. datakit mount --store %s DIR)\n", f.listen9p, f.listen9p)
+	}
+	if len(sources) > 0 {
+		fmt.Fprintf(stderr, "  targets: mirrored from %s\n", strings.Join(f.localRepos, ", "))
+	} else {
+		fmt.Fprintf(stderr, "  targets: none are fed by this process; add --local-repo USER/REPO:PATH, or run a bridge against the store\n")
+	}
+	spawn("engine", func() error { return engine.RunConnected(ctx, connect) })
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return nil
+}
+
+func cfgName(cfg ci.Config) string {
+	if cfg.Name == "" {
+		return "datakit-ci"
+	}
+	return cfg.Name
+}
+
+func projectList(cfg ci.Config) string {
+	var ps []string
+	for _, p := range cfg.Projects {
+		ps = append(ps, p.Repo)
+	}
+	return strings.Join(ps, ", ")
+}
+
+func version() string { return "dev" }
+
+// openStore returns how to connect to the store the flags name. For an
+// embedded store every connection shares one open store, closed by cleanup.
+func openStore(ctx context.Context, f *flags, log *slog.Logger) (connect ci.Connect, where string, cleanup func(), err error) {
+	switch {
+	case f.store == "memory":
+		s := dkstore.NewMemory(dkstore.Options{Logger: log})
+		return shared(s), "an in-memory store (lost on exit)", func() { s.Close() }, nil
+	case f.store == "":
+		if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
+			return nil, "", nil, fmt.Errorf("--state-dir: %w", err)
+		}
+		s, err := dkstore.Open(f.stateDir, dkstore.Options{Logger: log})
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("opening the store in %s: %w", f.stateDir, err)
+		}
+		return shared(s), "the Git repository " + s.GitDir(), func() { s.Close() }, nil
+	}
+	if _, _, err := ninep.ParseAddr(f.store); err != nil {
+		return nil, "", nil, usagef("--store: %v", err)
+	}
+	url := f.store
+	return func(ctx context.Context) (dkstore.Store, error) {
+		return ninep.Dial(ctx, url, ninep.ClientOptions{})
+	}, "the DataKit at " + url, func() {}, nil
+}
+
+// shared hands out one store to every connection; closing a handle does
+// nothing.
+func shared(s *dkstore.GitStore) ci.Connect {
+	return func(context.Context) (dkstore.Store, error) { return noClose{s}, nil }
+}
+
+type noClose struct{ *dkstore.GitStore }
+
+func (noClose) Close() error { return nil }
+
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	defer stop()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
