@@ -114,7 +114,7 @@ func findGitDir(p string) (string, error) {
 		return p, nil // a bare repository or a Git directory
 	}
 	if _, err := os.Stat(p); err != nil {
-		return "", newErr(ErrNotExist, "", "%s does not exist", p)
+		return "", newErr(ErrNotExist, "", "no such directory")
 	}
 	return "", newErr(ErrNotExist, "", "%s is not a Git repository (no .git, no HEAD)", p)
 }
@@ -161,6 +161,10 @@ func parseRefFile(data []byte) (rawRef, bool) {
 // readRefs reads every ref under refs/: packed-refs, overridden by loose
 // ref files.
 func (r *RepoReader) readRefs(ctx context.Context) (map[string]rawRef, error) {
+	// A repository that went away must not read as one with no refs.
+	if _, err := os.Stat(filepath.Join(r.gitdir, "HEAD")); err != nil {
+		return nil, err
+	}
 	refs := map[string]rawRef{}
 	data, err := os.ReadFile(filepath.Join(r.commondir, "packed-refs"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -119,6 +119,15 @@ func TestRepoReaderRefs(t *testing.T) {
 	if _, err := r.DefaultBranch(ctx); !errors.Is(err, dkstore.ErrNotExist) {
 		t.Errorf("DefaultBranch (detached) error = %v, want ErrNotExist", err)
 	}
+
+	// A repository that goes away is an error, not a repository with no
+	// refs.
+	if err := os.Rename(repo.Dir, repo.Dir+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if refs, err := r.Refs(ctx); !errors.Is(err, dkstore.ErrNotExist) {
+		t.Errorf("Refs of a removed repository = %v, %v; want ErrNotExist", refs, err)
+	}
 }
 
 func TestCommitSubject(t *testing.T) {
