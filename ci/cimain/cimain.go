@@ -273,16 +273,27 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 	}
 	if len(sources) > 0 {
 		spawn("local bridge", func() error {
-			store, err := connect(ctx)
-			if err != nil {
+			return reconnecting(ctx, log, "local bridge", func() error {
+				store, err := connect(ctx)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				var refuse []string
+				if g, ok := store.(interface{ GitDir() string }); ok && g.GitDir() != "" {
+					refuse = append(refuse, g.GitDir())
+				}
+				bctx, stop := whileAlive(ctx, store)
+				defer stop()
+				err = local.Run(bctx, store, sources, local.Options{Logger: log.With("src", "local-bridge"), Refuse: refuse})
+				if errors.Is(err, local.ErrRefused) {
+					return permanent{err}
+				}
+				if err == nil && ctx.Err() == nil {
+					err = context.Cause(bctx)
+				}
 				return err
-			}
-			defer store.Close()
-			var refuse []string
-			if g, ok := store.(interface{ GitDir() string }); ok && g.GitDir() != "" {
-				refuse = append(refuse, g.GitDir())
-			}
-			return local.Run(ctx, store, sources, local.Options{Logger: log.With("src", "local-bridge"), Refuse: refuse})
+			})
 		})
 	}
 	if f.listen9p != "" {
@@ -382,4 +393,63 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 		return err
 	}
 	return nil
+}
+
+// permanent marks an error that retrying cannot mend.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// reconnecting runs fn until ctx is done, again after each failure (with
+// backoff from 1 s to 30 s), unless the error is permanent.
+func reconnecting(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	backoff := time.Second
+	for {
+		start := time.Now()
+		err := fn()
+		if ctx.Err() != nil {
+			return nil
+		}
+		var perm permanent
+		if errors.As(err, &perm) {
+			return perm.error
+		}
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		log.Warn(what+" failed; restarting", "in", backoff.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// whileAlive returns a context cancelled when ctx is or when the store's
+// connection is lost (a watch of the metadata branch fails), with the
+// loss as its cause.
+func whileAlive(ctx context.Context, store dkstore.Store) (context.Context, func()) {
+	cctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		br, err := store.Branch(bridge.DefaultBranch)
+		if err != nil {
+			cancel(err)
+			return
+		}
+		w, err := br.WatchHead(cctx)
+		if err != nil {
+			cancel(fmt.Errorf("store connection lost: %w", err))
+			return
+		}
+		defer w.Close()
+		for {
+			if _, err := w.Next(cctx); err != nil {
+				cancel(fmt.Errorf("store connection lost: %w", err))
+				return
+			}
+		}
+	}()
+	return cctx, func() { cancel(nil) }
 }

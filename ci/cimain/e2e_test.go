@@ -1,0 +1,201 @@
+package cimain_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/internal/gitfixture"
+	"github.com/dkgo/datakit/ninep"
+)
+
+// buildExample builds examples/<name> into a temporary directory.
+func buildExample(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, "../../examples/"+name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build examples/%s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+// process is a CI program running in the background.
+type process struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan error
+}
+
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *process) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func start(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			t.Errorf("%s did not stop on SIGTERM", bin)
+		}
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", filepath.Base(bin), p.output())
+		}
+	})
+	return p
+}
+
+// waitStatus polls the store until commit sha of repo has job's status in
+// state want.
+func waitStatus(t *testing.T, store dkstore.Store, repo, sha, job, want string) bridge.Status {
+	t.Helper()
+	r, _ := bridge.ParseRepo(repo)
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	var last bridge.Status
+	for time.Now().Before(deadline) {
+		br, _ := store.Branch(bridge.DefaultBranch)
+		if head, err := br.Head(ctx); err == nil && !head.IsZero() {
+			c, err := store.Commit(ctx, head)
+			if err == nil {
+				if tree, err := store.Tree(ctx, c.Tree); err == nil {
+					st, ok, _ := bridge.ReadStatus(ctx, tree, r, sha, "ci/datakit/"+job)
+					if ok && st.State == want {
+						return st
+					}
+					last = st
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("status %s of %s@%s: got %+v, want state %s", job, repo, sha[:7], last, want)
+	return last
+}
+
+// TestHelloEndToEnd runs examples/hello as a user would: on a local
+// repository with a branch and a PR ref, through --local-repo, with the
+// embedded on-disk store; statuses appear for both targets and follow the
+// PR when its head moves.
+func TestHelloEndToEnd(t *testing.T) {
+	gitfixture.Need(t)
+	bin := buildExample(t, "hello")
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "project"))
+	master := repo.Commit("first", map[string]string{"README": "hello\n"})
+	repo.Git("checkout", "-q", "-b", "feature")
+	pr1 := repo.Commit("Add a feature", map[string]string{"feature": "1\n"})
+	repo.Git("update-ref", "refs/pull/1/head", pr1)
+	state := t.TempDir()
+
+	p := start(t, bin, "--state-dir", state, "--listen", "127.0.0.1:0", "--local-repo", "me/my-project:"+repo.Dir)
+
+	store, err := dkstore.Open(state, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	st := waitStatus(t, store, "me/my-project", master, "my-test", "success")
+	if st.Description != "Success!" {
+		t.Errorf("description = %q", st.Description)
+	}
+	waitStatus(t, store, "me/my-project", pr1, "my-test", "success")
+
+	pr1b := repo.Commit("Fix the feature", map[string]string{"feature": "2\n"})
+	repo.Git("update-ref", "refs/pull/1/head", pr1b)
+	waitStatus(t, store, "me/my-project", pr1b, "my-test", "success")
+
+	// the status command lists the targets from the store
+	out, err := exec.Command(bin, "status", "--state-dir", state).CombinedOutput()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"me/my-project/prs/1", pr1b[:7], "me/my-project/heads/master", "my-test", "success", "Success!"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(p.output(), `(`+pr1b[:7]+`) my-test: success "Success!"`) {
+		t.Errorf("no readable log line for the status change; output:\n%s", p.output())
+	}
+}
+
+// TestRemoteStoreReconnects runs the CI against a DataKit over 9P that
+// goes away and comes back: the CI reconnects and carries on.
+func TestRemoteStoreReconnects(t *testing.T) {
+	gitfixture.Need(t)
+	bin := buildExample(t, "hello")
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "project"))
+	master := repo.Commit("first", map[string]string{"README": "hello\n"})
+
+	store := dkstore.NewMemory(dkstore.Options{})
+	defer store.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serve := func(ln net.Listener) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ninep.NewServer(store, ninep.Options{}).Serve(ctx, ln)
+		}()
+		return func() { cancel(); ln.Close(); <-done }
+	}
+	stop := serve(ln)
+
+	p := start(t, bin, "--store", "tcp://"+addr, "--listen", "off", "--local-repo", "me/my-project:"+repo.Dir)
+	waitStatus(t, store, "me/my-project", master, "my-test", "success")
+
+	stop() // the server goes away, with its connections
+	time.Sleep(300 * time.Millisecond)
+	second := repo.Commit("second", map[string]string{"README": "hello again\n"})
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening again on %s: %v", addr, err)
+	}
+	stop = serve(ln2)
+	defer stop()
+	waitStatus(t, store, "me/my-project", second, "my-test", "success")
+	select {
+	case err := <-p.done:
+		t.Fatalf("the CI exited: %v", err)
+	default:
+	}
+	if !strings.Contains(p.output(), "reconnecting") {
+		t.Errorf("no reconnection logged:\n%s", p.output())
+	}
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(m.Run())
+}

@@ -1,0 +1,23 @@
+// Command hello is the smallest CI: one project, one job that succeeds.
+//
+//	go run ./examples/hello --local-repo me/my-project:/path/to/a/git/repo
+package main
+
+import (
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cimain"
+	"github.com/dkgo/datakit/term"
+)
+
+func main() {
+	cimain.Main(ci.Config{
+		Projects: []ci.Project{{
+			Repo: "me/my-project",
+			Jobs: func(ci.Target) ci.Jobs {
+				return ci.Jobs{"my-test": term.Return("Success!")}
+			},
+		}},
+		CanRead:  ci.Everyone(),
+		CanBuild: ci.User("admin"),
+	})
+}
