@@ -41,6 +41,7 @@ func main() {
 
 const usage = `Usage: datakit [flags]
        datakit mount [--store URL] DIR
+       datakit local-bridge [--store URL] USER/REPO:PATH...
 
 Serve a DataKit store (a Git repository of versioned trees) as a file tree
 over 9P2000.L. Mount it with the kernel client:
@@ -61,6 +62,9 @@ func (v *verbosity) IsBoolFlag() bool { return true }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "mount" {
 		return runMount(ctx, args[1:], stderr)
+	}
+	if len(args) > 0 && args[0] == "local-bridge" {
+		return runLocalBridge(ctx, args[1:], stderr)
 	}
 	fs := flag.NewFlagSet("datakit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
