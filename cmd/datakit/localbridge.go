@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -79,22 +80,77 @@ func runLocalBridge(ctx context.Context, args []string, stderr io.Writer) error 
 	level.Set(slog.LevelWarn - slog.Level(4*int(verbose)))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	client, err := ninep.Dial(dialCtx, *store, ninep.ClientOptions{})
-	if err != nil {
-		return err
-	}
-	defer client.Close()
 	names := make([]string, len(srcs))
 	for i, s := range srcs {
 		names[i] = s.String()
 	}
 	fmt.Fprintf(stderr, "datakit local-bridge: mirroring %s into branch %s of %s\n", strings.Join(names, " "), b, *store)
-	err = local.Run(ctx, client, srcs, local.Options{Branch: b, Interval: *interval, Logger: log, Refuse: refused})
+	opts := local.Options{Branch: b, Interval: *interval, Logger: log, Refuse: refused}
+	// The first connection must work; a connection lost later is made
+	// again, with backoff from 1s to 30s.
+	backoff := time.Second
+	for connected := false; ; {
+		start := time.Now()
+		err := bridgeOnce(ctx, *store, srcs, opts, &connected)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "datakit local-bridge: stopped")
+			return nil
+		}
+		if !connected || errors.Is(err, local.ErrRefused) {
+			return err
+		}
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		log.Warn("local bridge: lost the server; connecting again", "in", backoff.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stderr, "datakit local-bridge: stopped")
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// bridgeOnce dials the server and runs the bridge until ctx is done or the
+// connection is lost (noticed by a watch of the metadata branch, which
+// fails with its connection). It sets *connected once the dial succeeds.
+func bridgeOnce(ctx context.Context, url string, srcs []local.Source, opts local.Options, connected *bool) error {
+	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	client, err := ninep.Dial(dialCtx, url, ninep.ClientOptions{})
+	cancel()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "datakit local-bridge: stopped")
-	return nil
+	defer client.Close()
+	br, err := client.Branch(opts.Branch)
+	if err != nil {
+		return err
+	}
+	w, err := br.WatchHead(ctx)
+	if err != nil {
+		return err
+	}
+	*connected = true
+	rctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		for {
+			if _, err := w.Next(rctx); err != nil {
+				lost(fmt.Errorf("connection to %s lost: %w", url, err))
+				return
+			}
+		}
+	}()
+	defer func() {
+		w.Close()
+		<-watching
+	}()
+	if err := local.Run(rctx, client, srcs, opts); err != nil {
+		return err
+	}
+	return context.Cause(rctx)
 }

@@ -119,6 +119,66 @@ func TestLocalBridge(t *testing.T) {
 	}
 }
 
+// A server that goes away and comes back is connected to again.
+func TestLocalBridgeReconnects(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serve := func(ln net.Listener) (*dkstore.GitStore, func()) {
+		st := dkstore.NewMemory(dkstore.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- ninep.NewServer(st, ninep.Options{}).Serve(ctx, ln) }()
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Serve = %v", err)
+				}
+				st.Close()
+			})
+		}
+		t.Cleanup(stop)
+		return st, stop
+	}
+	st1, stop1 := serve(ln)
+	g := gitfixture.NewRepo(t, t.TempDir())
+	c1 := g.Commit("one", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"local-bridge", "--store", "tcp://" + addr, "me/proj:" + g.Dir}, io.Discard, &stderr)
+	}()
+	repo := bridge.Repo{User: "me", Name: "proj"}
+	waitBranch(t, st1, repo, "master", c1)
+
+	stop1()
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	st2, _ := serve(ln2)
+	c2 := g.Commit("two", nil)
+	waitBranch(t, st2, repo, "master", c2) // a new, empty store: all of it again
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("local-bridge did not stop")
+	}
+	if !strings.Contains(stderr.String(), "connecting again") {
+		t.Errorf("stderr does not mention the reconnection:\n%s", stderr.String())
+	}
+}
+
 // The binary itself: built, run against the server, stopped by SIGINT.
 func TestLocalBridgeBinary(t *testing.T) {
 	if testing.Short() {
