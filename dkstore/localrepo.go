@@ -33,7 +33,7 @@ type RepoReader struct {
 	gitdir    string // holds HEAD
 	commondir string // holds refs, packed-refs and objects (== gitdir but in linked worktrees)
 
-	mu    sync.Mutex // guards st (go-git storers are not goroutine-safe) and peeled
+	mu    sync.Mutex // guards st (go-git storers are not goroutine-safe) and peel
 	st    *filesystem.Storage
 	peel  map[Hash]CommitID // tag object → commit, immutable facts
 	close sync.Once
@@ -304,6 +304,9 @@ func errKind(err error) error {
 func (r *RepoReader) peelTo(ref rawRef) (CommitID, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.peel) > 1<<16 {
+		clear(r.peel) // every head ever seen: forget them now and then
+	}
 	if id, ok := r.peel[ref.id]; ok {
 		return id, !id.IsZero(), nil
 	}
