@@ -30,9 +30,28 @@ type refStore interface {
 type memRefs struct {
 	mu   sync.Mutex
 	refs map[BranchName]CommitID
+	dirs map[string]int // "a/b" -> how many refs are below a/b/
 }
 
-func newMemRefs() *memRefs { return &memRefs{refs: map[BranchName]CommitID{}} }
+func newMemRefs() *memRefs {
+	return &memRefs{refs: map[BranchName]CommitID{}, dirs: map[string]int{}}
+}
+
+// addDirs counts b in the directories above it (delta +1 or -1).
+func (m *memRefs) addDirs(b BranchName, delta int) {
+	s := string(b)
+	for i := strings.IndexByte(s, '/'); i >= 0; {
+		m.dirs[s[:i]] += delta
+		if m.dirs[s[:i]] == 0 {
+			delete(m.dirs, s[:i])
+		}
+		j := strings.IndexByte(s[i+1:], '/')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+}
 
 func (m *memRefs) get(b BranchName) (CommitID, error) {
 	m.mu.Lock()
@@ -56,13 +75,38 @@ func (m *memRefs) cas(b BranchName, old, new CommitID) error {
 	if m.refs[b] != old {
 		return errMoved
 	}
-	if new.IsZero() {
-		delete(m.refs, b)
-	} else {
-		if err := refNameClash(m.refs, b); err != nil {
+	_, had := m.refs[b]
+	switch {
+	case new.IsZero():
+		if had {
+			delete(m.refs, b)
+			m.addDirs(b, -1)
+		}
+	case had:
+		m.refs[b] = new
+	default:
+		// O(depth), not O(refs): the CI keeps a branch per target.
+		if err := ancestorClash(m.refs, b); err != nil {
 			return err
 		}
+		if m.dirs[string(b)] > 0 {
+			return newErr(ErrExist, "", "branch %q clashes with existing branches under %q", string(b), string(b)+"/")
+		}
 		m.refs[b] = new
+		m.addDirs(b, +1)
+	}
+	return nil
+}
+
+// ancestorClash refuses a branch a/b beside a branch a.
+func ancestorClash(refs map[BranchName]CommitID, b BranchName) error {
+	s := string(b)
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			if _, ok := refs[BranchName(s[:i])]; ok {
+				return newErr(ErrExist, "", "branch %q clashes with existing branch %q", s, s[:i])
+			}
+		}
 	}
 	return nil
 }

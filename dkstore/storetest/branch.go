@@ -79,6 +79,20 @@ func testBranches(t *testing.T, s dkstore.Store) {
 		t.Errorf("Parents of the first commit of a re-made branch = %v, want []", ps)
 	}
 	checkBranches(t, s, "dev", "master", "user/a/b-1.0_2")
+
+	// As in Git, a branch cannot be both a name and a directory of names.
+	// (ErrExist in process; over 9P, where master/x would be a directory
+	// inside branch master's directory, the error kind may differ.)
+	if err := branch(t, s, "master/x").FastForward(ctx, m); err == nil {
+		t.Errorf("FastForward(master/x) beside branch master = nil, want an error")
+	}
+	wantErr(t, "FastForward(user/a)", branch(t, s, "user/a").FastForward(ctx, m), dkstore.ErrExist)
+	wantErr(t, "FastForward(user)", branch(t, s, "user").FastForward(ctx, m), dkstore.ErrExist)
+	if err := deep.Delete(ctx); err != nil {
+		t.Fatalf("Delete(user/a/b-1.0_2) = %v", err)
+	}
+	wantErr(t, "FastForward(user/a) once user/a/b-1.0_2 is gone", branch(t, s, "user/a").FastForward(ctx, m), nil)
+	checkBranches(t, s, "dev", "master", "user/a")
 }
 
 // testFastForward checks Branch.FastForward's cases.
