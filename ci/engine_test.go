@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/dkstore"
@@ -289,4 +290,102 @@ func TestPanickingJob(t *testing.T) {
 	h.SetBranch("me/p", "master", sha1)
 	h.Settle()
 	h.WantStatus("me/p", sha1, "boom", ci.Error, "panic: oops")
+}
+
+// TestRestart stops the CI with work in flight and starts it again on the
+// same store: no status is lost, none is written twice, and the status
+// branches get no duplicate commits.
+func TestRestart(t *testing.T) {
+	ctx := context.Background()
+	store := dkstore.NewMemory(dkstore.Options{})
+	defer store.Close()
+	step := citest.NewStep[string]("Building")
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"build": step.Term(), "lint": term.Return("Lint OK")}
+	}}}}
+	meta := func() dkstore.CommitID {
+		br, _ := store.Branch("github-metadata")
+		h, _ := br.Head(ctx)
+		return h
+	}
+	statusHead := func() dkstore.CommitID {
+		br, _ := store.Branch("status-me-p-ref-heads-master")
+		h, _ := br.Head(ctx)
+		return h
+	}
+
+	h1 := citest.New(t, cfg, citest.WithStore(store))
+	h1.SetBranch("me/p", "master", sha1)
+	h1.Settle()
+	h1.WantStatus("me/p", sha1, "build", ci.Pending, "Building")
+	h1.OpenPR("me/p", 5, sha2, "Stopped before it was seen")
+	h1.Stop() // possibly before the PR was evaluated
+
+	m0, s0 := meta(), statusHead()
+	h2 := citest.New(t, cfg, citest.WithStore(store))
+	h2.Settle()
+	// the PR's statuses are there (none lost) ...
+	h2.WantStatus("me/p", sha2, "lint", ci.Success, "Lint OK")
+	// ... and master's, unchanged, were not written again
+	h2.WantStatus("me/p", sha1, "build", ci.Pending, "Building")
+	if s := statusHead(); s != s0 {
+		t.Errorf("master's status branch moved on restart with nothing new (%s -> %s)", s0, s)
+	}
+	var count int
+	for id := meta(); id != m0 && !id.IsZero(); count++ {
+		c, _ := store.Commit(ctx, id)
+		if strings.Contains(c.Message, "heads/master") {
+			t.Errorf("restart rewrote master's statuses: %q", c.Message)
+		}
+		id = c.Parents[0]
+	}
+	h2.Stop()
+
+	// a restart after the build finished, while the CI was down
+	step.Succeed("Built")
+	h3 := citest.New(t, cfg, citest.WithStore(store))
+	h3.Settle()
+	h3.WantStatus("me/p", sha1, "build", ci.Success, "Built")
+	m1 := meta()
+	h3.Stop()
+	h4 := citest.New(t, cfg, citest.WithStore(store))
+	h4.Settle()
+	if m := meta(); m != m1 {
+		c, _ := store.Commit(ctx, m)
+		t.Errorf("a restart with nothing new wrote to the metadata: %q", c.Message)
+	}
+}
+
+// TestHeadMovesDuringEvaluation: the bridge moves a PR's head while the
+// engine is evaluating the old one. The old head's result is written (or
+// cancelled), the new head gets evaluated, nothing is lost or crossed.
+func TestHeadMovesDuringEvaluation(t *testing.T) {
+	var h *citest.Harness
+	moved := false
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"test": term.New(func(c *term.Ctx) term.Result[string] {
+			if tg.Head == sha1 && !moved {
+				moved = true
+				// the bridge commits a new head right now, mid-round
+				br, _ := h.Store.Branch("github-metadata")
+				tx, _ := br.Transaction(context.Background(), dkstore.TxOptions{})
+				repo, _ := bridge.ParseRepo("me/p")
+				pr, _, _ := bridge.ReadPR(context.Background(), tx, repo, 1)
+				pr.Head = sha2
+				bridge.WritePR(context.Background(), tx, pr)
+				if _, err := tx.Commit(context.Background(), "move during evaluation"); err != nil {
+					t.Errorf("moving the head: %v", err)
+				}
+			}
+			return term.Result[string]{State: term.Pending, Msg: "Testing " + tg.Commit().Short()}
+		})}
+	}}}}
+	h = citest.New(t, cfg)
+	h.OpenPR("me/p", 1, sha1, "Racy")
+	h.Settle()
+	h.WantStatus("me/p", sha2, "test", ci.Pending, "Testing 2222222")
+	h.WantStatus("me/p", sha1, "test", ci.Error, "Cancelled: PR 1 head moved to 2222222")
+	if ts := h.Targets(); len(ts) != 1 || ts[0].Target.Head != sha2 {
+		t.Errorf("targets = %+v, want PR 1 at %s", ts, sha2)
+	}
 }
