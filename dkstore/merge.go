@@ -2,6 +2,7 @@ package dkstore
 
 import (
 	"container/heap"
+	"slices"
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -65,6 +66,44 @@ func unionNames(lists ...[]treeEntry) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// changedNames returns, sorted, the names whose entries may differ
+// between two trees: one merge walk over the entries in Git order, so that
+// a large directory with one change costs comparisons, not lookups.
+func changedNames(a, b []treeEntry) []string {
+	var out []string
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var c int
+		switch {
+		case i == len(a):
+			c = 1
+		case j == len(b):
+			c = -1
+		default:
+			c = keyCmp(a[i].name, a[i].mode == modeDir, b[j].name, b[j].mode == modeDir)
+		}
+		switch {
+		case c == 0:
+			if a[i].mode != b[j].mode || a[i].hash != b[j].hash {
+				out = append(out, a[i].name)
+			}
+			i++
+			j++
+		case c < 0:
+			out = append(out, a[i].name)
+			i++
+		default:
+			out = append(out, b[j].name)
+			j++
+		}
+	}
+	if len(out) > 1 {
+		sort.Strings(out)
+		out = slices.Compact(out)
+	}
+	return out
 }
 
 func slotIn(t *treeObj, name string) slot {
@@ -170,7 +209,7 @@ func (o *objects) diff(prefix Path, a, b Hash, out *[]Change) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range unionNames(at.entries, bt.entries) {
+	for _, name := range changedNames(at.entries, bt.entries) {
 		x, y := slotIn(at, name), slotIn(bt, name)
 		if x.same(y) {
 			continue
