@@ -1,6 +1,8 @@
 // Command hello is the smallest CI: one project, one job that succeeds.
 //
 //	go run ./examples/hello --local-repo me/my-project:/path/to/a/git/repo
+//
+// main_test.go beside it shows how to test a pipeline with ci/citest.
 package main
 
 import (
@@ -9,15 +11,15 @@ import (
 	"github.com/dkgo/datakit/term"
 )
 
-func main() {
-	cimain.Main(ci.Config{
-		Projects: []ci.Project{{
-			Repo: "me/my-project",
-			Jobs: func(ci.Target) ci.Jobs {
-				return ci.Jobs{"my-test": term.Return("Success!")}
-			},
-		}},
-		CanRead:  ci.Everyone(),
-		CanBuild: ci.User("admin"),
-	})
+var config = ci.Config{
+	Projects: []ci.Project{{
+		Repo: "me/my-project",
+		Jobs: func(ci.Target) ci.Jobs {
+			return ci.Jobs{"my-test": term.Return("Success!")}
+		},
+	}},
+	CanRead:  ci.Everyone(),
+	CanBuild: ci.User("admin"),
 }
+
+func main() { cimain.Main(config) }
