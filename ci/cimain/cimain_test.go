@@ -1,0 +1,88 @@
+package cimain_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cimain"
+	"github.com/dkgo/datakit/internal/gitfixture"
+	"github.com/dkgo/datakit/term"
+)
+
+var cfg = ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"t": term.Return("ok")} }}}}
+
+func TestBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--canary", "me/p"}, "--canary: invalid target"},
+		{[]string{"--canary", "other/p/heads/master", "--store", "memory", "--listen", "off"}, "other/p is not a configured project"},
+		{[]string{"--local-repo", "nopath"}, "--local-repo"},
+		{[]string{"--store", "ftp://x", "--listen", "off"}, "--store"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+	} {
+		var stderr bytes.Buffer
+		err := cimain.Run(context.Background(), cfg, c.args, io.Discard, &stderr)
+		if err == nil || !strings.Contains(err.Error()+stderr.String(), c.want) {
+			t.Errorf("Run(%q) = %v (stderr %q), want an error mentioning %q", c.args, err, stderr.String(), c.want)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	err := cimain.Run(context.Background(), cfg, []string{"--help"}, io.Discard, &stderr)
+	if err == nil {
+		t.Fatal("--help returned nil, want flag.ErrHelp")
+	}
+	for _, want := range []string{"-store", "-web-ui", "-listen", "-secrets-dir", "-canary", "-listen-prometheus", "-local-repo", "-v", "status"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("--help does not mention %s:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// TestMetrics scrapes --listen-prometheus: the original's metric names in
+// Prometheus style.
+func TestMetrics(t *testing.T) {
+	port := gitfixture.FreePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- cimain.Run(ctx, cfg, []string{"--store", "memory", "--listen", "off", "--listen-prometheus", fmt.Sprintf("127.0.0.1:%d", port)}, io.Discard, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		if strings.Contains(body, "datakitci_engine_active_targets") {
+			break
+		}
+	}
+	for _, want := range []string{"datakitci_term_evals_total", "datakitci_engine_connection_attempts_total", "datakitci_engine_connection_failures_total",
+		"datakitci_engine_status_updates_total", "datakitci_engine_update_notifications_total", `datakitci_engine_active_targets{type="pr"}`, "go_goroutines", "process_start_time_seconds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
