@@ -199,3 +199,39 @@ func TestRemoteStoreReconnects(t *testing.T) {
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
+
+// TestListen9P: a CI with an in-memory store serves it over 9P; a bridge
+// elsewhere (here, the test through the Go client) feeds it targets and
+// reads the statuses back.
+func TestListen9P(t *testing.T) {
+	bin := buildExample(t, "hello")
+	sock := filepath.Join(t.TempDir(), "ci.sock")
+	start(t, bin, "--store", "memory", "--listen", "off", "--listen-9p", "unix://"+sock)
+	ctx := context.Background()
+	var store dkstore.Store
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := ninep.Dial(ctx, "unix://"+sock, ninep.ClientOptions{})
+		if err == nil {
+			store = c
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dialing the CI's 9P socket: %v", err)
+		}
+	}
+	defer store.Close()
+	br, _ := store.Branch(bridge.DefaultBranch)
+	tx, err := br.Transaction(ctx, dkstore.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := bridge.ParseRepo("me/my-project")
+	const head = "abcdef0123456789abcdef0123456789abcdef01"
+	if err := bridge.WriteRef(ctx, tx, bridge.Ref{Repo: repo, Name: "heads/master", Head: head}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx, "a branch, over 9P"); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, store, "me/my-project", head, "my-test", "success")
+}
