@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/ci/livelog"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
 )
@@ -35,6 +36,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, if set, is updated by the engine.
 	Metrics *Metrics
+	// Logs holds the live logs of running steps (a new manager if nil).
+	Logs *livelog.Manager
 }
 
 // Engine evaluates the jobs of every target and writes their statuses. It
@@ -56,8 +59,10 @@ type Engine struct {
 	writes   map[statusKey]write
 	written  map[statusKey]statusValue
 	hist     map[*target]struct{}
-	touched  map[TargetID]struct{} // targets whose summary changed
-	kinds    map[string]int        // targets by kind
+	index    map[indexEntry]dkstore.CommitID // commit index entries to write
+	byHead   map[Commit]map[*target]struct{} // targets by the commit they test
+	touched  map[TargetID]struct{}           // targets whose summary changed
+	kinds    map[string]int                  // targets by kind
 	njobs    int
 	retry    bool
 	envCtx   context.Context
@@ -105,8 +110,8 @@ type statusValue struct {
 }
 
 type write struct {
-	value statusValue
-	job   *job // nil for a cancellation
+	value  statusValue
+	target TargetID // whose job wrote it (for messages and logs)
 }
 
 // NewEngine checks cfg and returns an engine for it.
@@ -127,6 +132,9 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Logs == nil {
+		opts.Logs = livelog.NewManager(nil)
+	}
 	e := &Engine{
 		cfg: cfg, opts: opts, log: opts.Logger,
 		projects: map[Repo]project{},
@@ -136,6 +144,8 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 		writes:   map[statusKey]write{},
 		written:  map[statusKey]statusValue{},
 		hist:     map[*target]struct{}{},
+		index:    map[indexEntry]dkstore.CommitID{},
+		byHead:   map[Commit]map[*target]struct{}{},
 		touched:  map[TargetID]struct{}{},
 		kinds:    map[string]int{},
 		summary:  map[TargetID]TargetSummary{},
@@ -175,6 +185,9 @@ func (e *Engine) Run(ctx context.Context, store dkstore.Store) error {
 		return errors.New("ci: engine already running")
 	}
 	e.running = true
+	// Nothing of this connection is processed yet: Settle must wait for
+	// the first round, even if the head is one seen before.
+	e.seen, e.idle = dkstore.CommitID{}, false
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -300,13 +313,17 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 	e.snap = next
 	if prev == nil || prev.id.IsZero() || head.IsZero() {
 		// A first look (or a reconnection): reconcile every target, and
-		// re-evaluate every job, as anything may have changed.
+		// re-evaluate every job, as anything may have changed. What the
+		// store holds of our statuses is read again, so that what differs
+		// (and only that) is written.
+		clear(e.written)
 		if err := e.reload(ctx, reader); err != nil {
 			return err
 		}
 		for _, t := range e.targets {
 			for _, j := range t.jobs {
 				e.dirty[j] = struct{}{}
+				e.loadWritten(ctx, reader, statusKey{t.ID.Repo, t.Head, j.name})
 			}
 		}
 		return nil
@@ -433,6 +450,7 @@ func (e *Engine) reconcile(ctx context.Context, id TargetID, t Target, ok bool) 
 		return
 	case !ok:
 		e.dropTarget(old, removedReason(id))
+		e.unindexHead(old)
 		delete(e.targets, id)
 		e.kinds[id.Kind()]--
 		e.log.Info("target removed", "target", id.String())
@@ -440,6 +458,7 @@ func (e *Engine) reconcile(ctx context.Context, id TargetID, t Target, ok bool) 
 	case old == nil:
 		nt := &target{Target: t, env: term.NewEnv(e.envCtx)}
 		e.targets[id] = nt
+		e.indexHead(nt)
 		e.kinds[id.Kind()]++
 		e.makeJobs(ctx, nt)
 		e.log.Info("new target", "target", id.String(), "head", t.Commit().Short())
@@ -447,52 +466,76 @@ func (e *Engine) reconcile(ctx context.Context, id TargetID, t Target, ok bool) 
 	case old.Head != t.Head:
 		reason := fmt.Sprintf("%s head moved to %s", id.Short(), t.Commit().Short())
 		e.dropTarget(old, reason)
+		e.unindexHead(old)
 		old.Target = t
+		e.indexHead(old)
 		old.env = term.NewEnv(e.envCtx)
 		e.makeJobs(ctx, old)
 		e.log.Info("target moved", "target", id.String(), "head", t.Commit().Short())
 	case old.Target != t:
-		for _, j := range old.jobs {
+		// Same head, new title (or base...): ask for the jobs again.
+		// Background work carries over (same environment); a job no
+		// longer wanted is cancelled.
+		jobs := old.jobs
+		for _, j := range jobs {
 			e.dropJob(j)
 		}
 		old.Target = t
 		e.makeJobs(ctx, old)
+		for name, j := range jobs {
+			if _, ok := old.jobs[name]; !ok {
+				e.cancelJob(old, j, fmt.Sprintf("%s is no longer a job of %s", name, id.Short()))
+			}
+		}
 	}
 }
 
 func removedReason(id TargetID) string {
-	switch {
-	case id.IsPR():
+	if id.IsPR() {
 		return id.Short() + " was closed"
-	case id.IsTag():
-		return id.Short() + " was deleted"
 	}
 	return id.Short() + " was deleted"
 }
 
-// dropTarget cancels a target's work (with reason) and drops its jobs. A
-// job still pending on the old head gets status error "Cancelled: <reason>"
-// unless another target has that head.
+func (e *Engine) indexHead(t *target) {
+	c := t.Commit()
+	if e.byHead[c] == nil {
+		e.byHead[c] = map[*target]struct{}{}
+	}
+	e.byHead[c][t] = struct{}{}
+}
+
+func (e *Engine) unindexHead(t *target) {
+	c := t.Commit()
+	delete(e.byHead[c], t)
+	if len(e.byHead[c]) == 0 {
+		delete(e.byHead, c)
+	}
+}
+
+// dropTarget cancels a target's work (with reason) and drops its jobs.
 func (e *Engine) dropTarget(t *target, reason string) {
 	t.env.Close(errors.New(reason))
-	shared := false
-	for _, o := range e.targets {
-		if o != t && o.ID.Repo == t.ID.Repo && o.Head == t.Head {
-			shared = true
-		}
-	}
 	for _, j := range t.jobs {
-		k := statusKey{t.ID.Repo, t.Head, j.name}
-		if !shared && j.done && (j.result.State == term.Pending || e.written[k].state == "pending") {
-			e.writes[k] = write{value: statusValue{state: "error", descr: trimDescr("Cancelled: " + reason), url: e.targetURL(t.Commit(), j.name)}}
-		} else if !shared {
-			delete(e.writes, k)
-		}
+		e.cancelJob(t, j, reason)
 		e.dropJob(j)
 	}
 	t.jobs = nil
-	if t.history != nil {
-		e.hist[t] = struct{}{} // the status branch records the last state
+}
+
+// cancelJob settles the status of a job that goes away: if it was
+// pending, its status becomes error "Cancelled: <reason>", unless another
+// target tests the same commit with a job of that name (whose status it
+// is too). A finished job's status, if not written yet, still is.
+func (e *Engine) cancelJob(t *target, j *job, reason string) {
+	for o := range e.byHead[t.Commit()] {
+		if _, ok := o.jobs[j.name]; ok && o != t {
+			return
+		}
+	}
+	if j.done && j.result.State == term.Pending {
+		k := statusKey{t.ID.Repo, t.Head, j.name}
+		e.writes[k] = write{value: statusValue{state: "error", descr: trimDescr("Cancelled: " + reason), url: e.targetURL(t.Commit(), j.name)}, target: t.ID}
 	}
 }
 
@@ -520,22 +563,27 @@ func (e *Engine) makeJobs(ctx context.Context, t *target) {
 	}
 	for name, tm := range jobs {
 		if !validJobName(name) {
-			e.log.Error("invalid job name (want letters, digits, '.', '_', '-')", "target", t.ID.String(), "job", name)
+			e.log.Error(`invalid job name (want letters, digits, '.', '_', '-'; not "state", "description" or "target_url")`, "target", t.ID.String(), "job", name)
 			continue
 		}
 		j := &job{t: t, name: name, term: tm}
 		t.jobs[name] = j
 		e.njobs++
 		e.dirty[j] = struct{}{}
-		k := statusKey{t.ID.Repo, t.Head, name}
-		if _, ok := e.written[k]; !ok {
-			st, ok, err := bridge.ReadStatus(ctx, r, t.ID.Repo, t.Head, StatusContextPrefix+name)
-			if err == nil && ok {
-				e.written[k] = statusValue{st.State, st.Description, st.TargetURL}
-			}
-		}
+		e.loadWritten(ctx, r, statusKey{t.ID.Repo, t.Head, name})
 	}
 	e.hist[t] = struct{}{}
+}
+
+// loadWritten reads the status k from the metadata, unless it is known.
+func (e *Engine) loadWritten(ctx context.Context, r dkstore.Reader, k statusKey) {
+	if _, ok := e.written[k]; ok {
+		return
+	}
+	st, ok, err := bridge.ReadStatus(ctx, r, k.repo, k.commit, StatusContextPrefix+k.job)
+	if err == nil && ok {
+		e.written[k] = statusValue{st.State, st.Description, st.TargetURL}
+	}
 }
 
 func callJobs(f func(Target) Jobs, t Target) (jobs Jobs, err error) {
@@ -547,8 +595,12 @@ func callJobs(f func(Target) Jobs, t Target) (jobs Jobs, err error) {
 	return f(t), nil
 }
 
+// validJobName reports whether s can name a job: its status context
+// ci/datakit/<s> must be storable, so no '/', and not the name of a
+// status value file.
 func validJobName(s string) bool {
-	if s == "" || s == "." || s == ".." {
+	switch s {
+	case "", ".", "..", "state", "description", "target_url":
 		return false
 	}
 	for _, c := range s {
@@ -582,11 +634,13 @@ func (e *Engine) setDeps(j *job, keys []string, events []*term.Event) {
 		s[j] = struct{}{}
 	}
 	for _, ev := range events {
+		// Subscribe first, then check: an event firing in between would
+		// call the subscriber in a goroutine of its own, later, and Settle
+		// could miss it. Checking after subscribing wakes the job now.
+		j.unsub = append(j.unsub, ev.Subscribe(func() { e.wakeJob(j) }))
 		if ev.Fired() {
 			e.wakeJob(j)
-			continue
 		}
-		j.unsub = append(j.unsub, ev.Subscribe(func() { e.wakeJob(j) }))
 	}
 }
 
@@ -633,7 +687,7 @@ func (e *Engine) round(ctx context.Context) {
 		}
 		return jobs[a].name < jobs[b].name
 	})
-	ectx := withSnapshot(ctx, e.snap)
+	ectx := e.evalContext(ctx)
 	for _, j := range jobs {
 		e.eval(ectx, j)
 	}
@@ -643,7 +697,10 @@ func (e *Engine) round(ctx context.Context) {
 
 // eval evaluates one job and queues its status if it changed.
 func (e *Engine) eval(ctx context.Context, j *job) {
-	r, deps := safeRun(ctx, j.t.env, j.term)
+	r, deps, stack := safeRun(ctx, j.t.env, j.term)
+	if stack != "" {
+		e.log.Error("job panicked", "target", j.t.ID.String(), "job", j.name, "err", r.Msg, "stack", stack)
+	}
 	e.setDeps(j, deps.Keys, deps.Events)
 	if r.State == term.Success {
 		r.Msg = r.Value
@@ -656,19 +713,23 @@ func (e *Engine) eval(ctx context.Context, j *job) {
 	k := statusKey{j.t.ID.Repo, j.t.Head, j.name}
 	v := statusValue{state: r.State.String(), descr: trimDescr(r.Msg), url: e.targetURL(j.t.Commit(), j.name)}
 	if e.written[k] != v {
-		e.writes[k] = write{value: v, job: j}
+		e.writes[k] = write{value: v, target: j.t.ID}
 	} else {
 		delete(e.writes, k)
 	}
 }
 
-func safeRun(ctx context.Context, env *term.Env, t term.Term[string]) (r term.Result[string], d term.Deps) {
+// safeRun runs t, turning a panic into an Error result ("panic: <value>")
+// and its stack.
+func safeRun(ctx context.Context, env *term.Env, t term.Term[string]) (r term.Result[string], d term.Deps, stack string) {
 	defer func() {
 		if p := recover(); p != nil {
 			r = term.Result[string]{State: term.Error, Msg: fmt.Sprintf("panic: %v", p)}
+			stack = string(debug.Stack())
 		}
 	}()
-	return term.Run(ctx, env, t)
+	r, d = term.Run(ctx, env, t)
+	return r, d, ""
 }
 
 func sameLogs(a, b []term.Log) bool {
@@ -750,10 +811,7 @@ func (e *Engine) flushStatuses(ctx context.Context) {
 		w := e.writes[k]
 		old, had := e.written[k]
 		e.written[k] = w.value
-		target := k.repo.String() + "@" + short(k.commit)
-		if w.job != nil {
-			target = w.job.t.ID.String() + " (" + short(k.commit) + ")"
-		}
+		target := w.target.String() + " (" + short(k.commit) + ")"
 		if !had || old.state != w.value.state || old.descr != w.value.descr {
 			e.log.Info(fmt.Sprintf("%s %s: %s %q", target, k.job, w.value.state, w.value.descr))
 		}
@@ -783,35 +841,43 @@ func (e *Engine) forgetUnused() {
 	}
 }
 
-// statusMessage is the commit message of a status update: "Set
-// <target>:<job> to <descr>", "Update N jobs in <target>" or "N updates"
-// with a list.
+// statusMessage is the commit message of a status update, as the
+// original's: "Set <target>:<job> to <descr>" for one status, "Update N
+// jobs in <target>" for several of one target, and "N updates" (N
+// targets) followed by a line of that kind per target otherwise. A target
+// is named by its metadata directory: "me/p/pr/7", "me/p/ref/heads/master".
 func (e *Engine) statusMessage(keys []statusKey) string {
-	name := func(k statusKey) string {
-		if w := e.writes[k]; w.job != nil {
-			return w.job.t.ID.String()
-		}
-		return k.repo.String() + "/commit/" + short(k.commit)
-	}
-	if len(keys) == 1 {
-		k := keys[0]
-		return fmt.Sprintf("Set %s:%s to %s", name(k), k.job, e.writes[k].value.descr)
-	}
-	same := true
-	for _, k := range keys[1:] {
-		if name(k) != name(keys[0]) {
-			same = false
-		}
-	}
-	if same {
-		return fmt.Sprintf("Update %d jobs in %s", len(keys), name(keys[0]))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d updates\n", len(keys))
+	byTarget := map[string][]statusKey{}
+	var names []string
 	for _, k := range keys {
-		fmt.Fprintf(&b, "\n%s:%s to %s", name(k), k.job, e.writes[k].value.descr)
+		n := targetName(e.writes[k].target)
+		if byTarget[n] == nil {
+			names = append(names, n)
+		}
+		byTarget[n] = append(byTarget[n], k)
 	}
-	return b.String()
+	sort.Strings(names)
+	lines := make([]string, len(names))
+	for i, n := range names {
+		ks := byTarget[n]
+		if len(ks) == 1 {
+			lines[i] = fmt.Sprintf("Set %s:%s to %s", n, ks[0].job, e.writes[ks[0]].value.descr)
+		} else {
+			lines[i] = fmt.Sprintf("Update %d jobs in %s", len(ks), n)
+		}
+	}
+	if len(lines) == 1 {
+		return lines[0]
+	}
+	return fmt.Sprintf("%d updates\n\n%s", len(lines), strings.Join(lines, "\n"))
+}
+
+// targetName names a target as the original's status messages do.
+func targetName(id TargetID) string {
+	if id.IsPR() {
+		return fmt.Sprintf("%s/pr/%d", id.Repo, id.PR)
+	}
+	return fmt.Sprintf("%s/ref/%s", id.Repo, id.Ref)
 }
 
 func short(sha string) string {

@@ -1,0 +1,39 @@
+package ci
+
+import (
+	"context"
+
+	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/term"
+)
+
+// What the engine puts in an evaluation's context for the terms that need
+// more than the metadata: the store (for result branches) and the live
+// logs.
+type (
+	storeKey struct{}
+	logsKey  struct{}
+)
+
+// StoreOf returns the store the engine is evaluating against: builders
+// keep their results in it. ok is false outside the engine.
+func StoreOf(c *term.Ctx) (s dkstore.Store, ok bool) {
+	s, ok = c.Context().Value(storeKey{}).(dkstore.Store)
+	return s, ok
+}
+
+// LogsOf returns the engine's live logs (ok is false outside the engine).
+func LogsOf(c *term.Ctx) (m *livelog.Manager, ok bool) {
+	m, ok = c.Context().Value(logsKey{}).(*livelog.Manager)
+	return m, ok
+}
+
+func (e *Engine) evalContext(ctx context.Context) context.Context {
+	ctx = context.WithValue(ctx, storeKey{}, e.store)
+	ctx = context.WithValue(ctx, logsKey{}, e.opts.Logs)
+	return withSnapshot(ctx, e.snap)
+}
+
+// Logs returns the engine's live logs.
+func (e *Engine) Logs() *livelog.Manager { return e.opts.Logs }
