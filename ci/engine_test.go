@@ -227,8 +227,8 @@ func TestHistory(t *testing.T) {
 		t.Errorf("last history message = %q, want %q", c.Message, "build -> Built")
 	}
 	parent, _ := h.Store.Commit(ctx, c.Parents[0])
-	if parent.Message != "2 updates (build, lint)" {
-		t.Errorf("first history message = %q", parent.Message)
+	if want := "2 updates (build, lint)\n\nbuild -> Building\nlint -> Lint OK"; parent.Message != want {
+		t.Errorf("first history message = %q, want %q", parent.Message, want)
 	}
 	tree, _ := h.Store.Tree(ctx, c.Tree)
 	src, _ := tree.ReadFile(ctx, "source-commit")
@@ -260,7 +260,8 @@ func TestStatusBranchNames(t *testing.T) {
 	h.SetBranch("me/my_repo", "feature/x-y", sha1)
 	h.Settle()
 	branches, _ := h.Store.Branches(context.Background())
-	want := dkstore.BranchName("status-me-my_5frepo-ref-heads-feature-x_2dy")
+	// the ref's first component, then the rest with its '/' escaped
+	want := dkstore.BranchName("status-me-my_5frepo-ref-heads-feature_2fx_2dy")
 	found := false
 	for _, b := range branches {
 		found = found || b == want

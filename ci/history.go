@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,44 +35,64 @@ type JobOutput struct {
 	Logs json.RawMessage `json:"logs"`
 }
 
-type logJSON struct {
-	Title  string `json:"title,omitempty"`
+// liveLogJSON and savedLogJSON are the two forms of a log in a job's
+// output: a live log ({"branch"}) and a saved one (all four fields, as the
+// original writes them).
+type liveLogJSON struct {
 	Branch string `json:"branch"`
-	Commit string `json:"commit,omitempty"`
-	Failed bool   `json:"failed,omitempty"`
 }
 
+type savedLogJSON struct {
+	Title  string `json:"title"`
+	Branch string `json:"branch"`
+	Commit string `json:"commit"`
+	Failed bool   `json:"failed"`
+}
+
+// outputJSON is a job's output file: {"result":{"status","descr"},"logs":L}
+// with L null, one log, or [L1,L2] pairs nested to the left for more.
 func outputJSON(r term.Result[string]) string {
 	var out JobOutput
 	out.Result.Status = r.State.String()
 	out.Result.Descr = r.Msg
-	var logs []logJSON
+	var logs json.RawMessage
 	for _, l := range r.Logs {
 		if l.Branch == "" {
 			continue
 		}
+		var one json.RawMessage
 		if l.Live {
-			logs = append(logs, logJSON{Branch: l.Branch})
+			one = marshal(liveLogJSON{Branch: l.Branch})
 		} else {
-			logs = append(logs, logJSON{Title: l.Title, Branch: l.Branch, Commit: l.Commit, Failed: l.Failed})
+			one = marshal(savedLogJSON{Title: l.Title, Branch: l.Branch, Commit: l.Commit, Failed: l.Failed})
+		}
+		if logs == nil {
+			logs = one
+		} else {
+			logs = marshal([]json.RawMessage{logs, one})
 		}
 	}
-	switch len(logs) {
-	case 0:
-		out.Logs = json.RawMessage("null")
-	case 1:
-		out.Logs, _ = json.Marshal(logs[0])
-	default:
-		out.Logs, _ = json.Marshal(logs)
+	if logs == nil {
+		logs = json.RawMessage("null")
 	}
-	b, _ := json.Marshal(out)
-	return string(b)
+	out.Logs = logs
+	return string(marshal(out))
+}
+
+// marshal encodes v as compact JSON without HTML escaping (descriptions
+// keep their '<', '>' and '&').
+func marshal(v any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // our own plain types: cannot fail
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // loadHistory reads the head of a target's status branch.
 func (e *Engine) loadHistory(ctx context.Context, id TargetID) (*history, error) {
 	h := &history{outputs: map[string]string{}}
-	br, err := e.store.Branch(dkstore.BranchName(statusBranch(id)))
+	br, err := e.store.Branch(statusBranch(id))
 	if err != nil {
 		return nil, err
 	}
@@ -101,8 +122,19 @@ func (e *Engine) loadHistory(ctx context.Context, id TargetID) (*history, error)
 	return h, nil
 }
 
+// indexEntry is a commit index file to write: the status branch commit
+// that recorded a build of commit head by target.
+type indexEntry struct {
+	repo   Repo
+	head   string
+	sub    string // indexName of the target
+	target string // for the commit message
+}
+
 // flushHistory records the targets whose jobs' outputs changed on their
-// status branches, and indexes the new commits in the commit index.
+// status branches, and indexes the new commits in the commit index. What
+// fails is retried next round, except what can never succeed (a status
+// branch name the store refuses), which is logged and dropped.
 func (e *Engine) flushHistory(ctx context.Context) {
 	var ts []*target
 	for t := range e.hist {
@@ -113,11 +145,6 @@ func (e *Engine) flushHistory(ctx context.Context) {
 		ts = append(ts, t)
 	}
 	sort.Slice(ts, func(a, b int) bool { return lessID(ts[a].ID, ts[b].ID) })
-	type indexed struct {
-		t      *target
-		commit dkstore.CommitID
-	}
-	var index []indexed
 	for _, t := range ts {
 		ready := true
 		for _, j := range t.jobs {
@@ -127,6 +154,11 @@ func (e *Engine) flushHistory(ctx context.Context) {
 			continue
 		}
 		id, changed, err := e.record(ctx, t)
+		if errors.Is(err, dkstore.ErrInvalid) {
+			e.log.Error("cannot record history", "target", t.ID.String(), "branch", statusBranch(t.ID), "err", err)
+			delete(e.hist, t)
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Warn("could not record history; will retry", "target", t.ID.String(), "err", err)
@@ -136,30 +168,54 @@ func (e *Engine) flushHistory(ctx context.Context) {
 		}
 		delete(e.hist, t)
 		if changed {
-			index = append(index, indexed{t, id})
+			e.index[indexEntry{t.ID.Repo, t.Head, indexName(t.ID), t.ID.String()}] = id
 		}
 	}
-	if len(index) == 0 {
+	e.flushIndex(ctx)
+}
+
+// flushIndex writes the pending commit index entries in one commit.
+func (e *Engine) flushIndex(ctx context.Context) {
+	if len(e.index) == 0 {
 		return
 	}
+	entries := make([]indexEntry, 0, len(e.index))
+	for ix := range e.index {
+		entries = append(entries, ix)
+	}
+	sort.Slice(entries, func(a, b int) bool {
+		x, y := entries[a], entries[b]
+		if x.repo != y.repo {
+			return x.repo.String() < y.repo.String()
+		}
+		if x.head != y.head {
+			return x.head < y.head
+		}
+		return x.sub < y.sub
+	})
 	err := e.commitTo(ctx, CommitIndexBranch, func(tx dkstore.Transaction) (string, error) {
-		for _, ix := range index {
-			p, err := dkstore.PathOf(ix.t.ID.Repo.User, ix.t.ID.Repo.Name, "commit", ix.t.Head, indexName(ix.t.ID))
+		for _, ix := range entries {
+			p, err := dkstore.PathOf(ix.repo.User, ix.repo.Name, "commit", ix.head, ix.sub)
 			if err != nil {
 				return "", err
 			}
-			if err := tx.WriteFile(ctx, p, []byte(ix.commit.String()+"\n"), dkstore.KindFile); err != nil {
+			if err := tx.WriteFile(ctx, p, []byte(e.index[ix].String()+"\n"), dkstore.KindFile); err != nil {
 				return "", err
 			}
 		}
-		if len(index) == 1 {
-			return "Index " + index[0].t.ID.String(), nil
+		if len(entries) == 1 {
+			return "Index " + entries[0].target, nil
 		}
-		return fmt.Sprintf("Index %d targets", len(index)), nil
+		return fmt.Sprintf("Index %d targets", len(entries)), nil
 	})
-	if err != nil && ctx.Err() == nil {
-		e.log.Warn("could not update the commit index", "err", err)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("could not update the commit index; will retry", "err", err)
+			e.retry = true
+		}
+		return
 	}
+	clear(e.index)
 }
 
 // record commits the target's state to its status branch if it changed.
@@ -173,45 +229,58 @@ func (e *Engine) record(ctx context.Context, t *target) (dkstore.CommitID, bool,
 	}
 	h := t.history
 	outputs := map[string]string{}
-	var changedJobs, removed []string
+	var names []string
 	for name, j := range t.jobs {
 		outputs[name] = outputJSON(j.result)
 		if h.outputs[name] != outputs[name] {
-			changedJobs = append(changedJobs, name)
+			names = append(names, name)
 		}
 	}
 	for name := range h.outputs {
 		if _, ok := outputs[name]; !ok {
-			removed = append(removed, name)
+			names = append(names, name)
 		}
 	}
-	sort.Strings(changedJobs)
-	sort.Strings(removed)
-	if len(changedJobs) == 0 && len(removed) == 0 && h.source == t.Head {
+	if len(names) == 0 && h.source == t.Head {
 		return h.head, false, nil
 	}
+	// One line per change, as the original: "<job> -> <descr>" or "Remove
+	// old job <job>"; a single change is the message, several are counted.
+	sort.Strings(names)
+	lines := make([]string, len(names))
+	for i, name := range names {
+		if j, ok := t.jobs[name]; ok {
+			lines[i] = name + " -> " + j.result.Msg
+		} else {
+			lines[i] = "Remove old job " + name
+		}
+	}
 	var msg string
-	switch {
-	case len(changedJobs) == 1 && len(removed) == 0:
-		msg = changedJobs[0] + " -> " + t.jobs[changedJobs[0]].result.Msg
-	case len(changedJobs) > 1:
-		msg = fmt.Sprintf("%d updates (%s)", len(changedJobs), strings.Join(changedJobs, ", "))
-	case len(removed) > 0 && len(changedJobs) == 0:
-		msg = "Remove old job " + strings.Join(removed, ", ")
+	switch len(names) {
+	case 0:
+		msg = "Update" // a new source commit, the same outputs
+	case 1:
+		msg = lines[0]
 	default:
-		msg = "Update"
+		listed := names
+		if len(listed) > 10 {
+			listed = append(listed[:10:10], "...")
+		}
+		msg = fmt.Sprintf("%d updates (%s)\n\n%s", len(names), strings.Join(listed, ", "), strings.Join(lines, "\n"))
 	}
 	var id dkstore.CommitID
-	err := e.commitTo(ctx, dkstore.BranchName(statusBranch(t.ID)), func(tx dkstore.Transaction) (string, error) {
+	err := e.commitTo(ctx, statusBranch(t.ID), func(tx dkstore.Transaction) (string, error) {
 		if err := tx.WriteFile(ctx, "source-commit", []byte(t.Head+"\n"), dkstore.KindFile); err != nil {
 			return "", err
 		}
 		if err := tx.WriteFile(ctx, "metadata-commit", []byte(e.snap.id.String()+"\n"), dkstore.KindFile); err != nil {
 			return "", err
 		}
-		for _, name := range removed {
-			if err := tx.Remove(ctx, dkstore.Path("job/"+name)); err != nil && !errors.Is(err, dkstore.ErrNotExist) {
-				return "", err
+		for _, name := range names {
+			if _, ok := outputs[name]; !ok {
+				if err := tx.Remove(ctx, dkstore.Path("job/"+name)); err != nil && !errors.Is(err, dkstore.ErrNotExist) {
+					return "", err
+				}
 			}
 		}
 		for name, out := range outputs {

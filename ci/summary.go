@@ -70,7 +70,7 @@ func (e *Engine) publish() {
 	if e.snap != nil {
 		e.seen = e.snap.id
 	}
-	e.idle = len(e.writes) == 0 && !e.retry && len(e.hist) == 0 && len(e.dirty) == 0
+	e.idle = len(e.writes) == 0 && !e.retry && len(e.hist) == 0 && len(e.index) == 0 && len(e.dirty) == 0
 	close(e.progress)
 	e.progress = make(chan struct{})
 	e.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
 )
 
@@ -181,23 +182,28 @@ func (t Target) TagName() string {
 func (t Target) String() string { return t.ID.String() }
 
 // statusBranch is the name of the target's history branch (reference
-// 6.4): "status-<user>-<repo>-pr-<n>" or "status-<user>-<repo>-ref-<ref>",
-// where every character outside [A-Za-z0-9.] is escaped as _XX.
-func statusBranch(id TargetID) string {
-	return "status-" + escapeName(id.Repo.User) + "-" + escapeName(id.Repo.Name) + "-" + indexName(id)
+// 6.4): "status-<user>-<repo>-pr-<n>" or "status-<user>-<repo>-ref-<first>-<rest>",
+// where every character outside [A-Za-z0-9.] is escaped as _XX (so the
+// ref heads/feature/x-y gives ref-heads-feature_2fx_2dy). A name Git
+// would refuse (".." in it, a final "." or ".lock", from odd names in the
+// metadata) has its dots escaped too.
+func statusBranch(id TargetID) dkstore.BranchName {
+	b := dkstore.BranchName("status-" + escapeName(id.Repo.User) + "-" + escapeName(id.Repo.Name) + "-" + indexName(id))
+	if b.Valid() != nil {
+		b = dkstore.BranchName(strings.ReplaceAll(string(b), ".", "_2e"))
+	}
+	return b
 }
 
 // indexName is the target's file name in the commit index: "pr-<n>" or
-// "ref-<first>-<rest…>" (escaped).
+// "ref-<first>-<rest>", where rest is the rest of the ref name, '/' and
+// all, escaped.
 func indexName(id TargetID) string {
 	if id.IsPR() {
 		return "pr-" + strconv.Itoa(id.PR)
 	}
-	parts := strings.Split(id.Ref, "/")
-	for i, p := range parts {
-		parts[i] = escapeName(p)
-	}
-	return "ref-" + strings.Join(parts, "-")
+	first, rest, _ := strings.Cut(id.Ref, "/")
+	return "ref-" + escapeName(first) + "-" + escapeName(rest)
 }
 
 func escapeName(s string) string {
