@@ -1,0 +1,34 @@
+package process_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/dkgo/datakit/ci/process"
+)
+
+func ExampleRun() {
+	err := process.Run(context.Background(), process.Cmd{Argv: []string{"sh", "-c", "echo hello; exit 2"}}, os.Stdout, os.Stderr)
+	fmt.Println(err)
+	// Output:
+	// hello
+	// Command "sh" "-c" "echo hello; exit 2" exited with status 2
+}
+
+func ExampleWithTimeout() {
+	ctx, cancel := process.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := process.Run(ctx, process.Cmd{Argv: []string{"sleep", "10"}}, nil, nil)
+	fmt.Println(err)
+	// Output:
+	// Exceeded timeout of 0.1 seconds
+}
+
+func ExampleCmd_String() {
+	c := process.Cmd{Argv: []string{"git", "clone", "https://user:s3cret@example.com/repo"}, Mask: []string{"s3cret"}}
+	fmt.Println(c)
+	// Output:
+	// "git" "clone" "https://user:***@example.com/repo"
+}
