@@ -36,9 +36,10 @@ type Harness struct {
 	// Timeout bounds Settle and the Wait helpers (default 10 s).
 	Timeout time.Duration
 
-	opts   ci.Options
-	cancel context.CancelFunc
-	done   chan error
+	opts    ci.Options
+	cancel  context.CancelFunc
+	stopped chan struct{} // closed when the engine's Run returns
+	runErr  error         // what it returned
 }
 
 // Option changes how New sets the harness up.
@@ -79,11 +80,14 @@ func New(t testing.TB, cfg ci.Config, options ...Option) *Harness {
 		t.Fatalf("citest: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Harness{T: t, Store: store, Engine: e, Timeout: 10 * time.Second, opts: s.opts, cancel: cancel, done: make(chan error, 1)}
+	h := &Harness{T: t, Store: store, Engine: e, Timeout: 10 * time.Second, opts: s.opts, cancel: cancel, stopped: make(chan struct{})}
 	if h.opts.Branch == "" {
 		h.opts.Branch = bridge.DefaultBranch
 	}
-	go func() { h.done <- e.Run(ctx, store) }()
+	go func() {
+		h.runErr = e.Run(ctx, store)
+		close(h.stopped)
+	}()
 	t.Cleanup(h.Stop)
 	return h
 }
@@ -95,8 +99,9 @@ func (h *Harness) Stop() {
 	}
 	h.cancel()
 	h.cancel = nil
-	if err := <-h.done; err != nil {
-		h.T.Errorf("citest: engine: %v", err)
+	<-h.stopped
+	if h.runErr != nil {
+		h.T.Errorf("citest: engine: %v", h.runErr)
 	}
 	h.Engine.Close()
 }
@@ -215,13 +220,41 @@ func (h *Harness) SetStatus(repo, head, sctx string, state ci.State, descr, url 
 
 // Settle waits until the engine has processed every change made so far:
 // the statuses it writes for them are in the store when Settle returns.
+// It fails the test if that takes longer than Timeout, or if the engine
+// has stopped.
 func (h *Harness) Settle() {
 	h.T.Helper()
 	ctx, cancel := h.ctx()
 	defer cancel()
-	if err := h.Engine.Settle(ctx, h.Store); err != nil {
-		h.T.Fatalf("citest: Settle: the engine did not settle within %v: %v", h.Timeout, err)
+	select {
+	case <-h.stopped:
+		h.T.Fatalf("citest: Settle: the engine is not running (%s)", h.stopReason())
+	default:
 	}
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	go func() {
+		select {
+		case <-h.stopped:
+			scancel()
+		case <-sctx.Done():
+		}
+	}()
+	if err := h.Engine.Settle(sctx, h.Store); err != nil {
+		select {
+		case <-h.stopped:
+			h.T.Fatalf("citest: Settle: the engine stopped (%s)", h.stopReason())
+		default:
+		}
+		h.T.Fatalf("citest: Settle: the engine did not settle within %v: %v (a job that wakes itself forever, or a store that keeps failing?)", h.Timeout, err)
+	}
+}
+
+func (h *Harness) stopReason() string {
+	if h.runErr != nil {
+		return "it failed: " + h.runErr.Error()
+	}
+	return "Stop was called"
 }
 
 // Status reads the status the CI wrote for job on commit head.
@@ -274,7 +307,7 @@ func (h *Harness) WantStatus(repo, head, job string, state ci.State, descr strin
 	st, ok := h.Status(repo, head, job)
 	switch {
 	case !ok:
-		h.T.Errorf("status of %s on %s@%s: none, want %s %q", job, repo, short(head), state, descr)
+		h.T.Errorf("status of %s on %s@%s: none, want %s %q\n%s", job, repo, short(head), state, descr, h.explain(repo, head))
 	case st.State != state || st.Description != descr:
 		h.T.Errorf("status of %s on %s@%s = %s %q, want %s %q", job, repo, short(head), st.State, st.Description, state, descr)
 	}
@@ -300,10 +333,60 @@ func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitSt
 			return st
 		}
 		if time.Now().After(deadline) {
-			h.T.Fatalf("status of %s on %s@%s = %s %q (present: %v), want %s within %v", job, repo, short(head), st.State, st.Description, ok, state, h.Timeout)
+			if !ok {
+			h.T.Fatalf("status of %s on %s@%s: none, want %s within %v\n%s", job, repo, short(head), state, h.Timeout, h.explain(repo, head))
+		}
+		h.T.Fatalf("status of %s on %s@%s = %s %q, want %s within %v", job, repo, short(head), st.State, st.Description, state, h.Timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// explain describes, for a test failure, the CI's statuses on commit head
+// and the targets the engine tests.
+func (h *Harness) explain(repo, head string) string {
+	h.T.Helper()
+	var b strings.Builder
+	ctx, cancel := h.ctx()
+	defer cancel()
+	var sts []bridge.Status
+	_, _, err := h.read(ctx, func(r dkstore.Reader) (bridge.Status, bool, error) {
+		var err error
+		sts, err = bridge.ReadStatuses(ctx, r, h.repo(repo), head)
+		return bridge.Status{}, false, err
+	})
+	if err != nil {
+		return fmt.Sprintf("\t(reading the statuses: %v)", err)
+	}
+	n := 0
+	for _, st := range sts {
+		if job, ok := strings.CutPrefix(st.Context, ci.StatusContextPrefix); ok {
+			if n == 0 {
+				fmt.Fprintf(&b, "\tthe CI's statuses on %s@%s:\n", repo, short(head))
+			}
+			n++
+			fmt.Fprintf(&b, "\t\t%s: %s %q\n", job, st.State, st.Description)
+		}
+	}
+	if n == 0 {
+		fmt.Fprintf(&b, "\tthe CI set no status on %s@%s\n", repo, short(head))
+	}
+	ts := h.Engine.Targets()
+	if len(ts) == 0 {
+		b.WriteString("\tthe engine tests no target (did the test open a PR or set a branch of a configured project?)")
+		return b.String()
+	}
+	b.WriteString("\tthe engine tests:")
+	for _, t := range ts {
+		fmt.Fprintf(&b, "\n\t\t%s at %s:", t.Target.ID, short(t.Target.Head))
+		if len(t.Jobs) == 0 {
+			b.WriteString(" no jobs")
+		}
+		for _, j := range t.Jobs {
+			fmt.Fprintf(&b, " %s", j.Name)
+		}
+	}
+	return b.String()
 }
 
 // Targets lists the targets the engine tests and their jobs' states.
