@@ -36,7 +36,7 @@ func BenchmarkHeadUpdate(b *testing.B) {
 func benchHeadUpdate(b *testing.B, n int) {
 	ctx := context.Background()
 	store := dkstore.NewMemory(dkstore.Options{})
-	defer store.Close()
+	b.Cleanup(func() { store.Close() })
 	repo := bridge.Repo{User: "me", Name: "big"}
 	br, _ := store.Branch(bridge.DefaultBranch)
 	tx, _ := br.Transaction(ctx, dkstore.TxOptions{})

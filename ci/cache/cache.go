@@ -1,0 +1,448 @@
+// Package cache runs expensive build steps once and keeps their results in
+// the store: each result lives on a branch of its own (named by the
+// builder from the step's key), with the step's log, its failure message if
+// it failed, and the artefacts the builder saved. A result is looked up in
+// memory, then in the store, and only then built; a restart reuses every
+// finished result. While a step runs its term is pending with the live
+// log's current reason, and its job wakes when the step has news.
+//
+// A result branch holds:
+//
+//	log                the full log of the step
+//	failure            the failure message, iff the step failed
+//	value, value/…     what the builder saved
+//	rebuild-requested  a marker: build again on next use
+//	live               a marker on the log chunks saved while running
+//
+// Caches are safe for concurrent use; make one per builder, at the top of
+// the program (two caches writing the same branches would fight over them).
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/term"
+)
+
+// Builder is a cached step (the original's BUILDER): K identifies what to
+// build (e.g. a commit and a command), V is the result.
+type Builder[K comparable, V any] interface {
+	// Name names the builder in metrics.
+	Name() string
+	// Branch names key's result branch; it must change when the key does.
+	Branch(key K) string
+	// Title says what the step does: the log's title and the pending
+	// reason while it runs, e.g. "Build Dockerfile of 1234567".
+	Title(key K) string
+	// Generate builds key, writing its log to log and the artefacts to
+	// keep under "value" in tx. An error wrapped with term.Infra reports an
+	// infrastructure failure: it is not saved, and the step is tried again
+	// later.
+	Generate(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, key K) (V, error)
+	// Load rebuilds the value from a saved result's tree.
+	Load(ctx context.Context, tree dkstore.Tree, key K) (V, error)
+}
+
+// Options tune a cache. The zero value is useful.
+type Options struct {
+	Metrics *Metrics
+	// Timeout bounds each build (none if 0): it then fails with "Exceeded
+	// timeout of N seconds" (or minutes).
+	Timeout time.Duration
+	// Secrets are masked in the logs.
+	Secrets []string
+	// SaveEvery is how often a running step's log is saved to its result
+	// branch (default 2 s): in chunks, not a commit per line.
+	SaveEvery time.Duration
+	// RetryAfter is how long an infrastructure failure is remembered before
+	// the step is tried again (default 1 minute).
+	RetryAfter time.Duration
+}
+
+// Cache is the results of one builder.
+type Cache[K comparable, V any] struct {
+	b       Builder[K, V]
+	opts    Options
+	mu      sync.Mutex
+	entries map[string]*entry[V]
+}
+
+// New returns a cache of b's results.
+func New[K comparable, V any](b Builder[K, V], opts Options) *Cache[K, V] {
+	if opts.SaveEvery <= 0 {
+		opts.SaveEvery = 2 * time.Second
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Minute
+	}
+	return &Cache[K, V]{b: b, opts: opts, entries: map[string]*entry[V]{}}
+}
+
+// entry is a result in memory: being built, or finished.
+type entry[V any] struct {
+	branch, title string
+	mu            sync.Mutex
+	done          bool
+	res           term.Result[V]
+	commit        string
+	log           *livelog.Log
+	ev            *term.Event // fired at the next change, then replaced
+	cancel        context.CancelCauseFunc
+}
+
+func (e *entry[V]) changed() {
+	e.mu.Lock()
+	ev := e.ev
+	e.ev = term.NewEvent()
+	e.mu.Unlock()
+	ev.Fire()
+}
+
+// Find is the term of key's result: the saved one, or a build.
+func (c *Cache[K, V]) Find(key K) term.Term[V] {
+	return term.New(func(tc *term.Ctx) term.Result[V] {
+		store, ok := ci.StoreOf(tc)
+		logs, _ := ci.LogsOf(tc)
+		if !ok || logs == nil {
+			return term.Result[V]{State: term.Error, Msg: "cache: no store: this term must be evaluated by the CI engine"}
+		}
+		branch := c.b.Branch(key)
+		c.mu.Lock()
+		e := c.entries[branch]
+		if e == nil {
+			res, commit, found, err := c.lookup(tc.Context(), store, branch, key)
+			switch {
+			case err != nil:
+				c.mu.Unlock()
+				return term.Result[V]{State: term.Error, Msg: fmt.Sprintf("cache: reading %s: %v", branch, err)}
+			case found:
+				e = &entry[V]{branch: branch, title: c.b.Title(key), done: true, res: res, commit: commit, ev: term.NewEvent()}
+			default:
+				e = c.start(store, logs, branch, key)
+			}
+			c.entries[branch] = e
+		}
+		c.mu.Unlock()
+		return e.result(tc)
+	})
+}
+
+func (e *entry[V]) result(tc *term.Ctx) term.Result[V] {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	tc.WakeOn(e.ev)
+	if !e.done {
+		reason := e.title
+		if e.log != nil {
+			reason = e.log.Reason()
+		}
+		return term.Result[V]{State: term.Pending, Msg: reason, Logs: []term.Log{{Title: e.title, Branch: e.branch, Live: true}}}
+	}
+	r := e.res
+	r.Logs = []term.Log{{Title: e.title, Branch: e.branch, Commit: e.commit, Failed: r.State.Failed()}}
+	return r
+}
+
+// lookup reads a finished result from its branch.
+func (c *Cache[K, V]) lookup(ctx context.Context, store dkstore.Store, branch string, key K) (term.Result[V], string, bool, error) {
+	var none term.Result[V]
+	br, err := store.Branch(dkstore.BranchName(branch))
+	if err != nil {
+		return none, "", false, err
+	}
+	head, err := br.Head(ctx)
+	if err != nil || head.IsZero() {
+		return none, "", false, err
+	}
+	cm, err := store.Commit(ctx, head)
+	if err != nil {
+		return none, "", false, err
+	}
+	tree, err := store.Tree(ctx, cm.Tree)
+	if err != nil {
+		return none, "", false, err
+	}
+	for _, marker := range []dkstore.Path{"rebuild-requested", "live"} {
+		if _, err := tree.Stat(ctx, marker); err == nil {
+			return none, "", false, nil
+		}
+	}
+	if msg, err := tree.ReadFile(ctx, "failure"); err == nil {
+		return term.Result[V]{State: term.Failure, Msg: strings.TrimSpace(string(msg))}, head.String(), true, nil
+	}
+	v, err := c.b.Load(ctx, tree, key)
+	if err != nil {
+		// An unreadable result is built again rather than trusted.
+		return none, "", false, nil
+	}
+	return term.Result[V]{State: term.Success, Value: v}, head.String(), true, nil
+}
+
+// start begins building key in the background.
+func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, branch string, key K) *entry[V] {
+	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent()}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	e.cancel = cancel
+	log, err := logs.Create(branch, e.title, livelog.Options{Secrets: c.opts.Secrets, Pending: e.title})
+	if err != nil {
+		cancel(nil)
+		e.done, e.res = true, term.Result[V]{State: term.Error, Msg: err.Error()}
+		return e
+	}
+	e.log = log
+	m := c.opts.Metrics.forName(c.b.Name())
+	m.started()
+	// Wake the jobs when the pending reason changes. The baseline is taken
+	// here, before the build starts, so that no change is missed.
+	_, _, ch := log.Since(0)
+	last := log.Reason()
+	go func() {
+		for {
+			<-ch
+			var finished bool
+			_, finished, ch = log.Since(log.Len())
+			if finished {
+				return
+			}
+			if r := log.Reason(); r != last {
+				last = r
+				e.changed()
+			}
+		}
+	}()
+	go func() {
+		defer cancel(nil)
+		start := time.Now()
+		res, commit := c.build(ctx, store, e, key)
+		m.finished(res.State, time.Since(start))
+		e.mu.Lock()
+		e.done, e.res, e.commit = true, res, commit
+		e.mu.Unlock()
+		if res.State == term.Error {
+			// not saved: try again after a while
+			time.AfterFunc(c.opts.RetryAfter, func() { c.forget(e) })
+		}
+		e.changed()
+	}()
+	return e
+}
+
+// forget drops e from memory (if it is still the entry of its branch) and
+// wakes its jobs, which look the result up again.
+func (c *Cache[K, V]) forget(e *entry[V]) {
+	c.mu.Lock()
+	if c.entries[e.branch] == e {
+		delete(c.entries, e.branch)
+	}
+	c.mu.Unlock()
+	e.changed()
+}
+
+// build runs Generate and saves the result.
+func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V], key K) (term.Result[V], string) {
+	log := e.log
+	log.Heading(e.title)
+	log.Printf("Starting...")
+	if c.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.opts.Timeout, TimeoutError(c.opts.Timeout))
+		defer cancel()
+	}
+	fail := func(err error) (term.Result[V], string) {
+		log.Printf("Failed: %v", err)
+		log.Finish()
+		return term.Result[V]{State: term.Error, Msg: err.Error()}, ""
+	}
+	br, err := store.Branch(dkstore.BranchName(e.branch))
+	if err != nil {
+		return fail(err)
+	}
+	tx, err := br.Transaction(ctx, dkstore.TxOptions{})
+	if err != nil {
+		return fail(term.Infra(fmt.Errorf("cache: starting a transaction on %s: %w", e.branch, err)))
+	}
+	defer tx.Abort(context.Background())
+	for _, p := range []dkstore.Path{"rebuild-requested", "failure", "value", "live"} {
+		if err := tx.Remove(ctx, p); err != nil && !errors.Is(err, dkstore.ErrNotExist) {
+			return fail(err)
+		}
+	}
+	saver := c.saveChunks(store, e.branch, log)
+	v, err := generate(ctx, c.b, log, tx, key)
+	if err != nil && ctx.Err() != nil {
+		err = context.Cause(ctx) // the timeout's or the cancellation's text
+	}
+	lastChunk := saver()
+	res := term.FromError(v, err)
+	msg := "Cached successful result"
+	if err != nil {
+		log.Printf("Failed: %s", err)
+		msg = "Cached failure: " + err.Error()
+	} else {
+		log.Printf("Success")
+	}
+	text := log.Finish()
+	if res.State == term.Error {
+		return res, ""
+	}
+	bg := context.Background() // save even if the build was cancelled
+	if err := tx.WriteFile(bg, "log", text, dkstore.KindFile); err != nil {
+		return term.Result[V]{State: term.Error, Msg: "cache: saving the log: " + err.Error()}, ""
+	}
+	if res.State == term.Failure {
+		if err := tx.WriteFile(bg, "failure", []byte(res.Msg+"\n"), dkstore.KindFile); err != nil {
+			return term.Result[V]{State: term.Error, Msg: "cache: saving the failure: " + err.Error()}, ""
+		}
+	}
+	if !lastChunk.IsZero() {
+		if err := tx.SetParents(bg, []dkstore.CommitID{lastChunk}); err != nil {
+			return term.Result[V]{State: term.Error, Msg: "cache: " + err.Error()}, ""
+		}
+	}
+	id, err := tx.Commit(bg, msg)
+	if err != nil {
+		return term.Result[V]{State: term.Error, Msg: "cache: saving the result: " + err.Error()}, ""
+	}
+	return res, id.String()
+}
+
+// generate calls the builder, turning a panic into an error.
+func generate[K comparable, V any](ctx context.Context, b Builder[K, V], log *livelog.Log, tx dkstore.Transaction, key K) (v V, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("builder %s panicked: %v\n%s", b.Name(), p, debug.Stack())
+		}
+	}()
+	return b.Generate(ctx, log, tx, key)
+}
+
+// saveChunks saves the log to the branch every SaveEvery while it grows,
+// with the "live" marker; the returned function stops it and returns the
+// last chunk's commit (zero if none).
+func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelog.Log) func() dkstore.CommitID {
+	stop := make(chan struct{})
+	done := make(chan dkstore.CommitID, 1)
+	go func() {
+		var last dkstore.CommitID
+		saved := 0
+		t := time.NewTicker(c.opts.SaveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- last
+				return
+			case <-t.C:
+			}
+			text := log.Contents()
+			if len(text) == saved {
+				continue
+			}
+			id, err := saveChunk(store, branch, text)
+			if err == nil {
+				last, saved = id, len(text)
+			}
+		}
+	}()
+	return func() dkstore.CommitID {
+		close(stop)
+		return <-done
+	}
+}
+
+func saveChunk(store dkstore.Store, branch string, text []byte) (dkstore.CommitID, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	br, err := store.Branch(dkstore.BranchName(branch))
+	if err != nil {
+		return dkstore.CommitID{}, err
+	}
+	tx, err := br.Transaction(ctx, dkstore.TxOptions{})
+	if err != nil {
+		return dkstore.CommitID{}, err
+	}
+	defer tx.Abort(ctx)
+	if err := tx.WriteFile(ctx, "log", text, dkstore.KindFile); err != nil {
+		return dkstore.CommitID{}, err
+	}
+	if err := tx.WriteFile(ctx, "live", nil, dkstore.KindFile); err != nil {
+		return dkstore.CommitID{}, err
+	}
+	return tx.Commit(ctx, "Log so far")
+}
+
+// Rebuild marks key's result for rebuilding (commit "Marked for rebuild")
+// and wakes the jobs that use it, which start the new build. A request
+// while the step is being built is ignored (false).
+func (c *Cache[K, V]) Rebuild(ctx context.Context, store dkstore.Store, key K) (bool, error) {
+	branch := c.b.Branch(key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[branch]
+	if e != nil {
+		e.mu.Lock()
+		building := !e.done
+		e.mu.Unlock()
+		if building {
+			return false, nil
+		}
+	}
+	br, err := store.Branch(dkstore.BranchName(branch))
+	if err != nil {
+		return false, err
+	}
+	tx, err := br.Transaction(ctx, dkstore.TxOptions{})
+	if err != nil {
+		return false, err
+	}
+	defer tx.Abort(ctx)
+	if err := tx.WriteFile(ctx, "rebuild-requested", nil, dkstore.KindFile); err != nil {
+		return false, err
+	}
+	if _, err := tx.Commit(ctx, "Marked for rebuild"); err != nil {
+		return false, err
+	}
+	if e != nil {
+		delete(c.entries, branch)
+		go e.changed()
+	}
+	return true, nil
+}
+
+// Cancel cancels the build running on branch: its log says "Cancelled at
+// user's request" and it fails. false if nothing is building there.
+func (c *Cache[K, V]) Cancel(branch string) bool {
+	c.mu.Lock()
+	e := c.entries[branch]
+	c.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	e.mu.Lock()
+	building := !e.done
+	e.mu.Unlock()
+	if !building {
+		return false
+	}
+	e.log.Printf("Cancelled at user's request")
+	e.cancel(errors.New("Cancelled at user's request"))
+	return true
+}
+
+// TimeoutError is the failure of a step that ran for longer than d:
+// "Exceeded timeout of N minutes" for whole minutes, else seconds.
+func TimeoutError(d time.Duration) error {
+	if d >= time.Minute && d%time.Minute == 0 {
+		return fmt.Errorf("Exceeded timeout of %d minutes", int(d/time.Minute))
+	}
+	return fmt.Errorf("Exceeded timeout of %d seconds", int(d.Round(time.Second)/time.Second))
+}

@@ -1,0 +1,319 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
+	"github.com/dkgo/datakit/ci/citest"
+	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/term"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("time.Sleep")) }
+
+const sha1 = "1111111111111111111111111111111111111111"
+
+// fake is a builder whose steps the test scripts.
+type fake struct {
+	mu     sync.Mutex
+	builds map[string]int
+	gen    func(ctx context.Context, log *livelog.Log, key string) (string, error)
+}
+
+func newFake(gen func(ctx context.Context, log *livelog.Log, key string) (string, error)) *fake {
+	return &fake{builds: map[string]int{}, gen: gen}
+}
+
+func (f *fake) Name() string             { return "fake" }
+func (f *fake) Branch(key string) string { return "fake-of-" + key }
+func (f *fake) Title(key string) string  { return "Fake build of " + key }
+func (f *fake) count(key string) int     { f.mu.Lock(); defer f.mu.Unlock(); return f.builds[key] }
+func (f *fake) Generate(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, key string) (string, error) {
+	f.mu.Lock()
+	f.builds[key]++
+	f.mu.Unlock()
+	v, err := f.gen(ctx, log, key)
+	if err != nil {
+		return "", err
+	}
+	return v, tx.WriteFile(ctx, "value", []byte(v), dkstore.KindFile)
+}
+func (f *fake) Load(ctx context.Context, tree dkstore.Tree, key string) (string, error) {
+	b, err := tree.ReadFile(ctx, "value")
+	return string(b), err
+}
+
+func config(jobs func(ci.Target) ci.Jobs) ci.Config {
+	return ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: jobs}}}
+}
+
+func headOf(t *testing.T, s dkstore.Store, branch string) (dkstore.Commit, dkstore.Tree) {
+	t.Helper()
+	ctx := context.Background()
+	br, _ := s.Branch(dkstore.BranchName(branch))
+	h, err := br.Head(ctx)
+	if err != nil || h.IsZero() {
+		t.Fatalf("branch %s: head %v, %v", branch, h, err)
+	}
+	c, _ := s.Commit(ctx, h)
+	tree, _ := s.Tree(ctx, c.Tree)
+	return c, tree
+}
+
+// Two jobs needing the same step share one build; the result is saved with
+// its log, and a restart (a new engine and cache on the same store)
+// reuses it without building.
+func TestSharedBuildAndRestart(t *testing.T) {
+	store := dkstore.NewMemory(dkstore.Options{})
+	t.Cleanup(func() { store.Close() }) // after the harnesses stop (cleanups run last first)
+	release := make(chan struct{})
+	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+		log.Write([]byte("compiling\n"))
+		<-release
+		return "built " + key, nil
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	jobs := func(ci.Target) ci.Jobs {
+		step := c.Find("k1")
+		return ci.Jobs{
+			"a": term.Map(step, func(v string) string { return "a: " + v }),
+			"b": term.Map(step, func(v string) string { return "b: " + v }),
+		}
+	}
+	h := citest.New(t, config(jobs), citest.WithStore(store))
+	h.SetBranch("me/p", "master", sha1)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "a", ci.Pending, "Fake build of k1")
+	close(release)
+	h.WaitStatus("me/p", sha1, "a", ci.Success)
+	h.WaitStatus("me/p", sha1, "b", ci.Success)
+	h.WantStatus("me/p", sha1, "b", ci.Success, "b: built k1")
+	if n := f.count("k1"); n != 1 {
+		t.Errorf("%d builds, want 1", n)
+	}
+	cm, tree := headOf(t, store, "fake-of-k1")
+	if cm.Message != "Cached successful result" {
+		t.Errorf("result commit message = %q", cm.Message)
+	}
+	log, _ := tree.ReadFile(context.Background(), "log")
+	lines := strings.Split(string(log), "\n")
+	if len(lines) != 5 || lines[0] != "=== Fake build of k1" || !strings.HasSuffix(lines[1], "] Starting...") || lines[2] != "compiling" || !strings.HasSuffix(lines[3], "] Success") {
+		t.Errorf("saved log = %q", log)
+	}
+	h.Stop()
+
+	// restart: a new cache finds the saved result
+	c2 := cache.New[string, string](f, cache.Options{})
+	h2 := citest.New(t, config(func(ci.Target) ci.Jobs {
+		return ci.Jobs{"a": term.Map(c2.Find("k1"), func(v string) string { return "a: " + v })}
+	}), citest.WithStore(store))
+	h2.Settle()
+	h2.WantStatus("me/p", sha1, "a", ci.Success, "a: built k1")
+	if n := f.count("k1"); n != 1 {
+		t.Errorf("%d builds after the restart, want 1 (the result should be reused)", n)
+	}
+}
+
+func TestFailureCachedAndRebuild(t *testing.T) {
+	fails := true
+	var mu sync.Mutex
+	gate := make(chan struct{}) // holds the rebuild until both requests are in
+	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+		mu.Lock()
+		failing := fails
+		mu.Unlock()
+		if failing {
+			return "", errors.New("tests failed")
+		}
+		<-gate
+		return "ok", nil
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }))
+	h.SetBranch("me/p", "master", sha1)
+	st := h.WaitStatus("me/p", sha1, "t", ci.Failure)
+	if st.Description != "tests failed" {
+		t.Errorf("description = %q", st.Description)
+	}
+	cm, tree := headOf(t, h.Store, "fake-of-k")
+	if cm.Message != "Cached failure: tests failed" {
+		t.Errorf("message = %q", cm.Message)
+	}
+	if b, err := tree.ReadFile(context.Background(), "failure"); err != nil || string(b) != "tests failed\n" {
+		t.Errorf("failure file = %q, %v", b, err)
+	}
+	mu.Lock()
+	fails = false
+	mu.Unlock()
+	// two concurrent rebuild requests start one build
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Rebuild(context.Background(), h.Store, "k"); err != nil {
+				t.Errorf("Rebuild: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(gate)
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+	if n := f.count("k"); n != 2 {
+		t.Errorf("%d builds, want 2 (one, then one rebuild)", n)
+	}
+}
+
+func TestCancelAndTimeout(t *testing.T) {
+	started := make(chan struct{}, 1)
+	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return "", ctx.Err()
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	timed := cache.New[string, string](newFake(func(ctx context.Context, _ *livelog.Log, _ string) (string, error) {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}), cache.Options{Timeout: time.Second})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k"), "slow": timed.Find("s")} }))
+	h.SetBranch("me/p", "master", sha1)
+	<-started
+	if c.Cancel("fake-of-nothing") {
+		t.Error("Cancel of a branch that is not building = true")
+	}
+	if !c.Cancel("fake-of-k") {
+		t.Error("Cancel = false, want true")
+	}
+	st := h.WaitStatus("me/p", sha1, "t", ci.Failure)
+	if st.Description != "Cancelled at user's request" {
+		t.Errorf("cancelled: %q", st.Description)
+	}
+	_, tree := headOf(t, h.Store, "fake-of-k")
+	if log, _ := tree.ReadFile(context.Background(), "log"); !strings.Contains(string(log), "] Cancelled at user's request\n") {
+		t.Errorf("log = %q", log)
+	}
+	st = h.WaitStatus("me/p", sha1, "slow", ci.Failure)
+	if st.Description != "Exceeded timeout of 1 seconds" {
+		t.Errorf("timeout: %q", st.Description)
+	}
+}
+
+// An infrastructure failure is reported as an error, not saved, and tried
+// again later.
+func TestInfraErrorRetried(t *testing.T) {
+	var mu sync.Mutex
+	down := true
+	f := newFake(func(ctx context.Context, _ *livelog.Log, _ string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return "", term.Infra(errors.New("docker: cannot reach the daemon"))
+		}
+		return "ok", nil
+	})
+	c := cache.New[string, string](f, cache.Options{RetryAfter: 200 * time.Millisecond})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }))
+	h.SetBranch("me/p", "master", sha1)
+	st := h.WaitStatus("me/p", sha1, "t", ci.Error)
+	if st.Description != "docker: cannot reach the daemon" {
+		t.Errorf("description = %q", st.Description)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+}
+
+// The pending reason follows the live log's reason stack.
+func TestPendingReason(t *testing.T) {
+	step := make(chan struct{})
+	f := newFake(func(ctx context.Context, log *livelog.Log, _ string) (string, error) {
+		pop := log.PushReason(`Waiting for resource in "docker"`)
+		<-step
+		pop()
+		<-step
+		return "ok", nil
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }))
+	h.SetBranch("me/p", "master", sha1)
+	waitDescr(t, h, `Waiting for resource in "docker"`)
+	step <- struct{}{}
+	waitDescr(t, h, "Fake build of k")
+	close(step)
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+}
+
+func waitDescr(t *testing.T, h *citest.Harness, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		h.Settle()
+		if st, ok := h.Status("me/p", sha1, "t"); ok && st.Description == want {
+			return
+		}
+	}
+	st, _ := h.Status("me/p", sha1, "t")
+	t.Fatalf("description = %q, want %q", st.Description, want)
+}
+
+// A long step's log is saved in chunks while it runs, marked live, and the
+// final result follows them.
+func TestLogSavedInChunks(t *testing.T) {
+	step := make(chan struct{})
+	f := newFake(func(ctx context.Context, log *livelog.Log, _ string) (string, error) {
+		for i := 0; i < 10000; i++ {
+			log.Printf("line %d", i)
+		}
+		<-step
+		return "ok", nil
+	})
+	c := cache.New[string, string](f, cache.Options{SaveEvery: 50 * time.Millisecond})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }))
+	h.SetBranch("me/p", "master", sha1)
+	var tree dkstore.Tree
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		br, _ := h.Store.Branch("fake-of-k")
+		if hd, _ := br.Head(context.Background()); !hd.IsZero() {
+			_, tree = headOf(t, h.Store, "fake-of-k")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no log chunk saved while running")
+		}
+	}
+	if _, err := tree.Stat(context.Background(), "live"); err != nil {
+		t.Errorf("a chunk lacks the live marker: %v", err)
+	}
+	close(step)
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+	cm, final := headOf(t, h.Store, "fake-of-k")
+	if _, err := final.Stat(context.Background(), "live"); err == nil {
+		t.Error("the final result keeps the live marker")
+	}
+	log, _ := final.ReadFile(context.Background(), "log")
+	if n := strings.Count(string(log), "\n"); n != 10003 {
+		t.Errorf("final log has %d lines, want 10003", n)
+	}
+	// history: a few chunks, then the result
+	commits := 0
+	for id := cm.ID; !id.IsZero(); commits++ {
+		c, _ := h.Store.Commit(context.Background(), id)
+		if len(c.Parents) == 0 {
+			break
+		}
+		id = c.Parents[0]
+	}
+	if commits < 1 || commits > 10 {
+		t.Errorf("%d commits on the result branch, want a few", commits+1)
+	}
+}
