@@ -29,6 +29,7 @@ import (
 
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/ci/process"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
 )
@@ -56,7 +57,7 @@ type Builder[K comparable, V any] interface {
 type Options struct {
 	Metrics *Metrics
 	// Timeout bounds each build (none if 0): it then fails with "Exceeded
-	// timeout of N seconds" (or minutes).
+	// timeout of N seconds" (or minutes, as process.TimeoutError says).
 	Timeout time.Duration
 	// Secrets are masked in the logs.
 	Secrets []string
@@ -254,7 +255,7 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	log.Printf("Starting...")
 	if c.opts.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, c.opts.Timeout, TimeoutError(c.opts.Timeout))
+		ctx, cancel = process.WithTimeout(ctx, c.opts.Timeout)
 		defer cancel()
 	}
 	fail := func(err error) (term.Result[V], string) {
@@ -436,13 +437,4 @@ func (c *Cache[K, V]) Cancel(branch string) bool {
 	e.log.Printf("Cancelled at user's request")
 	e.cancel(errors.New("Cancelled at user's request"))
 	return true
-}
-
-// TimeoutError is the failure of a step that ran for longer than d:
-// "Exceeded timeout of N minutes" for whole minutes, else seconds.
-func TimeoutError(d time.Duration) error {
-	if d >= time.Minute && d%time.Minute == 0 {
-		return fmt.Errorf("Exceeded timeout of %d minutes", int(d/time.Minute))
-	}
-	return fmt.Errorf("Exceeded timeout of %d seconds", int(d.Round(time.Second)/time.Second))
 }
