@@ -334,9 +334,9 @@ func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitSt
 		}
 		if time.Now().After(deadline) {
 			if !ok {
-			h.T.Fatalf("status of %s on %s@%s: none, want %s within %v\n%s", job, repo, short(head), state, h.Timeout, h.explain(repo, head))
-		}
-		h.T.Fatalf("status of %s on %s@%s = %s %q, want %s within %v", job, repo, short(head), st.State, st.Description, state, h.Timeout)
+				h.T.Fatalf("status of %s on %s@%s: none, want %s within %v\n%s", job, repo, short(head), state, h.Timeout, h.explain(repo, head))
+			}
+			h.T.Fatalf("status of %s on %s@%s = %s %q, want %s within %v", job, repo, short(head), st.State, st.Description, state, h.Timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
