@@ -605,3 +605,18 @@ func TestPanicInTermIsolated(t *testing.T) {
 	h.WantStatus("me/p", sha1, "boom", ci.Error, "panic: nil map")
 	h.WantStatus("me/p", sha1, "ok", ci.Success, "fine")
 }
+
+// A status read for a commit given in upper case is re-evaluated when that
+// status changes: the dependency is on the path the metadata uses.
+func TestStatusOfUpperCaseCommit(t *testing.T) {
+	h := citest.New(t, oneJob("me/p", func(tg ci.Target) ci.Jobs {
+		c := ci.Commit{Repo: tg.ID.Repo, Hash: strings.ToUpper(tg.Head)}
+		return ci.Jobs{"deploy": ci.SuccessTargetURL("ci/circleci", term.Return(c))}
+	}))
+	h.SetBranch("me/p", "master", "abcdef")
+	h.Settle()
+	h.WantStatus("me/p", "abcdef", "deploy", ci.Pending, "Waiting for ci/circleci status to appear")
+	h.SetStatus("me/p", "abcdef", "ci/circleci", ci.Success, "", "https://circle/1")
+	h.Settle()
+	h.WantStatus("me/p", "abcdef", "deploy", ci.Success, "https://circle/1")
+}

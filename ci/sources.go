@@ -2,6 +2,7 @@ package ci
 
 import (
 	"context"
+	"strings"
 
 	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/dkstore"
@@ -125,9 +126,12 @@ func parseState(s string) State {
 // known (the original's Term.ci_status).
 func StatusOf(ctx string, commit term.Term[Commit]) term.Term[*CommitStatus] {
 	return term.Bind(commit, func(c Commit) term.Term[*CommitStatus] {
-		return source(func() dkstore.Path { return bridge.StatusPath(c.Repo, c.Hash, ctx) },
+		// The metadata holds lower-case hashes: depend on the path that
+		// is read, whatever the case the pipeline gave.
+		sha := strings.ToLower(strings.TrimSpace(c.Hash))
+		return source(func() dkstore.Path { return bridge.StatusPath(c.Repo, sha, ctx) },
 			func(rctx context.Context, tree dkstore.Tree) term.Result[*CommitStatus] {
-				st, ok, err := bridge.ReadStatus(rctx, tree, c.Repo, c.Hash, ctx)
+				st, ok, err := bridge.ReadStatus(rctx, tree, c.Repo, sha, ctx)
 				switch {
 				case err != nil:
 					return term.Result[*CommitStatus]{State: term.Error, Msg: err.Error()}

@@ -44,7 +44,8 @@ func Branch(repo, name string) TargetID { return TargetID{Repo: mustRepo(repo), 
 func Tag(repo, name string) TargetID { return TargetID{Repo: mustRepo(repo), Ref: "tags/" + name} }
 
 // mustRepo parses a repo name given in code; an invalid one gives a repo
-// that matches nothing (its use is reported when the engine starts).
+// that matches nothing (a source reading it fails with "Target … does not
+// exist").
 func mustRepo(s string) Repo {
 	r, err := bridge.ParseRepo(s)
 	if err != nil {
