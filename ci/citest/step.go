@@ -9,7 +9,8 @@ import (
 
 // Step is a scriptable fake of a slow step (a build, a fetch): a term that
 // is pending until the test resolves it, and that wakes the engine each
-// time the test changes it. Its methods are safe for concurrent use.
+// time the test changes it, also after it succeeded or failed (a rebuild).
+// Its methods are safe for concurrent use.
 type Step[T any] struct {
 	mu     sync.Mutex
 	result term.Result[T]
@@ -37,9 +38,9 @@ func (s *Step[T]) Term() term.Term[T] {
 		if !known {
 			s.envs = append(s.envs, env)
 		}
-		if s.result.State == term.Pending {
-			c.WakeOn(s.ev)
-		}
+		// Whatever the outcome, the test may change it again (a rebuild
+		// that fails this time): wake the job when it does.
+		c.WakeOn(s.ev)
 		return s.result
 	})
 }
