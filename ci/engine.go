@@ -634,9 +634,13 @@ func (e *Engine) setDeps(j *job, keys []string, events []*term.Event) {
 		s[j] = struct{}{}
 	}
 	for _, ev := range events {
-		// Subscribe first, then check: an event firing in between would
-		// call the subscriber in a goroutine of its own, later, and Settle
-		// could miss it. Checking after subscribing wakes the job now.
+		if ev.Fired() {
+			e.wakeJob(j)
+			continue
+		}
+		// Check again after subscribing: an event firing in between calls
+		// the subscriber later, in a goroutine of its own, and Settle
+		// could return before it runs.
 		j.unsub = append(j.unsub, ev.Subscribe(func() { e.wakeJob(j) }))
 		if ev.Fired() {
 			e.wakeJob(j)
