@@ -1,0 +1,234 @@
+// Package git fetches the commits a CI tests and runs commands in fresh
+// checkouts of them, as cached steps (package cache): a fetch is kept on
+// branch git-pull-of-<sha>, a command's result and log on
+// shell-of-<label>-on-<sha>, so that a restart redoes nothing that
+// finished.
+//
+//	src := git.NewRemote("https://github.com/me/p", "/var/lib/ci/git")
+//	test := src.Command("test", git.CommandOptions{}, []string{"make", "test"})
+//	jobs := ci.Jobs{"test": term.Then(term.Bind(src.Fetch(t.Commit()), test), "Tests passed")}
+//
+// A Remote is safe for concurrent use; make one per repository, at the top
+// of the program.
+package git
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
+	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/ci/pool"
+	"github.com/dkgo/datakit/ci/process"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/term"
+)
+
+// Remote is a repository commits are fetched from (a URL or a local
+// path), with a bare mirror of it in a work directory.
+type Remote struct {
+	url    string
+	mirror string
+	mu     sync.Mutex // one fetch into the mirror at a time
+	fetch  *cache.Cache[string, Commit]
+	opts   Options
+}
+
+// Options tune a Remote. The zero value is useful.
+type Options struct {
+	// Metrics, if set, counts the builds of the fetch and command steps.
+	Metrics *cache.Metrics
+	// FetchTimeout bounds a fetch (default 10 minutes).
+	FetchTimeout time.Duration
+}
+
+// Commit is a commit present in the mirror.
+type Commit struct {
+	Hash string
+	r    *Remote
+}
+
+// Short is the abbreviated hash.
+func (c Commit) Short() string { return short(c.Hash) }
+
+// NewRemote returns the repository at url (a URL git understands or a
+// local path), mirrored under workDir (created if missing).
+func NewRemote(url, workDir string, opts Options) *Remote {
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = 10 * time.Minute
+	}
+	sum := sha256.Sum256([]byte(url))
+	r := &Remote{url: url, opts: opts,
+		mirror: filepath.Join(workDir, safeName(filepath.Base(strings.TrimSuffix(url, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
+	r.fetch = cache.New[string, Commit](fetcher{r}, cache.Options{Metrics: opts.Metrics, Timeout: opts.FetchTimeout})
+	return r
+}
+
+// Fetch is the term of commit c fetched into the mirror: cached as branch
+// git-pull-of-<sha>.
+func (r *Remote) Fetch(c ci.Commit) term.Term[Commit] { return r.fetch.Find(c.Hash) }
+
+// git runs git with args, its output into log.
+func git(ctx context.Context, log *livelog.Log, dir string, args ...string) error {
+	return process.Run(ctx, process.Cmd{Argv: append([]string{"git"}, args...), Dir: dir, Env: []string{"GIT_TERMINAL_PROMPT=0"}}, log, log)
+}
+
+// gitOut runs git and returns its standard output.
+func gitOut(ctx context.Context, dir string, args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	err := process.Run(ctx, process.Cmd{Argv: append([]string{"git"}, args...), Dir: dir}, &out, &errb)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// has reports whether the mirror has commit sha.
+func (r *Remote) has(ctx context.Context, sha string) bool {
+	_, err := gitOut(ctx, r.mirror, "cat-file", "-e", sha+"^{commit}")
+	return err == nil
+}
+
+// fetcher is the builder of fetches.
+type fetcher struct{ r *Remote }
+
+func (f fetcher) Name() string             { return "git-fetch" }
+func (f fetcher) Branch(sha string) string { return "git-pull-of-" + sha }
+func (f fetcher) Title(sha string) string  { return "Fetch " + short(sha) }
+
+func (f fetcher) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (Commit, error) {
+	r := f.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := os.Stat(r.mirror); err != nil {
+		if err := os.MkdirAll(filepath.Dir(r.mirror), 0o755); err != nil {
+			return Commit{}, term.Infra(err)
+		}
+		if err := git(ctx, log, "", "init", "--quiet", "--bare", r.mirror); err != nil {
+			return Commit{}, term.Infra(err)
+		}
+	}
+	if !r.has(ctx, sha) {
+		log.Printf("Fetching %s from %s", short(sha), r.url)
+		err := git(ctx, log, r.mirror, "fetch", "--quiet", "--force", "--no-tags", r.url,
+			"+refs/heads/*:refs/mirror/heads/*", "+refs/tags/*:refs/mirror/tags/*", "+refs/pull/*:refs/mirror/pull/*")
+		if err != nil {
+			return Commit{}, term.Infra(fmt.Errorf("fetching %s: %w", r.url, err))
+		}
+		if !r.has(ctx, sha) {
+			return Commit{}, fmt.Errorf("commit %s is not in %s", short(sha), r.url)
+		}
+	}
+	return Commit{Hash: sha, r: r}, nil
+}
+
+func (f fetcher) Load(ctx context.Context, _ dkstore.Tree, sha string) (Commit, error) {
+	if !f.r.has(ctx, sha) { // the mirror was lost: fetch again
+		return Commit{}, fmt.Errorf("commit %s is not in the mirror", short(sha))
+	}
+	return Commit{Hash: sha, r: f.r}, nil
+}
+
+// CommandOptions tune a command step.
+type CommandOptions struct {
+	// Pool, if set, is where the step waits for a slot before running.
+	Pool     *pool.Pool
+	Priority pool.Priority
+	// Timeout bounds the whole step (none if 0).
+	Timeout time.Duration
+	// Env is added to the commands' environment.
+	Env []string
+	// Metrics, if set, counts the step's builds.
+	Metrics *cache.Metrics
+	// Secrets are masked in the log.
+	Secrets []string
+}
+
+// Command returns a step that checks a commit out into a fresh directory
+// and runs the commands there in order, cached per label and commit as
+// branch shell-of-<label>-on-<sha>. Each command's output goes to the log
+// after a line `Running "argv"...`; the first that fails fails the step
+// with `Command … exited with status N`.
+func (r *Remote) Command(label string, opts CommandOptions, argvs ...[]string) func(Commit) term.Term[struct{}] {
+	c := cache.New[string, struct{}](&commander{r: r, label: safeName(label), opts: opts, argvs: argvs},
+		cache.Options{Metrics: opts.Metrics, Timeout: opts.Timeout, Secrets: opts.Secrets})
+	return func(cm Commit) term.Term[struct{}] { return c.Find(cm.Hash) }
+}
+
+type commander struct {
+	r     *Remote
+	label string
+	opts  CommandOptions
+	argvs [][]string
+}
+
+func (c *commander) Name() string             { return "shell-" + c.label }
+func (c *commander) Branch(sha string) string { return "shell-of-" + c.label + "-on-" + sha }
+func (c *commander) Title(sha string) string  { return "Run " + c.label + " on " + short(sha) }
+
+func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (struct{}, error) {
+	if c.opts.Pool != nil {
+		pop := func() {}
+		release, err := c.opts.Pool.Acquire(ctx, pool.Request{Priority: c.opts.Priority, Label: c.Title(sha),
+			OnQueued: func() { pop = log.PushReason(c.opts.Pool.Reason()) }})
+		pop()
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer release()
+	}
+	if !c.r.has(ctx, sha) {
+		return struct{}{}, term.Infra(fmt.Errorf("commit %s is not in the mirror of %s: fetch it first", short(sha), c.r.url))
+	}
+	dir, err := os.MkdirTemp("", "datakit-ci-checkout-")
+	if err != nil {
+		return struct{}{}, term.Infra(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := git(ctx, log, "", "clone", "--quiet", "--shared", "--no-checkout", c.r.mirror, dir); err != nil {
+		return struct{}{}, term.Infra(fmt.Errorf("checking out %s: %w", short(sha), err))
+	}
+	if err := git(ctx, log, dir, "checkout", "--quiet", "--detach", sha); err != nil {
+		return struct{}{}, term.Infra(fmt.Errorf("checking out %s: %w", short(sha), err))
+	}
+	for _, argv := range c.argvs {
+		cmd := process.Cmd{Argv: argv, Dir: dir, Env: c.opts.Env, Mask: c.opts.Secrets}
+		fmt.Fprintf(log, "Running %s...\n", cmd)
+		if err := process.Run(ctx, cmd, log, log); err != nil {
+			return struct{}{}, err
+		}
+	}
+	return struct{}{}, nil
+}
+
+func (c *commander) Load(context.Context, dkstore.Tree, string) (struct{}, error) {
+	return struct{}{}, nil
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+var unsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// safeName makes s usable in a branch name.
+func safeName(s string) string {
+	s = unsafe.ReplaceAllString(s, "-")
+	if s == "" || s == "." || s == ".." {
+		return "x"
+	}
+	return s
+}
