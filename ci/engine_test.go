@@ -299,7 +299,7 @@ func TestPanickingJob(t *testing.T) {
 func TestRestart(t *testing.T) {
 	ctx := context.Background()
 	store := dkstore.NewMemory(dkstore.Options{})
-	defer store.Close()
+	t.Cleanup(func() { store.Close() }) // after the harnesses stop
 	step := citest.NewStep[string]("Building")
 	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
 		return ci.Jobs{"build": step.Term(), "lint": term.Return("Lint OK")}
