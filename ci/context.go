@@ -32,6 +32,7 @@ func LogsOf(c *term.Ctx) (m *livelog.Manager, ok bool) {
 func (e *Engine) evalContext(ctx context.Context) context.Context {
 	ctx = context.WithValue(ctx, storeKey{}, e.store)
 	ctx = context.WithValue(ctx, logsKey{}, e.opts.Logs)
+	ctx = context.WithValue(ctx, stepsKey{}, e.steps)
 	return withSnapshot(ctx, e.snap)
 }
 

@@ -68,6 +68,8 @@ type Engine struct {
 	envCtx   context.Context
 	envClose context.CancelFunc
 
+	steps *steps
+
 	mu       sync.Mutex
 	woken    map[*job]struct{}
 	wake     chan struct{}
@@ -150,6 +152,7 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 		kinds:    map[string]int{},
 		summary:  map[TargetID]TargetSummary{},
 		woken:    map[*job]struct{}{},
+		steps:    &steps{m: map[string]Step{}},
 		wake:     make(chan struct{}, 1),
 		progress: make(chan struct{}),
 	}
@@ -194,7 +197,10 @@ func (e *Engine) Run(ctx context.Context, store dkstore.Store) error {
 		e.running = false
 		e.mu.Unlock()
 	}()
-	e.store, e.snap = store, nil
+	e.mu.Lock()
+	e.store = store // read by Rebuild from other goroutines
+	e.mu.Unlock()
+	e.snap = nil
 	if err := e.monitor(ctx); err != nil {
 		return e.runErr(ctx, err)
 	}

@@ -117,6 +117,7 @@ func (c *Cache[K, V]) Find(key K) term.Term[V] {
 			return term.Result[V]{State: term.Error, Msg: "cache: no store: this term must be evaluated by the CI engine"}
 		}
 		branch := c.b.Branch(key)
+		ci.RegisterStep(tc, branch, c)
 		c.mu.Lock()
 		e := c.entries[branch]
 		if e == nil {
@@ -385,7 +386,11 @@ func saveChunk(store dkstore.Store, branch string, text []byte) (dkstore.CommitI
 // and wakes the jobs that use it, which start the new build. A request
 // while the step is being built is ignored (false).
 func (c *Cache[K, V]) Rebuild(ctx context.Context, store dkstore.Store, key K) (bool, error) {
-	branch := c.b.Branch(key)
+	return c.RebuildBranch(ctx, store, c.b.Branch(key))
+}
+
+// RebuildBranch is Rebuild by result branch (ci.Step).
+func (c *Cache[K, V]) RebuildBranch(ctx context.Context, store dkstore.Store, branch string) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[branch]

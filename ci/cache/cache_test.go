@@ -317,3 +317,42 @@ func TestLogSavedInChunks(t *testing.T) {
 		t.Errorf("%d commits on the result branch, want a few", commits+1)
 	}
 }
+
+// The engine reaches a step by its branch, for the web UI's rebuild and
+// cancel buttons.
+func TestEngineRebuildAndCancel(t *testing.T) {
+	gate := make(chan struct{}, 10)
+	f := newFake(func(ctx context.Context, _ *livelog.Log, key string) (string, error) {
+		select {
+		case <-gate:
+			return "ok", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }))
+	h.SetBranch("me/p", "master", sha1)
+	h.Settle()
+	if err := h.Engine.Cancel("no-such-branch"); err == nil || err.Error() != `Branch "no-such-branch" is not currently building` {
+		t.Errorf("Cancel(unknown) = %v", err)
+	}
+	if _, err := h.Engine.Rebuild(context.Background(), "no-such-branch"); !errors.Is(err, ci.ErrNoStep) {
+		t.Errorf("Rebuild(unknown) = %v", err)
+	}
+	if ok, err := h.Engine.Rebuild(context.Background(), "fake-of-k"); ok || err != nil {
+		t.Errorf("Rebuild while building = %v, %v; want false (ignored)", ok, err)
+	}
+	if err := h.Engine.Cancel("fake-of-k"); err != nil {
+		t.Errorf("Cancel = %v", err)
+	}
+	h.WaitStatus("me/p", sha1, "t", ci.Failure)
+	gate <- struct{}{}
+	if ok, err := h.Engine.Rebuild(context.Background(), "fake-of-k"); !ok || err != nil {
+		t.Errorf("Rebuild = %v, %v", ok, err)
+	}
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+	if n := f.count("k"); n != 2 {
+		t.Errorf("%d builds, want 2", n)
+	}
+}

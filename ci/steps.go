@@ -1,0 +1,79 @@
+package ci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/term"
+)
+
+// Step is a cached step's control, as a cache gives it to the engine: the
+// web UI (or a test) rebuilds or cancels a step by its result branch.
+type Step interface {
+	// RebuildBranch marks the result on branch for rebuilding and wakes
+	// the jobs that use it. false if it is being built (the request is
+	// ignored then).
+	RebuildBranch(ctx context.Context, store dkstore.Store, branch string) (bool, error)
+	// Cancel cancels the build running on branch; false if none is.
+	Cancel(branch string) bool
+}
+
+// steps maps result branches to the steps that own them.
+type steps struct {
+	mu sync.Mutex
+	m  map[string]Step
+}
+
+type stepsKey struct{}
+
+// RegisterStep tells the engine evaluating c that step owns branch, so that
+// Engine.Rebuild and Engine.Cancel can reach it. Caches call it when they
+// are evaluated; outside the engine it does nothing.
+func RegisterStep(c *term.Ctx, branch string, step Step) {
+	s, _ := c.Context().Value(stepsKey{}).(*steps)
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.m[branch] = step
+	s.mu.Unlock()
+}
+
+func (s *steps) get(branch string) Step {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[branch]
+}
+
+// ErrNoStep is returned for a branch no job's step has used.
+var ErrNoStep = errors.New("no job depends on this branch")
+
+// Rebuild asks for the step whose result is on branch to be built again
+// (the original's rebuild button). It returns false if the step is being
+// built (the request is then ignored).
+func (e *Engine) Rebuild(ctx context.Context, branch string) (bool, error) {
+	st := e.steps.get(branch)
+	if st == nil {
+		return false, fmt.Errorf("rebuild %s: %w", branch, ErrNoStep)
+	}
+	e.mu.Lock()
+	store := e.store
+	e.mu.Unlock()
+	if store == nil {
+		return false, errors.New("rebuild: the engine is not connected to a store")
+	}
+	return st.RebuildBranch(ctx, store, branch)
+}
+
+// Cancel cancels the build running on branch (the original's cancel
+// button): it fails with "Cancelled at user's request".
+func (e *Engine) Cancel(branch string) error {
+	st := e.steps.get(branch)
+	if st == nil || !st.Cancel(branch) {
+		return fmt.Errorf("Branch %q is not currently building", branch)
+	}
+	return nil
+}
