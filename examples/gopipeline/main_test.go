@@ -20,7 +20,7 @@ func TestPipeline(t *testing.T) {
 		"main.go": "package main\n\nfunc main() {}\n",
 	})
 	bad := repo.Commit("bad", map[string]string{"main.go": "package main\nfunc main() {  }\n"})
-	*src = repo.Dir
+	*src, *workDir = repo.Dir, t.TempDir()
 	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "dkgo/datakit", Jobs: jobs}}})
 	h.Timeout = 2 * time.Minute
 	h.SetBranch("dkgo/datakit", "master", good)
@@ -28,9 +28,10 @@ func TestPipeline(t *testing.T) {
 	h.WaitStatus("dkgo/datakit", good, "all", ci.Success)
 	h.WantStatus("dkgo/datakit", good, "vet", ci.Success, "Vet passed")
 	st := h.WaitStatus("dkgo/datakit", bad, "gofmt", ci.Failure)
-	if !strings.Contains(st.Description, "gofmt failed: main.go") {
+	if !strings.Contains(st.Description, `Command "sh" "-c"`) || !strings.Contains(st.Description, "exited with status 1") {
 		t.Errorf("gofmt failure = %q", st.Description)
 	}
 	h.WaitStatus("dkgo/datakit", bad, "all", ci.Failure)
 	h.WantStatus("dkgo/datakit", bad, "all", ci.Failure, "gofmt failed")
+	h.WantStatus("dkgo/datakit", bad, "build", ci.Success, "Build succeeded")
 }
