@@ -29,6 +29,7 @@ deps:
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
 	@test -x /usr/sbin/diodls || apt-get install -y -qq diod >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq diod; }
 	@if [ -n "$(LINUX9P)" ]; then $(LINUX9P) --prepare >/dev/null || echo "linux9p --prepare failed"; fi
+	@dpkg -s busybox-static >/dev/null 2>&1 || apt-get install -y -qq busybox-static >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq busybox-static; }
 
 test: deps
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)

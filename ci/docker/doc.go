@@ -1,0 +1,58 @@
+// Package docker is the low-level Docker layer of the CI: build an image
+// from a Dockerfile in a checkout and run a command in an image, talking to
+// the Docker Engine API through github.com/moby/moby/client.
+//
+// # Model
+//
+// A [Client] is one connection (pool) to one daemon. [New] pings the daemon
+// and negotiates the API version (this client speaks API 1.40 and later;
+// Docker Engine 19.03 and later). [Client.Build] sends a directory as the
+// build context (honouring its .dockerignore), streams the build's output
+// to a log as it comes, and returns the image ID. [Client.Run] creates a
+// container, attaches to its output, starts it, streams its stdout and
+// stderr to a log as they come, waits for it and always removes it.
+//
+// Nothing here pulls from a registry: builds use the classic builder with
+// --pull off and a run refers to a local image (a missing one is an error).
+// A run has no network unless [RunOptions.Network] asks for one (a build's
+// RUN steps have the daemon's default network, as with docker build).
+//
+// # Errors
+//
+// Three kinds of error come out of Build and Run, so that a CI can tell the
+// code under test from its infrastructure:
+//
+//   - The command or the Dockerfile failed: an [*ExitError] (`Command "sh"
+//     "-c" "exit 3" exited with status 3`), a failed build step (the
+//     daemon's message), or a request the daemon refused (no such image,
+//     unknown user, ...). These are plain errors.
+//   - The time limit passed: a [*TimeoutError] (`Exceeded timeout of 2
+//     seconds`, ci/process's wording), also a plain error. When the
+//     caller's context ends, the error is the context's cause if it was
+//     given one (so a step's own timeout keeps its text), else it wraps
+//     context.Canceled or context.DeadlineExceeded.
+//   - The daemon could not be reached, the connection to it broke, or it
+//     stopped answering: an error wrapped with term.Infra (term.IsInfra
+//     reports true), whose text names the daemon's address. Every call that
+//     could block on a dead daemon is bounded ([Options.CallTimeout]), and
+//     while output streams a heartbeat pings the daemon
+//     ([Options.Heartbeat]), so a daemon that hangs gives an error, not a
+//     hang.
+//
+// # Clean-up
+//
+// Every container Run creates carries the label [OwnerLabel] and is removed
+// before Run returns, whatever happened: success, failure, timeout,
+// cancellation, a daemon error, or a panic in the log writer. Clean-up uses
+// a fresh context with a deadline, so a cancelled caller still gets its
+// container removed. Only when the daemon itself cannot be reached does a
+// container survive (the error says so); [Client.RemoveContainers] removes
+// such leftovers later, e.g. when a CI restarts.
+//
+// # Concurrency
+//
+// A Client is safe for concurrent use by several goroutines. Build and Run
+// write to their log only from the calling goroutine, so a log writer need
+// not be safe for concurrent use, and a panic in it unwinds through Run's
+// clean-up.
+package docker
