@@ -16,6 +16,7 @@
 // --pull off and a run refers to a local image (a missing one is an error).
 // A run has no network unless [RunOptions.Network] asks for one (a build's
 // RUN steps have the daemon's default network, as with docker build).
+// Containers log nothing on the daemon's side: their output is streamed.
 //
 // # Errors
 //

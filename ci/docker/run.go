@@ -120,6 +120,10 @@ func (c *Client) Run(ctx context.Context, o RunOptions, log io.Writer) (err erro
 			HostConfig: &container.HostConfig{
 				NetworkMode: container.NetworkMode(network),
 				Mounts:      mounts,
+				// The output comes through the attached stream; the
+				// daemon need not also store it (json-file would, line
+				// by line, for a container removed at once).
+				LogConfig: container.LogConfig{Type: "none"},
 			},
 		})
 		return err
