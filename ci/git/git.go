@@ -187,20 +187,11 @@ func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Tr
 		}
 		defer release()
 	}
-	if !c.r.has(ctx, sha) {
-		return struct{}{}, term.Infra(fmt.Errorf("commit %s is not in the mirror of %s: fetch it first", short(sha), c.r.url))
-	}
-	dir, err := os.MkdirTemp("", "datakit-ci-checkout-")
+	dir, cleanup, err := Commit{Hash: sha, r: c.r}.Checkout(ctx, log)
 	if err != nil {
-		return struct{}{}, term.Infra(err)
+		return struct{}{}, err
 	}
-	defer os.RemoveAll(dir)
-	if err := git(ctx, log, "", "clone", "--quiet", "--shared", "--no-checkout", c.r.mirror, dir); err != nil {
-		return struct{}{}, term.Infra(fmt.Errorf("checking out %s: %w", short(sha), err))
-	}
-	if err := git(ctx, log, dir, "checkout", "--quiet", "--detach", sha); err != nil {
-		return struct{}{}, term.Infra(fmt.Errorf("checking out %s: %w", short(sha), err))
-	}
+	defer cleanup()
 	for _, argv := range c.argvs {
 		cmd := process.Cmd{Argv: argv, Dir: dir, Env: c.opts.Env, Mask: c.opts.Secrets}
 		fmt.Fprintf(log, "Running %s...\n", cmd)
@@ -209,6 +200,28 @@ func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Tr
 		}
 	}
 	return struct{}{}, nil
+}
+
+// Checkout checks the commit out into a fresh temporary directory (git's
+// output goes to log); cleanup removes it. Errors are infrastructure
+// errors.
+func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cleanup func(), err error) {
+	if c.r == nil || !c.r.has(ctx, c.Hash) {
+		return "", nil, term.Infra(fmt.Errorf("commit %s is not in the mirror: fetch it first", short(c.Hash)))
+	}
+	dir, err = os.MkdirTemp("", "datakit-ci-checkout-")
+	if err != nil {
+		return "", nil, term.Infra(err)
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	if err := git(ctx, log, "", "clone", "--quiet", "--shared", "--no-checkout", c.r.mirror, dir); err == nil {
+		err = git(ctx, log, dir, "checkout", "--quiet", "--detach", c.Hash)
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, term.Infra(fmt.Errorf("checking out %s: %w", short(c.Hash), err))
+	}
+	return dir, cleanup, nil
 }
 
 func (c *commander) Load(context.Context, dkstore.Tree, string) (struct{}, error) {

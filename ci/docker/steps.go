@@ -1,0 +1,305 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dkgo/datakit/ci/cache"
+	"github.com/dkgo/datakit/ci/git"
+	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/ci/pool"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/term"
+)
+
+// Engine is the connection the cached steps use: made at first use (so a
+// CI starts while the daemon is down; its steps then report status error
+// and are tried again).
+type Engine struct {
+	opts Options
+	mu   sync.Mutex
+	c    *Client
+}
+
+// NewEngine returns a lazily connected Docker engine.
+func NewEngine(opts Options) *Engine { return &Engine{opts: opts} }
+
+func (e *Engine) client(ctx context.Context) (*Client, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c != nil {
+		return e.c, nil
+	}
+	c, err := New(ctx, e.opts)
+	if err != nil {
+		return nil, err
+	}
+	e.c = c
+	return c, nil
+}
+
+// Close closes the connection, if one was made.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c == nil {
+		return nil
+	}
+	err := e.c.Close()
+	e.c = nil
+	return err
+}
+
+// Image is an image built by a BuildStep.
+type Image struct{ ID string }
+
+// Short is the image id without "sha256:", abbreviated.
+func (i Image) Short() string {
+	id := strings.TrimPrefix(i.ID, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// StepOptions are what build and run steps share.
+type StepOptions struct {
+	// Pool, if set, is where the step waits for a slot.
+	Pool     *pool.Pool
+	Priority pool.Priority
+	// Timeout bounds the step (none if 0).
+	Timeout time.Duration
+	Metrics *cache.Metrics
+	Secrets []string
+}
+
+// acquire waits for a slot in the pool, showing the pool's reason in the
+// log meanwhile.
+func (o StepOptions) acquire(ctx context.Context, log *livelog.Log, label string) (func(), error) {
+	if o.Pool == nil {
+		return func() {}, nil
+	}
+	pop := func() {}
+	release, err := o.Pool.Acquire(ctx, pool.Request{Priority: o.Priority, Label: label, OnQueued: func() { pop = log.PushReason(o.Pool.Reason()) }})
+	pop()
+	return release, err
+}
+
+// BuildStep builds an image from a commit's Dockerfile, cached as branch
+// docker-build-<label>-of-<sha>[-from-<base image>].
+type BuildStep struct {
+	e     *Engine
+	label string
+	build BuildOptions
+	opts  StepOptions
+	c     *cache.Cache[buildKey, Image]
+}
+
+type buildKey struct {
+	commit git.Commit
+	from   string // a base image id the Dockerfile is built FROM (build arg BASE), or ""
+}
+
+// NewBuild returns the step building the Dockerfile given in o (relative
+// to the checkout; ContextDir is set by the step), labelled label in
+// branch names and titles.
+func NewBuild(e *Engine, label string, o BuildOptions, opts StepOptions) *BuildStep {
+	b := &BuildStep{e: e, label: sanitize(label), build: o, opts: opts}
+	b.c = cache.New[buildKey, Image](buildBuilder{b}, cache.Options{Metrics: opts.Metrics, Timeout: opts.Timeout, Secrets: opts.Secrets})
+	return b
+}
+
+// Of is the term of the image built from commit c.
+func (b *BuildStep) Of(c git.Commit) term.Term[Image] { return b.c.Find(buildKey{commit: c}) }
+
+// OfFrom is the image built from commit c with the build argument BASE
+// set to image from (for a Dockerfile that starts `ARG BASE` / `FROM
+// $BASE`): the original's build ?from.
+func (b *BuildStep) OfFrom(c git.Commit, from Image) term.Term[Image] {
+	return b.c.Find(buildKey{commit: c, from: from.ID})
+}
+
+type buildBuilder struct{ b *BuildStep }
+
+func (bb buildBuilder) Name() string { return "docker-build" }
+
+func (bb buildBuilder) Branch(k buildKey) string {
+	br := "docker-build-" + bb.b.label + "-of-" + k.commit.Hash
+	if k.from != "" {
+		br += "-from-" + strings.ReplaceAll(k.from, ":", "-")
+	}
+	return br
+}
+
+func (bb buildBuilder) Title(k buildKey) string {
+	return fmt.Sprintf("Build %s of %s", bb.b.label, k.commit.Short())
+}
+
+func (bb buildBuilder) Generate(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, k buildKey) (Image, error) {
+	release, err := bb.b.opts.acquire(ctx, log, bb.Title(k))
+	if err != nil {
+		return Image{}, err
+	}
+	defer release()
+	c, err := bb.b.e.client(ctx)
+	if err != nil {
+		return Image{}, err
+	}
+	dir, cleanup, err := k.commit.Checkout(ctx, log)
+	if err != nil {
+		return Image{}, err
+	}
+	defer cleanup()
+	o := bb.b.build
+	o.ContextDir = dir
+	if k.from != "" {
+		args := map[string]string{}
+		for n, v := range o.BuildArgs {
+			args[n] = v
+		}
+		args["BASE"] = k.from
+		o.BuildArgs = args
+	}
+	id, err := c.Build(ctx, o, log)
+	if err != nil {
+		return Image{}, err
+	}
+	return Image{ID: id}, tx.WriteFile(ctx, "value", []byte(id+"\n"), dkstore.KindFile)
+}
+
+func (bb buildBuilder) Load(ctx context.Context, tree dkstore.Tree, _ buildKey) (Image, error) {
+	b, err := tree.ReadFile(ctx, "value")
+	if err != nil {
+		return Image{}, err
+	}
+	id := strings.TrimSpace(string(b))
+	c, err := bb.b.e.client(ctx)
+	if err != nil {
+		return Image{}, err
+	}
+	if ok, err := c.ImageExists(ctx, id); err != nil || !ok {
+		return Image{}, fmt.Errorf("image %s is gone", id) // build it again
+	}
+	return Image{ID: id}, nil
+}
+
+// RunStep runs a command in an image, cached as branch
+// docker-run-<label>-in-<image id>.
+type RunStep struct {
+	e     *Engine
+	label string
+	run   RunOptions
+	opts  StepOptions
+	c     *cache.Cache[string, struct{}]
+}
+
+// NewRun returns the step running o (its Image is set by the step: In)
+// labelled label.
+func NewRun(e *Engine, label string, o RunOptions, opts StepOptions) *RunStep {
+	r := &RunStep{e: e, label: sanitize(label), run: o, opts: opts}
+	r.c = cache.New[string, struct{}](runBuilder{r}, cache.Options{Metrics: opts.Metrics, Timeout: opts.Timeout, Secrets: opts.Secrets})
+	return r
+}
+
+// In is the term of the command's run in image img. A failure's message
+// ends with the last line of the command's output.
+func (r *RunStep) In(img Image) term.Term[struct{}] { return r.c.Find(img.ID) }
+
+type runBuilder struct{ r *RunStep }
+
+func (rb runBuilder) Name() string { return "docker-run" }
+func (rb runBuilder) Branch(id string) string {
+	return "docker-run-" + rb.r.label + "-in-" + strings.ReplaceAll(id, ":", "-")
+}
+func (rb runBuilder) Title(id string) string {
+	return fmt.Sprintf("Run %s in %s", rb.r.label, Image{ID: id}.Short())
+}
+
+func (rb runBuilder) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, id string) (struct{}, error) {
+	release, err := rb.r.opts.acquire(ctx, log, rb.Title(id))
+	if err != nil {
+		return struct{}{}, err
+	}
+	defer release()
+	c, err := rb.r.e.client(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	o := rb.r.run
+	o.Image = id
+	tail := &lastLine{}
+	err = c.Run(ctx, o, multiWriter{log, tail})
+	if err != nil && !term.IsInfra(err) && tail.line() != "" {
+		return struct{}{}, fmt.Errorf("%w: %s", err, tail.line())
+	}
+	return struct{}{}, err
+}
+
+func (rb runBuilder) Load(context.Context, dkstore.Tree, string) (struct{}, error) {
+	return struct{}{}, nil
+}
+
+// lastLine keeps the last non-empty line written to it.
+type lastLine struct {
+	mu   sync.Mutex
+	last []byte
+	cur  []byte
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range p {
+		if b == '\n' {
+			if len(bytes.TrimSpace(l.cur)) > 0 {
+				l.last = append(l.last[:0], l.cur...)
+			}
+			l.cur = l.cur[:0]
+			continue
+		}
+		if len(l.cur) < 512 {
+			l.cur = append(l.cur, b)
+		}
+	}
+	return len(p), nil
+}
+
+func (l *lastLine) line() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(bytes.TrimSpace(l.cur)) > 0 {
+		return string(bytes.TrimSpace(l.cur))
+	}
+	return string(bytes.TrimSpace(l.last))
+}
+
+type multiWriter struct {
+	log  *livelog.Log
+	tail *lastLine
+}
+
+func (m multiWriter) Write(p []byte) (int, error) {
+	m.tail.Write(p)
+	return m.log.Write(p)
+}
+
+// sanitize makes a label usable in a branch name.
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "x"
+	}
+	return b.String()
+}

@@ -1,0 +1,203 @@
+package docker
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/citest"
+	"github.com/dkgo/datakit/ci/git"
+	"github.com/dkgo/datakit/ci/pool"
+	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/internal/gitfixture"
+	"github.com/dkgo/datakit/term"
+)
+
+// project is a Git repository whose Dockerfile builds FROM the test base
+// image and copies the checkout in; test.sh passes iff the file "ok" is
+// there.
+func project(t *testing.T) (*gitfixture.Repo, string, string) {
+	t.Helper()
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	files := map[string]string{
+		"Dockerfile": "FROM " + baseImage + "\nCOPY . /src\nWORKDIR /src\n",
+		"test.sh":    "echo running the tests\ntest -f ok || { echo FAIL: ok is missing; exit 1; }\necho PASS\n",
+		"ok":         "",
+	}
+	good := repo.Commit("good", files)
+	repo.Git("rm", "-q", "ok")
+	bad := repo.Commit("bad", nil)
+	return repo, good, bad
+}
+
+// The realistic flow: fetch, build the commit's Dockerfile, run the tests
+// in the image; a failing test's status ends with its output's last line.
+func TestDockerPipeline(t *testing.T) {
+	needDocker(t)
+	repo, good, bad := project(t)
+	eng := NewEngine(Options{})
+	defer eng.Close()
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	p := pool.New("docker", 2, nil)
+	build := NewBuild(eng, "Dockerfile", BuildOptions{}, StepOptions{Pool: p})
+	test := NewRun(eng, "test", RunOptions{Cmd: []string{"sh", "test.sh"}, Labels: testLabels()}, StepOptions{Pool: p})
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		img := term.Bind(remote.Fetch(tg.Commit()), build.Of)
+		return ci.Jobs{
+			"build": term.Map(img, func(i Image) string { return "Built " + i.Short() }),
+			"test":  term.Then(term.Bind(img, test.In), "Tests passed"),
+		}
+	}}}}
+	h := citest.New(t, cfg)
+	h.Timeout = 2 * time.Minute
+	h.SetBranch("me/p", "master", good)
+	h.OpenPR("me/p", 1, bad, "Remove ok")
+	h.WaitStatus("me/p", good, "test", ci.Success)
+	h.WantStatus("me/p", good, "test", ci.Success, "Tests passed")
+	st := h.WaitStatus("me/p", bad, "test", ci.Failure)
+	if want := `Command "sh" "test.sh" exited with status 1: FAIL: ok is missing`; st.Description != want {
+		t.Errorf("failure = %q, want %q", st.Description, want)
+	}
+	// the saved logs
+	log := branchFile(t, h.Store, "docker-build-Dockerfile-of-"+good, "log")
+	if !strings.Contains(log, "=== Build Dockerfile of "+good[:7]) {
+		t.Errorf("build log = %q", log)
+	}
+	img := strings.TrimSpace(branchFile(t, h.Store, "docker-build-Dockerfile-of-"+good, "value"))
+	if !strings.HasPrefix(img, "sha256:") {
+		t.Fatalf("image id = %q", img)
+	}
+	defer dockerClient.RemoveImage(context.Background(), img)
+	if log := branchFile(t, h.Store, "docker-run-test-in-"+strings.ReplaceAll(img, ":", "-"), "log"); !strings.Contains(log, "running the tests\nPASS\n") {
+		t.Errorf("test log = %q", log)
+	}
+	badImg := strings.TrimSpace(branchFile(t, h.Store, "docker-build-Dockerfile-of-"+bad, "value"))
+	defer dockerClient.RemoveImage(context.Background(), badImg)
+	h.Stop()
+
+	// A restart (a new engine, new caches) reuses the finished builds and
+	// runs: nothing is built again, every status stays.
+	heads := map[string]dkstore.CommitID{}
+	for _, b := range []string{"docker-build-Dockerfile-of-" + good, "docker-run-test-in-" + strings.ReplaceAll(img, ":", "-")} {
+		heads[b] = branchHead(t, h.Store, b)
+	}
+	build2 := NewBuild(eng, "Dockerfile", BuildOptions{}, StepOptions{Pool: p})
+	test2 := NewRun(eng, "test", RunOptions{Cmd: []string{"sh", "test.sh"}, Labels: testLabels()}, StepOptions{Pool: p})
+	h2 := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		img := term.Bind(remote.Fetch(tg.Commit()), build2.Of)
+		return ci.Jobs{"test": term.Then(term.Bind(img, test2.In), "Tests passed")}
+	}}}}, citest.WithStore(h.Store))
+	h2.Settle()
+	h2.WantStatus("me/p", good, "test", ci.Success, "Tests passed")
+	for b, want := range heads {
+		if got := branchHead(t, h2.Store, b); got != want {
+			t.Errorf("%s moved on restart: the finished step was done again", b)
+		}
+	}
+}
+
+// Timeouts and cancellation, running and queued; containers are removed
+// (needDocker checks).
+func TestDockerTimeoutAndCancel(t *testing.T) {
+	needDocker(t)
+	repo, good, _ := project(t)
+	eng := NewEngine(Options{})
+	defer eng.Close()
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	p := pool.New("docker", 1, nil)
+	build := NewBuild(eng, "Dockerfile", BuildOptions{}, StepOptions{})
+	sleepy := func(label string, timeout time.Duration) *RunStep {
+		return NewRun(eng, label, RunOptions{Cmd: []string{"sleep", "60"}, Labels: testLabels()}, StepOptions{Pool: p, Timeout: timeout})
+	}
+	timed, first, second := sleepy("timed", time.Second), sleepy("first", 0), sleepy("second", 0)
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		img := term.Bind(remote.Fetch(tg.Commit()), build.Of)
+		return ci.Jobs{
+			"timed":  term.Then(term.Bind(img, timed.In), "done"),
+			"first":  term.Then(term.Bind(img, first.In), "done"),
+			"second": term.Then(term.Bind(img, second.In), "done"),
+		}
+	}}}}
+	h := citest.New(t, cfg)
+	h.Timeout = 2 * time.Minute
+	h.SetBranch("me/p", "master", good)
+	// the timed step goes first or waits; either way it ends in time
+	st := h.WaitStatus("me/p", good, "timed", ci.Failure)
+	if st.Description != "Exceeded timeout of 1 seconds" {
+		t.Errorf("timeout: %q", st.Description)
+	}
+	// now one of first/second runs, the other is queued
+	var running, queued string
+	for deadline := time.Now().Add(time.Minute); running == ""; time.Sleep(50 * time.Millisecond) {
+		h.Settle()
+		for _, j := range []string{"first", "second"} {
+			s, _ := h.Status("me/p", good, j)
+			if s.Description == `Waiting for resource in "docker"` {
+				queued = j
+			} else if strings.HasPrefix(s.Description, "Run "+j) && queued != "" {
+				running = j
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no step got to run while the other queued")
+		}
+	}
+	img := strings.TrimSpace(branchFile(t, h.Store, "docker-build-Dockerfile-of-"+good, "value"))
+	defer dockerClient.RemoveImage(context.Background(), img)
+	branch := func(j string) string { return "docker-run-" + j + "-in-" + strings.ReplaceAll(img, ":", "-") }
+	if err := h.Engine.Cancel(branch(queued)); err != nil {
+		t.Fatalf("cancel while queued: %v", err)
+	}
+	if st := h.WaitStatus("me/p", good, queued, ci.Failure); st.Description != "Cancelled at user's request" {
+		t.Errorf("cancelled while queued: %q", st.Description)
+	}
+	if err := h.Engine.Cancel(branch(running)); err != nil {
+		t.Fatalf("cancel while running: %v", err)
+	}
+	if st := h.WaitStatus("me/p", good, running, ci.Failure); st.Description != "Cancelled at user's request" {
+		t.Errorf("cancelled while running: %q", st.Description)
+	}
+}
+
+// A daemon that cannot be reached gives status error, not failure.
+func TestDockerUnreachable(t *testing.T) {
+	repo, good, _ := project(t)
+	eng := NewEngine(Options{Host: "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	build := NewBuild(eng, "Dockerfile", BuildOptions{}, StepOptions{})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"build": term.Then(term.Bind(remote.Fetch(tg.Commit()), build.Of), "Built")}
+	}}}})
+	h.Timeout = time.Minute
+	h.SetBranch("me/p", "master", good)
+	st := h.WaitStatus("me/p", good, "build", ci.Error)
+	if !strings.Contains(st.Description, "no-docker.sock") {
+		t.Errorf("description = %q, want the daemon's address", st.Description)
+	}
+}
+
+func branchHead(t *testing.T, s dkstore.Store, branch string) dkstore.CommitID {
+	t.Helper()
+	br, _ := s.Branch(dkstore.BranchName(branch))
+	h, err := br.Head(context.Background())
+	if err != nil || h.IsZero() {
+		t.Fatalf("branch %s: %v, %v", branch, h, err)
+	}
+	return h
+}
+
+func branchFile(t *testing.T, s dkstore.Store, branch, file string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, _ := s.Commit(ctx, branchHead(t, s, branch))
+	tree, _ := s.Tree(ctx, c.Tree)
+	b, err := tree.ReadFile(ctx, dkstore.Path(file))
+	if err != nil {
+		t.Fatalf("%s:%s: %v", branch, file, err)
+	}
+	return string(b)
+}
