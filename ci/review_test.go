@@ -620,3 +620,60 @@ func TestStatusOfUpperCaseCommit(t *testing.T) {
 	h.Settle()
 	h.WantStatus("me/p", "abcdef", "deploy", ci.Success, "https://circle/1")
 }
+
+// slowHeadStore's first Head call reads the head, then waits for release
+// before returning it: a caller that looked at the head just before the
+// engine moved on.
+type slowHeadStore struct {
+	dkstore.Store
+	once    sync.Once
+	release func()
+}
+
+func (s *slowHeadStore) Branch(name dkstore.BranchName) (dkstore.Branch, error) {
+	b, err := s.Store.Branch(name)
+	return slowHeadBranch{b, s}, err
+}
+
+type slowHeadBranch struct {
+	dkstore.Branch
+	s *slowHeadStore
+}
+
+func (b slowHeadBranch) Head(ctx context.Context) (dkstore.CommitID, error) {
+	h, err := b.Branch.Head(ctx)
+	b.s.once.Do(b.s.release)
+	return h, err
+}
+
+// Settle must not wait forever when the head it read is already behind
+// the engine: it used to read the head, then compare it with what the
+// engine had seen, and the engine could have moved past it (writing its
+// statuses) in between, never to publish again.
+func TestSettleHeadBehindEngine(t *testing.T) {
+	store := memStore(t)
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h := citest.New(t, oneJob("me/p", func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.New(func(*term.Ctx) term.Result[string] {
+			once.Do(func() { close(entered); <-gate }) // the first evaluation waits
+			return term.Result[string]{State: term.Success, Value: "ok"}
+		})}
+	}), citest.WithStore(store))
+	h.Settle()
+	h.SetBranch("me/p", "master", sha1)
+	<-entered // the engine is evaluating, before writing the status
+	slow := &slowHeadStore{Store: store}
+	slow.release = func() {
+		// After the head was read: let the engine write its status and
+		// process its own commit, and wait until it has.
+		close(gate)
+		h.Settle()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Engine.Settle(ctx, slow); err != nil {
+		t.Fatalf("Settle with a head read before the engine moved on: %v", err)
+	}
+	h.WantStatus("me/p", sha1, "t", ci.Success, "ok")
+}

@@ -86,15 +86,20 @@ func (e *Engine) Settle(ctx context.Context, store dkstore.Store) error {
 		return err
 	}
 	for {
+		// Take the engine's state first, then read the head: the head is
+		// then the one the engine saw or a later one, which it will see
+		// and publish (closing ch). Read the other way round, the engine
+		// could go past a stale head before the check, and the wait
+		// below would never end.
+		e.mu.Lock()
+		seen, idle := e.seen, e.running && len(e.woken) == 0 && e.idle
+		ch := e.progress
+		e.mu.Unlock()
 		head, err := br.Head(ctx)
 		if err != nil {
 			return err
 		}
-		e.mu.Lock()
-		settled := e.running && e.seen == head && !head.IsZero() && len(e.woken) == 0 && e.idle
-		ch := e.progress
-		e.mu.Unlock()
-		if settled {
+		if idle && seen == head && !head.IsZero() {
 			return nil
 		}
 		select {
