@@ -67,6 +67,10 @@ type Config struct {
 	Projects []Project
 	// CanRead may see the web UI; CanBuild may rebuild and cancel.
 	CanRead, CanBuild ACL
+	// Secrets names the secrets the CI uses (files in --secrets-dir, or
+	// else environment variables): their values are masked as "***" in
+	// everything the CI writes — logs, statuses, history.
+	Secrets []string
 }
 
 // project is a checked Project.

@@ -38,6 +38,9 @@ type Options struct {
 	Metrics *Metrics
 	// Logs holds the live logs of running steps (a new manager if nil).
 	Logs *livelog.Manager
+	// Secrets are values masked as "***" in every log, status and history
+	// entry the CI writes.
+	Secrets []string
 }
 
 // Engine evaluates the jobs of every target and writes their statuses. It
@@ -136,6 +139,9 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 	}
 	if opts.Logs == nil {
 		opts.Logs = livelog.NewManager(nil)
+	}
+	if len(opts.Secrets) > 0 {
+		opts.Logs.SetSecrets(opts.Secrets)
 	}
 	e := &Engine{
 		cfg: cfg, opts: opts, log: opts.Logger,
@@ -714,6 +720,9 @@ func (e *Engine) eval(ctx context.Context, j *job) {
 	e.setDeps(j, deps.Keys, deps.Events)
 	if r.State == term.Success {
 		r.Msg = r.Value
+	}
+	if len(e.opts.Secrets) > 0 {
+		r.Msg = e.opts.Logs.Mask(r.Msg) // before it is written anywhere
 	}
 	if !j.done || r.State != j.result.State || r.Msg != j.result.Msg || !sameLogs(r.Logs, j.result.Logs) {
 		e.hist[j.t] = struct{}{}

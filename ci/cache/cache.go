@@ -285,10 +285,11 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	}
 	lastChunk := saver()
 	res := term.FromError(v, err)
+	res.Msg = log.Mask(res.Msg)
 	msg := "Cached successful result"
 	if err != nil {
-		log.Printf("Failed: %s", err)
-		msg = "Cached failure: " + err.Error()
+		log.Printf("Failed: %s", res.Msg)
+		msg = "Cached failure: " + res.Msg
 	} else {
 		log.Printf("Success")
 	}

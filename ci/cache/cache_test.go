@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
@@ -354,5 +355,51 @@ func TestEngineRebuildAndCancel(t *testing.T) {
 	h.WaitStatus("me/p", sha1, "t", ci.Success)
 	if n := f.count("k"); n != 2 {
 		t.Errorf("%d builds, want 2", n)
+	}
+}
+
+// Secrets named in the configuration never reach the store: not in logs
+// (even split across writes), statuses or history.
+func TestSecretsMasked(t *testing.T) {
+	const secret = "hunter2-s3cr3t"
+	f := newFake(func(ctx context.Context, log *livelog.Log, _ string) (string, error) {
+		log.Write([]byte("token is hunter2"))
+		log.Write([]byte("-s3cr3t, do not tell\n"))
+		return "", errors.New("login with " + secret + " failed")
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": c.Find("k"), "ok": term.Return("used " + secret)}
+	}), citest.WithOptions(ci.Options{Secrets: []string{secret}}))
+	h.SetBranch("me/p", "master", sha1)
+	st := h.WaitStatus("me/p", sha1, "t", ci.Failure)
+	if st.Description != "login with *** failed" {
+		t.Errorf("status = %q", st.Description)
+	}
+	h.WantStatus("me/p", sha1, "ok", ci.Success, "used ***")
+	ctx := context.Background()
+	branches, _ := h.Store.Branches(ctx)
+	for _, b := range branches {
+		br, _ := h.Store.Branch(b)
+		for id, _ := br.Head(ctx); !id.IsZero(); {
+			cm, _ := h.Store.Commit(ctx, id)
+			if strings.Contains(cm.Message, "s3cr3t") {
+				t.Errorf("%s: commit message %q holds the secret", b, cm.Message)
+			}
+			tree, _ := h.Store.Tree(ctx, cm.Tree)
+			fs.WalkDir(dkstore.FS(ctx, tree), ".", func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					data, _ := fs.ReadFile(dkstore.FS(ctx, tree), p)
+					if strings.Contains(string(data), "s3cr3t") {
+						t.Errorf("%s:%s holds the secret: %q", b, p, data)
+					}
+				}
+				return nil
+			})
+			if len(cm.Parents) == 0 {
+				break
+			}
+			id = cm.Parents[0]
+		}
 	}
 }

@@ -225,7 +225,11 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	engine, err := ci.NewEngine(cfg, ci.Options{WebUI: webUI, Canaries: canaries, Logger: log, Metrics: ci.NewMetrics(reg)})
+	secrets, err := readSecrets(cfg.Secrets, f.secrets)
+	if err != nil {
+		return err
+	}
+	engine, err := ci.NewEngine(cfg, ci.Options{WebUI: webUI, Canaries: canaries, Logger: log, Metrics: ci.NewMetrics(reg), Secrets: secrets})
 	if err != nil {
 		return usageError{err}
 	}
@@ -452,4 +456,26 @@ func whileAlive(ctx context.Context, store dkstore.Store) (context.Context, func
 		}
 	}()
 	return cctx, func() { cancel(nil) }
+}
+
+// readSecrets reads the values of the named secrets: the file NAME in dir,
+// else the environment variable NAME. A secret that is neither is an error.
+func readSecrets(names []string, dir string) ([]string, error) {
+	var vals []string
+	for _, n := range names {
+		if b, err := os.ReadFile(filepath.Join(dir, n)); err == nil {
+			if v := strings.TrimSpace(string(b)); v != "" {
+				vals = append(vals, v)
+			}
+			continue
+		}
+		if v, ok := os.LookupEnv(n); ok {
+			if v != "" {
+				vals = append(vals, v)
+			}
+			continue
+		}
+		return nil, fmt.Errorf("secret %q: no file %s and no environment variable %s", n, filepath.Join(dir, n), n)
+	}
+	return vals, nil
 }

@@ -20,9 +20,10 @@ import (
 
 // Manager holds the live logs, by branch.
 type Manager struct {
-	mu   sync.Mutex
-	logs map[string]*Log
-	now  func() time.Time
+	mu      sync.Mutex
+	logs    map[string]*Log
+	now     func() time.Time
+	secrets []string // masked in every log
 }
 
 // NewManager returns an empty manager. now is the clock for timestamps
@@ -32,6 +33,23 @@ func NewManager(now func() time.Time) *Manager {
 		now = time.Now
 	}
 	return &Manager{logs: map[string]*Log{}, now: now}
+}
+
+// SetSecrets sets the secrets masked in every log created from now on
+// (on top of each log's own Options.Secrets): the CI's configured secrets.
+func (m *Manager) SetSecrets(secrets []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.secrets = append([]string(nil), secrets...)
+}
+
+// Mask replaces the manager's secrets in s by "***": for texts written
+// elsewhere than a log (statuses, errors).
+func (m *Manager) Mask(s string) string {
+	m.mu.Lock()
+	mk := newMasker(m.secrets)
+	m.mu.Unlock()
+	return string(mk.scan([]byte(s), true))
 }
 
 // ErrBusy is returned by Create when a live log is already open on the
@@ -56,7 +74,8 @@ func (m *Manager) Create(branch, title string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("Can't create new live log on branch %s: %w", branch, ErrBusy)
 	}
 	l := &Log{m: m, branch: branch, title: title, base: opts.Pending, changed: make(chan struct{})}
-	l.mask = newMasker(opts.Secrets)
+	l.secrets = append(append([]string(nil), m.secrets...), opts.Secrets...)
+	l.mask = newMasker(l.secrets)
 	m.logs[branch] = l
 	return l, nil
 }
@@ -91,6 +110,7 @@ type Log struct {
 	buf     []byte
 	mask    *masker
 	reasons []string
+	secrets []string
 	changed chan struct{} // closed and replaced on every change
 	done    bool
 }
@@ -228,6 +248,12 @@ func (l *Log) Finish() []byte {
 	}
 	l.m.mu.Unlock()
 	return out
+}
+
+// Mask replaces the log's secrets in s by "***": for a step's failure
+// message, saved beside the log.
+func (l *Log) Mask(s string) string {
+	return string(newMasker(l.secrets).scan([]byte(s), true))
 }
 
 // Finished reports whether Finish was called.
