@@ -71,10 +71,11 @@ type Options struct {
 
 // Cache is the results of one builder.
 type Cache[K comparable, V any] struct {
-	b       Builder[K, V]
-	opts    Options
-	mu      sync.Mutex
-	entries map[string]*entry[V]
+	b        Builder[K, V]
+	opts     Options
+	mu       sync.Mutex
+	entries  map[string]*entry[V]
+	rebuilds map[string]bool // branches whose next build is a requested rebuild
 }
 
 // New returns a cache of b's results.
@@ -85,7 +86,7 @@ func New[K comparable, V any](b Builder[K, V], opts Options) *Cache[K, V] {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = time.Minute
 	}
-	return &Cache[K, V]{b: b, opts: opts, entries: map[string]*entry[V]{}}
+	return &Cache[K, V]{b: b, opts: opts, entries: map[string]*entry[V]{}, rebuilds: map[string]bool{}}
 }
 
 // entry is a result in memory: being built, or finished.
@@ -193,6 +194,10 @@ func (c *Cache[K, V]) lookup(ctx context.Context, store dkstore.Store, branch st
 func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, branch string, key K) *entry[V] {
 	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent()}
 	ctx, cancel := context.WithCancelCause(context.Background())
+	if c.rebuilds[branch] {
+		delete(c.rebuilds, branch)
+		ctx = context.WithValue(ctx, rebuildKey{}, true)
+	}
 	e.cancel = cancel
 	log, err := logs.Create(branch, e.title, livelog.Options{Secrets: c.opts.Secrets, Pending: e.title})
 	if err != nil {
@@ -418,11 +423,22 @@ func (c *Cache[K, V]) RebuildBranch(ctx context.Context, store dkstore.Store, br
 	if _, err := tx.Commit(ctx, "Marked for rebuild"); err != nil {
 		return false, err
 	}
+	c.rebuilds[branch] = true
 	if e != nil {
 		delete(c.entries, branch)
 		go e.changed()
 	}
 	return true, nil
+}
+
+type rebuildKey struct{}
+
+// IsRebuild reports whether the build running under ctx was asked for by
+// a rebuild request, rather than by a job needing a result it never had:
+// steps use it to queue rebuilds behind PR work (pool.Low).
+func IsRebuild(ctx context.Context) bool {
+	v, _ := ctx.Value(rebuildKey{}).(bool)
+	return v
 }
 
 // Cancel cancels the build running on branch: its log says "Cancelled at

@@ -403,3 +403,31 @@ func TestSecretsMasked(t *testing.T) {
 		}
 	}
 }
+
+// A requested rebuild is marked as such, so that steps queue it behind
+// work someone waits for.
+func TestIsRebuild(t *testing.T) {
+	var mu sync.Mutex
+	var seen []bool
+	f := newFake(func(ctx context.Context, _ *livelog.Log, _ string) (string, error) {
+		mu.Lock()
+		seen = append(seen, cache.IsRebuild(ctx))
+		mu.Unlock()
+		return "ok", nil
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }))
+	h.SetBranch("me/p", "master", sha1)
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+	if _, err := h.Engine.Rebuild(context.Background(), "fake-of-k"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); f.count("k") < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0] || !seen[1] {
+		t.Errorf("IsRebuild in the builds = %v, want [false true]", seen)
+	}
+}

@@ -106,4 +106,3 @@ func TestDockerRestartMidBuild(t *testing.T) {
 		t.Errorf("the third start reported pending work:\n%s", out)
 	}
 }
-

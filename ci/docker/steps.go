@@ -84,7 +84,11 @@ func (o StepOptions) acquire(ctx context.Context, log *livelog.Log, label string
 		return func() {}, nil
 	}
 	pop := func() {}
-	release, err := o.Pool.Acquire(ctx, pool.Request{Priority: o.Priority, Label: label, OnQueued: func() { pop = log.PushReason(o.Pool.Reason()) }})
+	prio := o.Priority
+	if cache.IsRebuild(ctx) && prio > pool.Low {
+		prio = pool.Low // PR work first
+	}
+	release, err := o.Pool.Acquire(ctx, pool.Request{Priority: prio, Label: label, OnQueued: func() { pop = log.PushReason(o.Pool.Reason()) }})
 	pop()
 	return release, err
 }

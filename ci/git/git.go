@@ -179,7 +179,11 @@ func (c *commander) Title(sha string) string  { return "Run " + c.label + " on "
 func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (struct{}, error) {
 	if c.opts.Pool != nil {
 		pop := func() {}
-		release, err := c.opts.Pool.Acquire(ctx, pool.Request{Priority: c.opts.Priority, Label: c.Title(sha),
+		prio := c.opts.Priority
+		if cache.IsRebuild(ctx) && prio > pool.Low {
+			prio = pool.Low // PR work first
+		}
+		release, err := c.opts.Pool.Acquire(ctx, pool.Request{Priority: prio, Label: c.Title(sha),
 			OnQueued: func() { pop = log.PushReason(c.opts.Pool.Reason()) }})
 		pop()
 		if err != nil {
