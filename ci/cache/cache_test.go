@@ -431,3 +431,33 @@ func TestIsRebuild(t *testing.T) {
 		t.Errorf("IsRebuild in the builds = %v, want [false true]", seen)
 	}
 }
+
+// The reference's "Logs" test: a job made of two steps in parallel keeps
+// both steps' logs; the failing one's message is the job's.
+func TestLogsOfParallelSteps(t *testing.T) {
+	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+		log.Write([]byte("working on " + key + "\n"))
+		if key == "b" {
+			return "", errors.New("b broke")
+		}
+		return "ok " + key, nil
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.Map(term.Pair(c.Find("a"), c.Find("b")), func(p term.Tuple[string, string]) string { return p.A + p.B })}
+	}))
+	h.SetBranch("me/p", "master", sha1)
+	if st := h.WaitStatus("me/p", sha1, "t", ci.Failure); st.Description != "b broke" {
+		t.Errorf("description = %q", st.Description)
+	}
+	_, tree := headOf(t, h.Store, "status-me-p-ref-heads-master")
+	out, err := tree.ReadFile(context.Background(), "job/t/output")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"branch":"fake-of-a"`, `"branch":"fake-of-b"`, `"failed":true`, `"title":"Fake build of b"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("job output lacks %s: %s", want, out)
+		}
+	}
+}
