@@ -101,6 +101,7 @@ type job struct {
 	keys    []string
 	unsub   []func()
 	dropped bool
+	spins   int // evaluations in a row that depended on an event already fired
 }
 
 // statusKey names one status the CI writes.
@@ -645,9 +646,10 @@ func (e *Engine) setDeps(j *job, keys []string, events []*term.Event) {
 		}
 		s[j] = struct{}{}
 	}
+	fired := false
 	for _, ev := range events {
 		if ev.Fired() {
-			e.wakeJob(j)
+			fired = true
 			continue
 		}
 		// Check again after subscribing: an event firing in between calls
@@ -658,7 +660,24 @@ func (e *Engine) setDeps(j *job, keys []string, events []*term.Event) {
 			e.wakeJob(j)
 		}
 	}
+	// A term that depends on an event that has fired already asks to be
+	// evaluated again at once. One that keeps doing so (a source that
+	// never replaces its fired event) would spin the engine: stop it.
+	switch {
+	case !fired:
+		j.spins = 0
+	case j.spins < maxSpins:
+		j.spins++
+		e.wakeJob(j)
+	case j.spins == maxSpins:
+		j.spins++
+		e.log.Error("a job's term keeps depending on an event that has already fired; not re-evaluating it until something else changes",
+			"target", j.t.ID.String(), "job", j.name)
+	}
 }
+
+// maxSpins bounds the immediate re-evaluations of a job (see setDeps).
+const maxSpins = 100
 
 // wakeJob queues j for re-evaluation (called when an event it waits for
 // fires, from any goroutine).

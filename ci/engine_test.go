@@ -390,3 +390,25 @@ func TestHeadMovesDuringEvaluation(t *testing.T) {
 		t.Errorf("targets = %+v, want PR 1 at %s", ts, sha2)
 	}
 }
+
+// A term that always depends on an event that has already fired does not
+// spin the engine for ever: Settle returns.
+func TestFiredEventDoesNotSpin(t *testing.T) {
+	fired := term.NewEvent()
+	fired.Fire()
+	evals := 0
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.New(func(c *term.Ctx) term.Result[string] {
+			evals++
+			c.WakeOn(fired)
+			return term.Result[string]{State: term.Pending, Msg: "spinning"}
+		})}
+	}}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "master", sha1)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "t", ci.Pending, "spinning")
+	if evals > 200 {
+		t.Errorf("%d evaluations", evals)
+	}
+}
