@@ -77,3 +77,57 @@ func (e *Engine) Cancel(branch string) error {
 	}
 	return nil
 }
+
+// job finds a job's summary.
+func (e *Engine) jobSummary(id TargetID, job string) (JobSummary, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ts, ok := e.summary[id]
+	if !ok {
+		return JobSummary{}, false
+	}
+	for _, j := range ts.Jobs {
+		if j.Name == job {
+			return j, true
+		}
+	}
+	return JobSummary{}, false
+}
+
+// RebuildJob asks for every finished step of a job to be built again; it
+// returns how many were. Steps still running are left alone.
+func (e *Engine) RebuildJob(ctx context.Context, id TargetID, job string) (int, error) {
+	j, ok := e.jobSummary(id, job)
+	if !ok {
+		return 0, fmt.Errorf("rebuild: %s has no job %q", id, job)
+	}
+	n := 0
+	for _, l := range j.Logs {
+		if l.Branch == "" || l.Live {
+			continue
+		}
+		ok, err := e.Rebuild(ctx, l.Branch)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// CancelJob cancels every running step of a job; it returns how many were.
+func (e *Engine) CancelJob(id TargetID, job string) (int, error) {
+	j, ok := e.jobSummary(id, job)
+	if !ok {
+		return 0, fmt.Errorf("cancel: %s has no job %q", id, job)
+	}
+	n := 0
+	for _, l := range j.Logs {
+		if l.Live && e.Cancel(l.Branch) == nil {
+			n++
+		}
+	}
+	return n, nil
+}

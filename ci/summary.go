@@ -2,6 +2,7 @@ package ci
 
 import (
 	"context"
+	"github.com/dkgo/datakit/term"
 	"sort"
 
 	"github.com/dkgo/datakit/dkstore"
@@ -19,8 +20,8 @@ type JobSummary struct {
 	Name  string
 	State State
 	Descr string
-	Logs  int  // how many step logs the result refers to
-	New   bool // not evaluated yet
+	Logs  []term.Log // the logs of the steps the result came from
+	New   bool       // not evaluated yet
 }
 
 // Targets returns the targets and their jobs' states as of the last round,
@@ -48,7 +49,7 @@ func (e *Engine) publish() {
 		}
 		ts := &TargetSummary{Target: t.Target}
 		for _, j := range t.jobs {
-			ts.Jobs = append(ts.Jobs, JobSummary{Name: j.name, State: j.result.State, Descr: j.result.Msg, Logs: len(j.result.Logs), New: !j.done})
+			ts.Jobs = append(ts.Jobs, JobSummary{Name: j.name, State: j.result.State, Descr: j.result.Msg, Logs: j.result.Logs, New: !j.done})
 		}
 		sort.Slice(ts.Jobs, func(a, b int) bool { return ts.Jobs[a].Name < ts.Jobs[b].Name })
 		sums[id] = ts

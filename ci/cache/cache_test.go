@@ -461,3 +461,43 @@ func TestLogsOfParallelSteps(t *testing.T) {
 		}
 	}
 }
+
+// Rebuild and cancel by job: every step of the job.
+func TestRebuildAndCancelByJob(t *testing.T) {
+	gate := make(chan struct{})
+	f := newFake(func(ctx context.Context, _ *livelog.Log, key string) (string, error) {
+		if key == "slow" {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		return "ok", nil
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs {
+		return ci.Jobs{
+			"quick": term.Map(term.Pair(c.Find("a"), c.Find("b")), func(term.Tuple[string, string]) string { return "ok" }),
+			"slow":  c.Find("slow"),
+		}
+	}))
+	h.SetBranch("me/p", "master", sha1)
+	h.WaitStatus("me/p", sha1, "quick", ci.Success)
+	id := ci.Branch("me/p", "master")
+	if n, err := h.Engine.RebuildJob(context.Background(), id, "quick"); n != 2 || err != nil {
+		t.Errorf("RebuildJob = %d, %v; want 2 steps", n, err)
+	}
+	if n, err := h.Engine.CancelJob(id, "slow"); n != 1 || err != nil {
+		t.Errorf("CancelJob = %d, %v; want 1 step", n, err)
+	}
+	h.WaitStatus("me/p", sha1, "slow", ci.Failure)
+	for deadline := time.Now().Add(5 * time.Second); (f.count("a") < 2 || f.count("b") < 2) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if f.count("a") != 2 || f.count("b") != 2 {
+		t.Errorf("builds of a, b = %d, %d; want 2 each", f.count("a"), f.count("b"))
+	}
+	if _, err := h.Engine.RebuildJob(context.Background(), id, "nope"); err == nil {
+		t.Error("RebuildJob of an unknown job succeeded")
+	}
+}
