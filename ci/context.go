@@ -12,8 +12,9 @@ import (
 // more than the metadata: the store (for result branches) and the live
 // logs.
 type (
-	storeKey struct{}
-	logsKey  struct{}
+	storeKey   struct{}
+	logsKey    struct{}
+	metricsKey struct{}
 )
 
 // StoreOf returns the store the engine is evaluating against: builders
@@ -33,7 +34,15 @@ func (e *Engine) evalContext(ctx context.Context) context.Context {
 	ctx = context.WithValue(ctx, storeKey{}, e.store)
 	ctx = context.WithValue(ctx, logsKey{}, e.opts.Logs)
 	ctx = context.WithValue(ctx, stepsKey{}, e.steps)
+	ctx = context.WithValue(ctx, metricsKey{}, e.opts.Metrics)
 	return withSnapshot(ctx, e.snap)
+}
+
+// BuildObserverOf returns what counts the builds of the steps evaluated in
+// c: the engine's metrics (a no-op outside the engine, or without metrics).
+func BuildObserverOf(c *term.Ctx) BuildObserver {
+	m, _ := c.Context().Value(metricsKey{}).(*Metrics)
+	return m // a nil *Metrics counts nothing
 }
 
 // Logs returns the engine's live logs.

@@ -55,7 +55,6 @@ type Builder[K comparable, V any] interface {
 
 // Options tune a cache. The zero value is useful.
 type Options struct {
-	Metrics *Metrics
 	// Timeout bounds each build (none if 0): it then fails with "Exceeded
 	// timeout of N seconds" (or minutes, as process.TimeoutError says).
 	Timeout time.Duration
@@ -130,7 +129,7 @@ func (c *Cache[K, V]) Find(key K) term.Term[V] {
 			case found:
 				e = &entry[V]{branch: branch, title: c.b.Title(key), done: true, res: res, commit: commit, ev: term.NewEvent()}
 			default:
-				e = c.start(store, logs, branch, key)
+				e = c.start(store, logs, ci.BuildObserverOf(tc), branch, key)
 			}
 			c.entries[branch] = e
 		}
@@ -191,7 +190,7 @@ func (c *Cache[K, V]) lookup(ctx context.Context, store dkstore.Store, branch st
 }
 
 // start begins building key in the background.
-func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, branch string, key K) *entry[V] {
+func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.BuildObserver, branch string, key K) *entry[V] {
 	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent()}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	if c.rebuilds[branch] {
@@ -206,8 +205,7 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, branch s
 		return e
 	}
 	e.log = log
-	m := c.opts.Metrics.forName(c.b.Name())
-	m.started()
+	obs.BuildStarted(c.b.Name())
 	// Wake the jobs when the pending reason changes. The baseline is taken
 	// here, before the build starts, so that no change is missed.
 	_, _, ch := log.Since(0)
@@ -230,7 +228,7 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, branch s
 		defer cancel(nil)
 		start := time.Now()
 		res, commit := c.build(ctx, store, e, key)
-		m.finished(res.State, time.Since(start))
+		obs.BuildFinished(c.b.Name(), res.State, time.Since(start))
 		e.mu.Lock()
 		e.done, e.res, e.commit = true, res, commit
 		e.mu.Unlock()

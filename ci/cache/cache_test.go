@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/dkgo/datakit/ci"
@@ -499,5 +501,40 @@ func TestRebuildAndCancelByJob(t *testing.T) {
 	}
 	if _, err := h.Engine.RebuildJob(context.Background(), id, "nope"); err == nil {
 		t.Error("RebuildJob of an unknown job succeeded")
+	}
+}
+
+// Builds are counted in the engine's metrics, by builder name.
+func TestBuildMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newFake(func(ctx context.Context, _ *livelog.Log, key string) (string, error) {
+		if key == "bad" {
+			return "", errors.New("no")
+		}
+		return "ok", nil
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"good": c.Find("good"), "bad": c.Find("bad")} }),
+		citest.WithOptions(ci.Options{Metrics: ci.NewMetrics(reg)}))
+	h.SetBranch("me/p", "master", sha1)
+	h.WaitStatus("me/p", sha1, "good", ci.Success)
+	h.WaitStatus("me/p", sha1, "bad", ci.Failure)
+	want := `
+# HELP datakitci_cache_builds_started_total Builds started.
+# TYPE datakitci_cache_builds_started_total counter
+datakitci_cache_builds_started_total{name="fake"} 2
+# HELP datakitci_cache_builds_succeeded_total Builds that succeeded.
+# TYPE datakitci_cache_builds_succeeded_total counter
+datakitci_cache_builds_succeeded_total{name="fake"} 1
+# HELP datakitci_cache_builds_failed_total Builds that failed.
+# TYPE datakitci_cache_builds_failed_total counter
+datakitci_cache_builds_failed_total{name="fake"} 1
+# HELP datakitci_cache_builds_in_progress Builds running.
+# TYPE datakitci_cache_builds_in_progress gauge
+datakitci_cache_builds_in_progress{name="fake"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "datakitci_cache_builds_started_total",
+		"datakitci_cache_builds_succeeded_total", "datakitci_cache_builds_failed_total", "datakitci_cache_builds_in_progress"); err != nil {
+		t.Error(err)
 	}
 }

@@ -73,7 +73,6 @@ type StepOptions struct {
 	Priority pool.Priority
 	// Timeout bounds the step (none if 0).
 	Timeout time.Duration
-	Metrics *cache.Metrics
 	Secrets []string
 }
 
@@ -113,7 +112,7 @@ type buildKey struct {
 // branch names and titles.
 func NewBuild(e *Engine, label string, o BuildOptions, opts StepOptions) *BuildStep {
 	b := &BuildStep{e: e, label: sanitize(label), build: o, opts: opts}
-	b.c = cache.New[buildKey, Image](buildBuilder{b}, cache.Options{Metrics: opts.Metrics, Timeout: opts.Timeout, Secrets: opts.Secrets})
+	b.c = cache.New[buildKey, Image](buildBuilder{b}, cache.Options{Timeout: opts.Timeout, Secrets: opts.Secrets})
 	return b
 }
 
@@ -205,7 +204,7 @@ type RunStep struct {
 // labelled label.
 func NewRun(e *Engine, label string, o RunOptions, opts StepOptions) *RunStep {
 	r := &RunStep{e: e, label: sanitize(label), run: o, opts: opts}
-	r.c = cache.New[string, struct{}](runBuilder{r}, cache.Options{Metrics: opts.Metrics, Timeout: opts.Timeout, Secrets: opts.Secrets})
+	r.c = cache.New[string, struct{}](runBuilder{r}, cache.Options{Timeout: opts.Timeout, Secrets: opts.Secrets})
 	return r
 }
 

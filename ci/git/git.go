@@ -46,8 +46,6 @@ type Remote struct {
 
 // Options tune a Remote. The zero value is useful.
 type Options struct {
-	// Metrics, if set, counts the builds of the fetch and command steps.
-	Metrics *cache.Metrics
 	// FetchTimeout bounds a fetch (default 10 minutes).
 	FetchTimeout time.Duration
 }
@@ -70,7 +68,7 @@ func NewRemote(url, workDir string, opts Options) *Remote {
 	sum := sha256.Sum256([]byte(url))
 	r := &Remote{url: url, opts: opts,
 		mirror: filepath.Join(workDir, safeName(filepath.Base(strings.TrimSuffix(url, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
-	r.fetch = cache.New[string, Commit](fetcher{r}, cache.Options{Metrics: opts.Metrics, Timeout: opts.FetchTimeout})
+	r.fetch = cache.New[string, Commit](fetcher{r}, cache.Options{Timeout: opts.FetchTimeout})
 	return r
 }
 
@@ -148,8 +146,6 @@ type CommandOptions struct {
 	Timeout time.Duration
 	// Env is added to the commands' environment.
 	Env []string
-	// Metrics, if set, counts the step's builds.
-	Metrics *cache.Metrics
 	// Secrets are masked in the log.
 	Secrets []string
 }
@@ -161,7 +157,7 @@ type CommandOptions struct {
 // with `Command … exited with status N`.
 func (r *Remote) Command(label string, opts CommandOptions, argvs ...[]string) func(Commit) term.Term[struct{}] {
 	c := cache.New[string, struct{}](&commander{r: r, label: safeName(label), opts: opts, argvs: argvs},
-		cache.Options{Metrics: opts.Metrics, Timeout: opts.Timeout, Secrets: opts.Secrets})
+		cache.Options{Timeout: opts.Timeout, Secrets: opts.Secrets})
 	return func(cm Commit) term.Term[struct{}] { return c.Find(cm.Hash) }
 }
 
