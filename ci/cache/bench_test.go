@@ -57,6 +57,40 @@ func BenchmarkLogThroughput(b *testing.B) {
 	b.ReportMetric(float64(commits)/float64(b.N), "commits/100k-lines")
 }
 
+// BenchmarkLogLines writes 100,000 lines one Write each (the worst case
+// for a log: a build that flushes every line) into a step's live log while
+// it is saved in chunks every 100 ms, with two secrets to mask; it
+// reports lines per second and the commits made.
+//
+//	go test -run '^$' -bench LogLines -benchtime 5x ./ci/cache
+func BenchmarkLogLines(b *testing.B) {
+	const lines = 100000
+	line := []byte("ok  \tgithub.com/dkgo/datakit/ci/cache\t2.413s coverage: 91.2% of statements\n")
+	var total time.Duration
+	commits := 0
+	for i := 0; i < b.N; i++ {
+		var took time.Duration
+		f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+			t0 := time.Now()
+			for j := 0; j < lines; j++ {
+				log.Write(line)
+			}
+			took = time.Since(t0)
+			return "ok", nil
+		})
+		c := cache.New[string, string](f, cache.Options{SaveEvery: 100 * time.Millisecond, Secrets: []string{"hunter2", "ghp_0123456789"}})
+		h := citest.New(b, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }),
+			citest.WithOptions(ci.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+		h.SetBranch("me/p", "master", sha1)
+		h.WaitStatus("me/p", sha1, "t", ci.Success)
+		total += took
+		commits += countCommits(b, h.Store, "fake-of-k")
+		h.Stop()
+	}
+	b.ReportMetric(float64(lines*b.N)/total.Seconds(), "lines/s")
+	b.ReportMetric(float64(commits)/float64(b.N), "commits/100k-lines")
+}
+
 func countCommits(tb testing.TB, s dkstore.Store, branch string) int {
 	ctx := context.Background()
 	br, _ := s.Branch(dkstore.BranchName(branch))
