@@ -53,7 +53,9 @@ run:
 		--state-dir "$(CURDIR)/.state/ci" --listen $(RUN_LISTEN) $(RUN_CANARY)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./dkstore/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./dkstore/... ./ninep/...
+	$(GO) test -run '^$$' -bench HeadUpdate -benchtime 200x -timeout 30m ./ci
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./ci/cache ./ci/docker ./ci/livelog ./ci/pool
 
 fuzz:
 	@for pkg in $$($(GO) list $(PKGS)); do \
