@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/term"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	Projects []Project
 	// CanRead may see the web UI; CanBuild may rebuild and cancel.
 	CanRead, CanBuild ACL
+	// Pools are the resource pools the pipelines use: the CI reports their
+	// metrics and shows them. Names must be unique.
+	Pools []*pool.Pool
 	// Secrets names the secrets the CI uses (files in --secrets-dir, or
 	// else environment variables): their values are masked as "***" in
 	// everything the CI writes — logs, statuses, history.
@@ -82,6 +86,13 @@ type project struct {
 func (c Config) check() ([]project, error) {
 	if len(c.Projects) == 0 {
 		return nil, fmt.Errorf("ci: the configuration lists no projects")
+	}
+	pools := map[string]bool{}
+	for _, p := range c.Pools {
+		if pools[p.Name()] {
+			return nil, fmt.Errorf("ci: two pools are named %q", p.Name())
+		}
+		pools[p.Name()] = true
 	}
 	seen := map[Repo]bool{}
 	var ps []project

@@ -38,6 +38,7 @@ import (
 	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/bridge/local"
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/ninep"
 )
@@ -228,6 +229,10 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 	secrets, err := readSecrets(cfg.Secrets, f.secrets)
 	if err != nil {
 		return err
+	}
+	poolMetrics := pool.NewMetrics(reg)
+	for _, p := range cfg.Pools {
+		p.SetMetrics(poolMetrics)
 	}
 	engine, err := ci.NewEngine(cfg, ci.Options{WebUI: webUI, Canaries: canaries, Logger: log, Metrics: ci.NewMetrics(reg), Secrets: secrets})
 	if err != nil {

@@ -12,11 +12,13 @@ import (
 
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/cimain"
+	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/internal/gitfixture"
 	"github.com/dkgo/datakit/term"
 )
 
-var cfg = ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"t": term.Return("ok")} }}}}
+var cfg = ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"t": term.Return("ok")} }}},
+	Pools: []*pool.Pool{pool.New("docker", 3, nil)}}
 
 func TestBadFlags(t *testing.T) {
 	for _, c := range []struct {
@@ -80,7 +82,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"datakitci_term_evals_total", "datakitci_engine_connection_attempts_total", "datakitci_engine_connection_failures_total",
-		"datakitci_engine_status_updates_total", "datakitci_engine_update_notifications_total", `datakitci_engine_active_targets{type="pr"}`, "go_goroutines", "process_start_time_seconds"} {
+		"datakitci_engine_status_updates_total", "datakitci_engine_update_notifications_total", `datakitci_engine_active_targets{type="pr"}`, "go_goroutines", "process_start_time_seconds", `datakitci_pool_capacity{name="docker"} 3`, `datakitci_pool_qlen{name="docker"} 0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -63,17 +63,30 @@ type Pool struct {
 // request waits). m may be nil.
 func New(name string, capacity int, m *Metrics) *Pool {
 	p := &Pool{name: name, capacity: max(capacity, 0), active: make(map[uint64]Use)}
-	if m != nil {
-		p.m = poolMetrics{
-			on:       true,
-			qlen:     m.qlen.WithLabelValues(name),
-			inUse:    m.inUse.WithLabelValues(name),
-			waitTime: m.waitTime.WithLabelValues(name),
-			useTime:  m.useTime.WithLabelValues(name),
-		}
-		m.capacity.WithLabelValues(name).Set(float64(p.capacity))
-	}
+	p.SetMetrics(m)
 	return p
+}
+
+// SetMetrics makes the pool report to m from now on (nil: to nothing):
+// for pools made before the program's metrics registry, which the CI's
+// entry point attaches when it starts.
+func (p *Pool) SetMetrics(m *Metrics) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m == nil {
+		p.m = poolMetrics{}
+		return
+	}
+	p.m = poolMetrics{
+		on:       true,
+		qlen:     m.qlen.WithLabelValues(p.name),
+		inUse:    m.inUse.WithLabelValues(p.name),
+		waitTime: m.waitTime.WithLabelValues(p.name),
+		useTime:  m.useTime.WithLabelValues(p.name),
+	}
+	m.capacity.WithLabelValues(p.name).Set(float64(p.capacity))
+	p.m.setQlen(p.queue.Len())
+	p.m.setInUse(len(p.active))
 }
 
 // Name is the pool's name.

@@ -28,6 +28,9 @@ var (
 	workDir    = flag.String("work-dir", filepath.Join(os.TempDir(), "dockerpipeline"), "`DIR` for the Git mirror")
 )
 
+// dockerPool allows two Docker steps at a time.
+var dockerPool = pool.New("docker", 2, nil)
+
 func main() {
 	// cimain parses the flags; the steps are made when first needed.
 	var remote *git.Remote
@@ -35,7 +38,7 @@ func main() {
 	var run *docker.RunStep
 	jobs := func(t ci.Target) ci.Jobs {
 		if remote == nil {
-			dk, p := docker.NewEngine(docker.Options{}), pool.New("docker", 2, nil)
+			dk, p := docker.NewEngine(docker.Options{}), dockerPool
 			remote = git.NewRemote(*src, *workDir, git.Options{})
 			build = docker.NewBuild(dk, strings.ReplaceAll(*dockerfile, "/", "-"), docker.BuildOptions{Dockerfile: *dockerfile}, docker.StepOptions{Pool: p})
 			run = docker.NewRun(dk, "test", docker.RunOptions{Cmd: []string{"sh", "-c", *test}}, docker.StepOptions{Pool: p})
@@ -48,5 +51,5 @@ func main() {
 			"all":   term.Then(term.WaitForAll(term.Named("build", image), term.Named("test", tests)), "All checks passed"),
 		}
 	}
-	cimain.Main(ci.Config{Name: "dockerpipeline", Projects: []ci.Project{{Repo: "me/app", Jobs: jobs}}})
+	cimain.Main(ci.Config{Name: "dockerpipeline", Projects: []ci.Project{{Repo: "me/app", Jobs: jobs}}, Pools: []*pool.Pool{dockerPool}})
 }

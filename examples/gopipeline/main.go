@@ -26,6 +26,9 @@ var (
 	workDir = flag.String("work-dir", filepath.Join(os.TempDir(), "gopipeline"), "`DIR` for the mirror of --src")
 )
 
+// goPool runs one Go command at a time.
+var goPool = pool.New("go", 1, nil)
+
 // steps are made once, when first needed (after the flags are parsed).
 var steps struct {
 	remote            *git.Remote
@@ -34,7 +37,7 @@ var steps struct {
 
 func jobs(t ci.Target) ci.Jobs {
 	if steps.remote == nil {
-		go1 := git.CommandOptions{Pool: pool.New("go", 1, nil)} // one Go command at a time
+		go1 := git.CommandOptions{Pool: goPool}
 		steps.remote = git.NewRemote(*src, *workDir, git.Options{})
 		steps.build = steps.remote.Command("build", go1, []string{"go", "build", "./..."})
 		steps.vet = steps.remote.Command("vet", go1, []string{"go", "vet", "./..."})
@@ -57,6 +60,7 @@ func main() {
 	cimain.Main(ci.Config{
 		Name:     "gopipeline",
 		Projects: []ci.Project{{Repo: "dkgo/datakit", Jobs: jobs}},
+		Pools:    []*pool.Pool{goPool},
 		CanRead:  ci.Everyone(),
 		CanBuild: ci.User("admin"),
 	})
