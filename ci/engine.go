@@ -68,6 +68,7 @@ type Engine struct {
 	kinds    map[string]int                  // targets by kind
 	njobs    int
 	retry    bool
+	swept    bool // stale pending statuses were cancelled (once, at startup)
 	envCtx   context.Context
 	envClose context.CancelFunc
 
@@ -117,7 +118,15 @@ type statusValue struct {
 
 type write struct {
 	value  statusValue
-	target TargetID // whose job wrote it (for messages and logs)
+	target TargetID // whose job wrote it (for messages and logs); zero for a sweep
+}
+
+// name names the write's target in commit messages.
+func (w write) name(k statusKey) string {
+	if w.target == (TargetID{}) {
+		return k.repo.String() + "/commit/" + short(k.commit)
+	}
+	return targetName(w.target)
 }
 
 // NewEngine checks cfg and returns an engine for it.
@@ -429,6 +438,52 @@ func (e *Engine) reload(ctx context.Context, r dkstore.Reader) error {
 	for _, id := range ids {
 		t, ok := found[id]
 		e.reconcile(ctx, id, t, ok)
+	}
+	if !e.swept && e.canaries == nil {
+		e.swept = true
+		return e.sweep(ctx, r)
+	}
+	return nil
+}
+
+// sweep cancels, once at startup, the CI's pending statuses on commits that
+// are no longer the head of any target: their heads moved on, or their
+// targets went away, while the CI was not running, and nothing would ever
+// finish them.
+func (e *Engine) sweep(ctx context.Context, r dkstore.Reader) error {
+	for repo := range e.projects {
+		heads := map[string]bool{}
+		for _, t := range e.targets {
+			if t.ID.Repo == repo {
+				heads[t.Head] = true
+			}
+		}
+		ents, err := r.ReadDir(ctx, repo.Path().Join("commit"))
+		if errors.Is(err, dkstore.ErrNotExist) || errors.Is(err, dkstore.ErrNotDir) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ci: listing the commits of %s: %w", repo, err)
+		}
+		for _, ent := range ents {
+			if heads[ent.Name] || ent.Kind != dkstore.KindDir {
+				continue
+			}
+			sts, err := bridge.ReadStatuses(ctx, r, repo, ent.Name)
+			if err != nil {
+				return fmt.Errorf("ci: reading statuses of %s@%s: %w", repo, short(ent.Name), err)
+			}
+			for _, st := range sts {
+				job, ok := strings.CutPrefix(st.Context, StatusContextPrefix)
+				if !ok || st.State != "pending" || strings.Contains(job, "/") {
+					continue
+				}
+				k := statusKey{repo, st.Commit, job}
+				e.written[k] = statusValue{st.State, st.Description, st.TargetURL}
+				e.writes[k] = write{value: statusValue{state: "error", url: st.TargetURL,
+					descr: trimDescr("Cancelled: " + short(st.Commit) + " is no longer the head of any target")}}
+			}
+		}
 	}
 	return nil
 }
@@ -849,7 +904,10 @@ func (e *Engine) flushStatuses(ctx context.Context) {
 		w := e.writes[k]
 		old, had := e.written[k]
 		e.written[k] = w.value
-		target := w.target.String() + " (" + short(k.commit) + ")"
+		target := k.repo.String() + "@" + short(k.commit)
+		if w.target != (TargetID{}) {
+			target = w.target.String() + " (" + short(k.commit) + ")"
+		}
 		if !had || old.state != w.value.state || old.descr != w.value.descr {
 			e.log.Info(fmt.Sprintf("%s %s: %s %q", target, k.job, w.value.state, w.value.descr))
 		}
@@ -888,7 +946,7 @@ func (e *Engine) statusMessage(keys []statusKey) string {
 	byTarget := map[string][]statusKey{}
 	var names []string
 	for _, k := range keys {
-		n := targetName(e.writes[k].target)
+		n := e.writes[k].name(k)
 		if byTarget[n] == nil {
 			names = append(names, n)
 		}

@@ -412,3 +412,34 @@ func TestFiredEventDoesNotSpin(t *testing.T) {
 		t.Errorf("%d evaluations", evals)
 	}
 }
+
+// A status left pending by a CI that stopped, on a commit that is no
+// longer any target's head when it starts again, is cancelled; the
+// statuses of current heads, and other CIs' statuses, are left alone.
+func TestStartupSweep(t *testing.T) {
+	store := dkstore.NewMemory(dkstore.Options{})
+	t.Cleanup(func() { store.Close() })
+	step := citest.NewStep[string]("Building")
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"build": step.Term()} }}}}
+	h1 := citest.New(t, cfg, citest.WithStore(store))
+	h1.SetBranch("me/p", "master", sha1)
+	h1.SetStatus("me/p", sha1, "ci/other", ci.Pending, "Someone else's", "")
+	h1.Settle()
+	h1.WantStatus("me/p", sha1, "build", ci.Pending, "Building")
+	h1.Stop()
+	// while the CI is down, the branch moves on
+	h1.SetBranch("me/p", "master", sha2)
+	h2 := citest.New(t, cfg, citest.WithStore(store))
+	h2.Settle()
+	h2.WantStatus("me/p", sha1, "build", ci.Error, "Cancelled: 1111111 is no longer the head of any target")
+	h2.WantStatus("me/p", sha2, "build", ci.Pending, "Building")
+	ctx := context.Background()
+	br, _ := store.Branch("github-metadata")
+	head, _ := br.Head(ctx)
+	c, _ := store.Commit(ctx, head)
+	tree, _ := store.Tree(ctx, c.Tree)
+	repo, _ := bridge.ParseRepo("me/p")
+	if st, ok, err := bridge.ReadStatus(ctx, tree, repo, sha1, "ci/other"); err != nil || !ok || st.State != "pending" {
+		t.Errorf("another CI's status was touched: %+v %v %v", st, ok, err)
+	}
+}
