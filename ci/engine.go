@@ -54,23 +54,24 @@ type Engine struct {
 	canaries map[TargetID]bool
 
 	// Owned by the goroutine in Run.
-	store    dkstore.Store
-	snap     *snapshot
-	targets  map[TargetID]*target
-	deps     map[string]map[*job]struct{}
-	dirty    map[*job]struct{}
-	writes   map[statusKey]write
-	written  map[statusKey]statusValue
-	hist     map[*target]struct{}
-	index    map[indexEntry]dkstore.CommitID // commit index entries to write
-	byHead   map[Commit]map[*target]struct{} // targets by the commit they test
-	touched  map[TargetID]struct{}           // targets whose summary changed
-	kinds    map[string]int                  // targets by kind
-	njobs    int
-	retry    bool
-	swept    bool // stale pending statuses were cancelled (once, at startup)
-	envCtx   context.Context
-	envClose context.CancelFunc
+	store     dkstore.Store
+	snap      *snapshot
+	targets   map[TargetID]*target
+	deps      map[string]map[*job]struct{}
+	dirty     map[*job]struct{}
+	writes    map[statusKey]write
+	written   map[statusKey]statusValue
+	hist      map[*target]struct{}
+	index     map[indexEntry]dkstore.CommitID // commit index entries to write
+	byHead    map[Commit]map[*target]struct{} // targets by the commit they test
+	touched   map[TargetID]struct{}           // targets whose summary changed
+	kinds     map[string]int                  // targets by kind
+	njobs     int
+	retry     bool
+	swept     bool // stale pending statuses were cancelled (once, at startup)
+	remonitor bool // the metadata branch was deleted: write .monitor when it is back
+	envCtx    context.Context
+	envClose  context.CancelFunc
 
 	steps *steps
 
@@ -79,6 +80,7 @@ type Engine struct {
 	wake     chan struct{}
 	progress chan struct{}
 	seen     dkstore.CommitID // the metadata head last processed
+	looked   bool             // a head (maybe none) has been processed since Run began
 	running  bool
 	summary  map[TargetID]TargetSummary
 	idle     bool
@@ -206,7 +208,7 @@ func (e *Engine) Run(ctx context.Context, store dkstore.Store) error {
 	e.running = true
 	// Nothing of this connection is processed yet: Settle must wait for
 	// the first round, even if the head is one seen before.
-	e.seen, e.idle = dkstore.CommitID{}, false
+	e.seen, e.looked, e.idle = dkstore.CommitID{}, false, false
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -333,6 +335,24 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 	}
 	prev := e.snap
 	e.snap = next
+	if head.IsZero() && prev != nil && !prev.id.IsZero() {
+		// The metadata branch was deleted: no targets are left. Nothing is
+		// written (it would make a branch of statuses alone); the .monitor
+		// files are written again when the branch comes back.
+		e.log.Warn("the metadata branch was deleted: no targets until it comes back", "branch", string(e.opts.Branch))
+		if err := e.reload(ctx, reader); err != nil {
+			return err
+		}
+		clear(e.writes)
+		e.remonitor = true
+		return nil
+	}
+	if e.remonitor && !head.IsZero() {
+		e.remonitor = false
+		if err := e.monitor(ctx); err != nil {
+			return err
+		}
+	}
 	if prev == nil || prev.id.IsZero() || head.IsZero() {
 		// A first look (or a reconnection): reconcile every target, and
 		// re-evaluate every job, as anything may have changed. What the

@@ -443,3 +443,33 @@ func TestStartupSweep(t *testing.T) {
 		t.Errorf("another CI's status was touched: %+v %v %v", st, ok, err)
 	}
 }
+
+// The metadata branch deleted under a running CI: its targets go, nothing
+// is written to a branch that is not there, Settle returns, and when the
+// branch comes back the .monitor files are written again.
+func TestMetadataBranchDeleted(t *testing.T) {
+	h := citest.New(t, hello())
+	h.SetBranch("me/my-project", "master", sha1)
+	h.Settle()
+	ctx := context.Background()
+	br, _ := h.Store.Branch("github-metadata")
+	if err := br.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.Settle()
+	if n := len(h.Targets()); n != 0 {
+		t.Errorf("%d targets with no metadata branch, want 0", n)
+	}
+	if head, _ := br.Head(ctx); !head.IsZero() {
+		t.Errorf("the engine re-created the deleted branch (head %s)", head)
+	}
+	h.SetBranch("me/my-project", "master", sha2)
+	h.Settle()
+	h.WantStatus("me/my-project", sha2, "my-test", ci.Success, "Success!")
+	head, _ := br.Head(ctx)
+	c, _ := h.Store.Commit(ctx, head)
+	tree, _ := h.Store.Tree(ctx, c.Tree)
+	if _, err := tree.Stat(ctx, "me/my-project/.monitor"); err != nil {
+		t.Errorf(".monitor not written again: %v", err)
+	}
+}

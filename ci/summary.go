@@ -69,7 +69,7 @@ func (e *Engine) publish() {
 		}
 	}
 	if e.snap != nil {
-		e.seen = e.snap.id
+		e.seen, e.looked = e.snap.id, true
 	}
 	e.idle = len(e.writes) == 0 && !e.retry && len(e.hist) == 0 && len(e.index) == 0 && len(e.dirty) == 0
 	close(e.progress)
@@ -93,14 +93,14 @@ func (e *Engine) Settle(ctx context.Context, store dkstore.Store) error {
 		// could go past a stale head before the check, and the wait
 		// below would never end.
 		e.mu.Lock()
-		seen, idle := e.seen, e.running && len(e.woken) == 0 && e.idle
+		seen, looked, idle := e.seen, e.looked, e.running && len(e.woken) == 0 && e.idle
 		ch := e.progress
 		e.mu.Unlock()
 		head, err := br.Head(ctx)
 		if err != nil {
 			return err
 		}
-		if idle && seen == head && !head.IsZero() {
+		if idle && seen == head && (!head.IsZero() || looked) {
 			return nil
 		}
 		select {
