@@ -117,12 +117,12 @@ func parseFlags(cfg ci.Config, cmd string, args []string, stderr io.Writer) (*fl
 	if name == "" {
 		name = "datakit-ci"
 	}
-	fs.StringVar(&f.store, "store", "", "the DataKit store: empty for one embedded in --state-dir, \"memory\" for a throw-away one, or a remote DataKit's 9P address (tcp://HOST:PORT, unix:///PATH)")
+	fs.StringVar(&f.store, "store", "", "the DataKit store: empty for one embedded in --state-dir, \"memory\" for a throw-away one, or a remote DataKit's 9P `URL` (tcp://HOST:PORT, unix:///PATH)")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(name), "`DIR` of the embedded store (a Git repository: try git -C DIR log github-metadata) and the secrets")
 	fs.StringVar(&f.webUI, "web-ui", "", "public base `URL` of the web UI, for the links in statuses (default: http:// + --listen)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` to serve the status page on; \"off\" for none")
 	fs.StringVar(&f.listen9p, "listen-9p", "", "also serve the embedded store over 9P at `URL` (tcp://HOST:PORT, unix:///PATH), for bridges and `datakit mount`")
-	fs.StringVar(&f.secrets, "secrets-dir", "", "`DIR` for the web UI's keys and passwords (default: STATE-DIR/secrets)")
+	fs.StringVar(&f.secrets, "secrets-dir", "", "`DIR` of secrets: a file per name in the configuration's Secrets (their values are masked in all the CI writes; else read from the environment), later the web UI's keys (default: STATE-DIR/secrets)")
 	fs.Var(listFlag{&f.canaries}, "canary", "test only this `TARGET` (USER/REPO/heads/BRANCH, USER/REPO/tags/TAG or USER/REPO/prs/N); repeatable")
 	fs.Var(listFlag{&f.localRepos}, "local-repo", "mirror the branches, tags and refs/pull/N/head refs of the local Git repository at PATH as project USER/REPO (`USER/REPO:PATH`); repeatable")
 	fs.StringVar(&f.prom, "listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics")
