@@ -115,11 +115,3 @@ func (c Config) check() ([]project, error) {
 	}
 	return ps, nil
 }
-
-// name returns the configured name or the default.
-func (c Config) name() string {
-	if c.Name == "" {
-		return "datakit-ci"
-	}
-	return c.Name
-}

@@ -15,9 +15,8 @@ import (
 // source is a Source with what the syncer remembers of it.
 type source struct {
 	Source
-	rd      *dkstore.RepoReader // nil until opened (again)
-	synced  string              // fingerprint of the refs last made to agree
-	lastErr string              // the last error reported, to log changes only
+	rd     *dkstore.RepoReader // nil until opened (again)
+	synced string              // fingerprint of the refs last made to agree
 }
 
 // repoState is what a pass read from a repository.

@@ -214,7 +214,8 @@ func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cle
 		return "", nil, term.Infra(err)
 	}
 	cleanup = func() { os.RemoveAll(dir) }
-	if err := git(ctx, log, "", "clone", "--quiet", "--shared", "--no-checkout", c.r.mirror, dir); err == nil {
+	err = git(ctx, log, "", "clone", "--quiet", "--shared", "--no-checkout", c.r.mirror, dir)
+	if err == nil {
 		err = git(ctx, log, dir, "checkout", "--quiet", "--detach", c.Hash)
 	}
 	if err != nil {
