@@ -6,6 +6,26 @@
 //
 // A Manager holds the live logs of a process, one per result branch. All
 // methods are safe for concurrent use.
+//
+// # Masking
+//
+// Every byte that belongs to an occurrence of a secret is hidden: each run
+// of overlapping occurrences becomes one "***" (so of two secrets "abc" and
+// "bcd", "abcd" reads "***"; adjacent occurrences are masked one by one,
+// "hunter2hunter2" reads "******"). To mask a secret split across writes,
+// a log holds back the last bytes of a write that could begin a secret
+// (never more than the longest secret) until the next write or Finish: a
+// command's output may reach readers a few bytes late, never unmasked.
+//
+// # Limits
+//
+// A log lives in memory until it is finished, and is saved whole, so its
+// size is bounded: output written past Options.MaxBytes (DefaultMaxBytes
+// unless set) is not kept, except its last few kilobytes, which follow a
+// line saying how much was left out when the step logs its next line
+// (e.g. "Failed: ...") or finishes. Headings and timestamped lines are
+// always kept. A log also keeps the text it returns to Contents, Since and
+// Finish callers only as long as they hold it: each call copies.
 package livelog
 
 import (
@@ -62,7 +82,16 @@ type Options struct {
 	Secrets []string
 	// Pending is the reason shown while no other reason is pushed.
 	Pending string
+	// MaxBytes bounds the output kept (see Limits in the package
+	// documentation): DefaultMaxBytes if 0, no bound if negative.
+	MaxBytes int
 }
+
+// DefaultMaxBytes is the output a log keeps unless told otherwise: 64 MiB.
+const DefaultMaxBytes = 64 << 20
+
+// tailBytes is how much of the output past the limit a log keeps, at most.
+const tailBytes = 64 << 10
 
 // Create opens a live log on branch, titled title. It fails with ErrBusy
 // (text "Can't create new live log on branch <b>") while another is open
@@ -73,7 +102,10 @@ func (m *Manager) Create(branch, title string, opts Options) (*Log, error) {
 	if _, ok := m.logs[branch]; ok {
 		return nil, fmt.Errorf("Can't create new live log on branch %s: %w", branch, ErrBusy)
 	}
-	l := &Log{m: m, branch: branch, title: title, base: opts.Pending, changed: make(chan struct{})}
+	l := &Log{m: m, branch: branch, title: title, base: opts.Pending, changed: make(chan struct{}), limit: opts.MaxBytes}
+	if l.limit == 0 {
+		l.limit = DefaultMaxBytes
+	}
 	l.secrets = append(append([]string(nil), m.secrets...), opts.Secrets...)
 	l.mask = newMasker(l.secrets)
 	m.logs[branch] = l
@@ -113,6 +145,11 @@ type Log struct {
 	secrets []string
 	changed chan struct{} // closed and replaced on every change
 	done    bool
+
+	limit     int    // bound on buf for output (Write); <0: none
+	truncated bool   // output reached the limit: more is omitted
+	omitted   int    // output bytes omitted since the last notice
+	tail      []byte // the end of the omitted output
 }
 
 // Branch is the branch the log belongs to.
@@ -123,15 +160,76 @@ func (l *Log) Title() string { return l.title }
 
 // Write appends raw output (e.g. a command's), masking secrets. A secret
 // split across writes is masked too: the last bytes that could begin a
-// secret are held back until the next write or Finish.
+// secret are held back until the next write or Finish. Output past the
+// log's limit is counted but not kept (see Limits in the package
+// documentation); Write still reports it written.
 func (l *Log) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.done {
 		return 0, errors.New("livelog: write to a finished log")
 	}
-	l.append(l.mask.write(p))
+	l.output(l.mask.write(p))
 	return len(p), nil
+}
+
+// writeLine appends a line of the log's own (a heading, a timestamped
+// line): never omitted. It first says what output was omitted, if any.
+func (l *Log) writeLine(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return
+	}
+	b := l.mask.write(p)
+	l.flushOmitted()
+	l.append(b)
+}
+
+// output appends masked output within the limit. Called with l.mu held.
+func (l *Log) output(b []byte) {
+	if !l.truncated {
+		room := l.limit - len(l.buf)
+		if l.limit < 0 || len(b) <= room {
+			l.append(b)
+			return
+		}
+		l.append(b[:room])
+		b = b[room:]
+		l.truncated = true
+	}
+	l.omitted += len(b)
+	l.tail = append(l.tail, b...)
+	if keep := l.tailKeep(); len(l.tail) > 2*keep {
+		l.tail = append([]byte(nil), l.tail[len(l.tail)-keep:]...)
+	}
+}
+
+func (l *Log) tailKeep() int { return min(tailBytes, max(l.limit/4, 1)) }
+
+// flushOmitted appends a line saying how much output was omitted, then
+// the last of it (from a line start). Called with l.mu held.
+func (l *Log) flushOmitted() {
+	if l.omitted == 0 {
+		return
+	}
+	keep := l.tail
+	if n := l.tailKeep(); len(keep) > n {
+		keep = keep[len(keep)-n:]
+		if i := bytes.IndexByte(keep, '\n'); i >= 0 {
+			keep = keep[i+1:]
+		}
+	}
+	var b []byte
+	if len(l.buf) > 0 && l.buf[len(l.buf)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	if n := l.omitted - len(keep); n > 0 {
+		b = fmt.Appendf(b, "[... %d bytes of output omitted: the log keeps %d bytes of output ...]\n", n, l.limit)
+	}
+	b = append(b, keep...)
+	l.omitted, l.tail = 0, nil
+	l.append(b)
 }
 
 // append adds masked text and wakes readers. Called with l.mu held.
@@ -151,7 +249,7 @@ func (l *Log) notify() {
 // Printf appends a timestamped line "[YYYY-MM-DD HH:MM.SS] text\n".
 func (l *Log) Printf(format string, args ...any) {
 	line := fmt.Sprintf("[%s] %s\n", l.m.now().UTC().Format("2006-01-02 15:04.05"), strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
-	l.Write([]byte(line))
+	l.writeLine([]byte(line))
 }
 
 // Heading appends "=== title\n", after a blank line unless the log is
@@ -161,9 +259,9 @@ func (l *Log) Heading(title string) {
 	empty := len(l.buf) == 0 && l.mask.held() == 0
 	l.mu.Unlock()
 	if empty {
-		l.Write([]byte("=== " + title + "\n"))
+		l.writeLine([]byte("=== " + title + "\n"))
 	} else {
-		l.Write([]byte("\n=== " + title + "\n"))
+		l.writeLine([]byte("\n=== " + title + "\n"))
 	}
 }
 
@@ -236,7 +334,8 @@ func (l *Log) Since(off int) (text []byte, finished bool, changed <-chan struct{
 func (l *Log) Finish() []byte {
 	l.mu.Lock()
 	if !l.done {
-		l.append(l.mask.flush())
+		l.output(l.mask.flush())
+		l.flushOmitted()
 		l.done = true
 		l.notify()
 	}
@@ -268,18 +367,20 @@ type masker struct {
 	secrets [][]byte // longest first
 	first   [256]bool
 	pending []byte // raw bytes that may begin a secret, held back
+	forced  int    // the first forced bytes of pending belong to a secret
+	maxHold int    // beyond this, a run of occurrences is emitted in parts
 }
 
 func newMasker(secrets []string) *masker {
-	m := &masker{}
+	m := &masker{maxHold: 4096}
 	for _, s := range secrets {
 		if s == "" {
 			continue
 		}
 		m.secrets = append(m.secrets, []byte(s))
 		m.first[s[0]] = true
+		m.maxHold = max(m.maxHold, 2*len(s))
 	}
-	// longest first, so that a secret containing another is masked whole
 	sort.Slice(m.secrets, func(i, j int) bool { return len(m.secrets[i]) > len(m.secrets[j]) })
 	return m
 }
@@ -287,54 +388,70 @@ func newMasker(secrets []string) *masker {
 func (m *masker) held() int { return len(m.pending) }
 
 // write masks p (after the held-back bytes) and returns what is safe to
-// emit. It scans left to right: at each position a whole secret (the
-// longest that matches) becomes "***"; at the first position where the
-// rest of the data is only the beginning of a secret, it stops and holds
-// that rest back for the next write.
+// emit.
 func (m *masker) write(p []byte) []byte { return m.scan(p, false) }
 
+// scan masks the held-back bytes and p. It scans left to right; where
+// occurrences of secrets begin, it takes the run of occurrences that
+// overlap one another and emits "***" for the run. Unless final, it stops
+// where the rest of the data could still be the beginning of an
+// occurrence belonging to the current run (or starting a new one), and
+// holds that rest back for the next write. A run longer than maxHold (only
+// secrets that overlap themselves, such as "aaaa", make long runs) is
+// emitted in parts, so that what is held back stays bounded.
 func (m *masker) scan(p []byte, final bool) []byte {
 	if len(m.secrets) == 0 {
 		return p
 	}
 	data := append(m.pending, p...)
-	m.pending = nil
+	forced := m.forced
+	m.pending, m.forced = nil, 0
 	out := make([]byte, 0, len(data))
 	j := 0
 	for j < len(data) {
-		// copy bytes that cannot begin a secret in bulk
-		k := j
-		for k < len(data) && !m.first[data[k]] {
-			k++
-		}
-		out = append(out, data[j:k]...)
-		j = k
-		if j == len(data) {
-			break
-		}
-		matched, partial := 0, false
-		for _, s := range m.secrets {
-			rest := data[j:]
-			if bytes.HasPrefix(rest, s) {
-				matched = len(s)
-				break
+		if forced == 0 {
+			// copy bytes that cannot begin a secret in bulk
+			k := j
+			for k < len(data) && !m.first[data[k]] {
+				k++
 			}
-			if !final && len(rest) < len(s) && bytes.HasPrefix(s, rest) {
-				partial = true // a longer secret may follow: wait and see
+			out = append(out, data[j:k]...)
+			j = k
+			if j == len(data) {
 				break
 			}
 		}
-		switch {
-		case partial:
-			m.pending = bytes.Clone(data[j:])
-			return out
-		case matched > 0:
-			out = append(out, "***"...)
-			j += matched
-		default:
+		// the run of overlapping occurrences starting at j
+		end := j + forced
+		forced = 0
+		for k := j; k < len(data) && (k == j || k < end); k++ {
+			if !m.first[data[k]] {
+				continue
+			}
+			rest := data[k:]
+			for _, s := range m.secrets {
+				switch {
+				case bytes.HasPrefix(rest, s):
+					end = max(end, k+len(s))
+				case !final && len(rest) < len(s) && bytes.HasPrefix(s, rest):
+					// an occurrence may be completed by the next write
+					if k > j && len(data)-j > m.maxHold {
+						out = append(out, "***"...)
+						m.pending, m.forced = bytes.Clone(rest), end-k
+						return out
+					}
+					m.pending, m.forced = bytes.Clone(data[j:]), end-j
+					return out
+				}
+			}
+		}
+		if end == j {
 			out = append(out, data[j])
 			j++
+			continue
 		}
+		out = append(out, "***"...)
+		j = min(end, len(data))
 	}
 	return out
 }
