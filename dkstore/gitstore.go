@@ -49,7 +49,6 @@ type GitStore struct {
 	pollStop chan struct{}
 	pollDone chan struct{}
 	closeMu  sync.Once
-	txSeq    uint64
 	fetchMu  sync.Mutex
 }
 
@@ -360,29 +359,29 @@ func (b *gitBranch) FastForward(ctx context.Context, id CommitID) error {
 	if _, err := b.s.commit(op, id); err != nil {
 		return err
 	}
-	for {
-		head, err := b.Head(ctx)
+	head, err := b.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if head == id {
+		return nil
+	}
+	if !head.IsZero() {
+		ok, err := b.s.objs.isAncestor(head, id)
 		if err != nil {
 			return err
 		}
-		if head == id {
-			return nil
-		}
-		if !head.IsZero() {
-			ok, err := b.s.objs.isAncestor(head, id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return newErr(ErrNotFastForward, op, "not-fast-forward")
-			}
-		}
-		err = b.s.setRef(b.name, head, id)
-		if errors.Is(err, errMoved) {
+		if !ok {
 			return newErr(ErrNotFastForward, op, "not-fast-forward")
 		}
-		return err
 	}
+	// A head that moved meanwhile is not fast-forwarded over: the caller
+	// decides again.
+	err = b.s.setRef(b.name, head, id)
+	if errors.Is(err, errMoved) {
+		return newErr(ErrNotFastForward, op, "not-fast-forward")
+	}
+	return err
 }
 
 func (b *gitBranch) Delete(ctx context.Context) error {

@@ -44,14 +44,6 @@ func (s slot) file() slot {
 	return slot{}
 }
 
-func (o *objects) entriesOf(h Hash) ([]treeEntry, error) {
-	t, err := o.tree(h)
-	if err != nil {
-		return nil, err
-	}
-	return t.entries, nil
-}
-
 // unionNames returns the sorted union of the names in the given trees.
 func unionNames(lists ...[]treeEntry) []string {
 	seen := map[string]bool{}

@@ -212,7 +212,6 @@ type lineWatch interface {
 }
 
 func (f *streamFile) path() string { return f.p }
-func (f *streamFile) isStream()    {}
 func (f *streamFile) stat(context.Context) (dkstore.Kind, int64, error) {
 	return dkstore.KindFile, 0, nil
 }

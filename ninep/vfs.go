@@ -69,9 +69,6 @@ type (
 	linkReader interface {
 		readlink(ctx context.Context) (string, error)
 	}
-	// stream marks files whose reads block for new values: their size is 0
-	// and offsets must be sequential.
-	stream interface{ isStream() }
 )
 
 // handle is an open file.
