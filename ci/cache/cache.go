@@ -14,8 +14,29 @@
 //	rebuild-requested  a marker: build again on next use
 //	live               a marker on the log chunks saved while running
 //
+// A branch whose head has either marker holds no result: a step that was
+// running when the CI stopped (or crashed) is built again.
+//
+// # Failures
+//
+// A step that fails (its builder returns an error) is saved as failed and
+// stays failed until a rebuild is requested. An error wrapped with
+// term.Infra, a builder that panics, a store that cannot be read or
+// written, and a Load that reports term.Infra are infrastructure errors:
+// nothing is saved, the jobs report status error, and the step is looked
+// up (and built) again after Options.RetryAfter.
+//
+// # Memory
+//
+// A cache keeps in memory the steps running and the results used within
+// Options.KeepFor; an older result is dropped (its jobs are woken and read
+// it again from the store, with no rebuild), so memory follows the work in
+// use, not the history. A finished step's log is not kept in memory.
+//
 // Caches are safe for concurrent use; make one per builder, at the top of
-// the program (two caches writing the same branches would fight over them).
+// the program. Two caches whose builders name the same branches fight over
+// them: while one builds, the other's step is in error ("Can't create new
+// live log on branch ...") and is tried again after RetryAfter.
 package cache
 
 import (
@@ -66,15 +87,22 @@ type Options struct {
 	// RetryAfter is how long an infrastructure failure is remembered before
 	// the step is tried again (default 1 minute).
 	RetryAfter time.Duration
+	// KeepFor is how long a finished result stays in memory after its last
+	// use (default 1 hour); see Memory in the package documentation.
+	KeepFor time.Duration
+	// MaxLogBytes bounds the output kept in a step's log
+	// (livelog.Options.MaxBytes: livelog.DefaultMaxBytes if 0, no bound
+	// if negative).
+	MaxLogBytes int
 }
 
 // Cache is the results of one builder.
 type Cache[K comparable, V any] struct {
-	b        Builder[K, V]
-	opts     Options
-	mu       sync.Mutex
-	entries  map[string]*entry[V]
-	rebuilds map[string]bool // branches whose next build is a requested rebuild
+	b         Builder[K, V]
+	opts      Options
+	mu        sync.Mutex
+	entries   map[string]*entry[V]
+	lastSweep time.Time
 }
 
 // New returns a cache of b's results.
@@ -85,18 +113,24 @@ func New[K comparable, V any](b Builder[K, V], opts Options) *Cache[K, V] {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = time.Minute
 	}
-	return &Cache[K, V]{b: b, opts: opts, entries: map[string]*entry[V]{}, rebuilds: map[string]bool{}}
+	if opts.KeepFor <= 0 {
+		opts.KeepFor = time.Hour
+	}
+	return &Cache[K, V]{b: b, opts: opts, entries: map[string]*entry[V]{}, lastSweep: time.Now()}
 }
 
 // entry is a result in memory: being built, or finished.
 type entry[V any] struct {
 	branch, title string
+	used          time.Time // last looked up (guarded by the cache's mu)
 	mu            sync.Mutex
 	done          bool
+	retry         bool // an error, forgotten after RetryAfter
 	res           term.Result[V]
 	commit        string
-	log           *livelog.Log
-	ev            *term.Event // fired at the next change, then replaced
+	log           *livelog.Log // while building
+	generating    bool         // the builder runs: the step can be cancelled
+	ev            *term.Event  // fired at the next change, then replaced
 	cancel        context.CancelCauseFunc
 }
 
@@ -118,24 +152,63 @@ func (c *Cache[K, V]) Find(key K) term.Term[V] {
 		}
 		branch := c.b.Branch(key)
 		ci.RegisterStep(tc, branch, c)
-		c.mu.Lock()
-		e := c.entries[branch]
-		if e == nil {
-			res, commit, found, err := c.lookup(tc.Context(), store, branch, key)
-			switch {
-			case err != nil:
-				c.mu.Unlock()
-				return term.Result[V]{State: term.Error, Msg: fmt.Sprintf("cache: reading %s: %v", branch, err)}
-			case found:
-				e = &entry[V]{branch: branch, title: c.b.Title(key), done: true, res: res, commit: commit, ev: term.NewEvent()}
-			default:
-				e = c.start(store, logs, ci.BuildObserverOf(tc), branch, key)
-			}
-			c.entries[branch] = e
+		e, evicted, err := c.entry(tc, store, logs, branch, key)
+		for _, old := range evicted {
+			old.changed()
 		}
-		c.mu.Unlock()
+		if err != nil {
+			return term.Result[V]{State: term.Error, Msg: err.Error()}
+		}
 		return e.result(tc)
 	})
+}
+
+// entry returns key's entry, looking its result up or starting its build
+// if it has none, and drops the results unused for KeepFor (which the
+// caller wakes).
+func (c *Cache[K, V]) entry(tc *term.Ctx, store dkstore.Store, logs *livelog.Manager, branch string, key K) (e *entry[V], evicted []*entry[V], err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if now.Sub(c.lastSweep) >= c.opts.KeepFor/4 {
+		c.lastSweep = now
+		for b, old := range c.entries {
+			old.mu.Lock()
+			idle := old.done && !old.retry && now.Sub(old.used) >= c.opts.KeepFor
+			old.mu.Unlock()
+			if idle {
+				delete(c.entries, b)
+				evicted = append(evicted, old)
+			}
+		}
+	}
+	e = c.entries[branch]
+	if e == nil {
+		res, commit, rebuild, found, err := c.lookup(tc.Context(), store, branch, key)
+		switch {
+		case err != nil && tc.Context().Err() != nil:
+			// this evaluation was cancelled: nothing was learnt
+			return nil, evicted, err
+		case err != nil:
+			e = c.failed(branch, key, err)
+		case found:
+			e = &entry[V]{branch: branch, title: c.b.Title(key), done: true, res: res, commit: commit, ev: term.NewEvent()}
+		default:
+			e = c.start(store, logs, ci.BuildObserverOf(tc), branch, key, rebuild)
+		}
+		c.entries[branch] = e
+	}
+	e.used = now
+	return e, evicted, nil
+}
+
+// failed is an entry in error that is forgotten after RetryAfter, when
+// its jobs are woken to look the step up again.
+func (c *Cache[K, V]) failed(branch string, key K, err error) *entry[V] {
+	e := &entry[V]{branch: branch, title: c.b.Title(key), done: true, retry: true, ev: term.NewEvent(),
+		res: term.Result[V]{State: term.Error, Msg: err.Error()}}
+	time.AfterFunc(c.opts.RetryAfter, func() { c.forget(e) })
+	return e
 }
 
 func (e *entry[V]) result(tc *term.Ctx) term.Result[V] {
@@ -154,57 +227,72 @@ func (e *entry[V]) result(tc *term.Ctx) term.Result[V] {
 	return r
 }
 
-// lookup reads a finished result from its branch.
-func (c *Cache[K, V]) lookup(ctx context.Context, store dkstore.Store, branch string, key K) (term.Result[V], string, bool, error) {
-	var none term.Result[V]
+// lookup reads a finished result from its branch. Without one (found is
+// false), rebuild says whether a rebuild was requested. An error is the
+// store's, or an infrastructure error of Load.
+func (c *Cache[K, V]) lookup(ctx context.Context, store dkstore.Store, branch string, key K) (res term.Result[V], commit string, rebuild, found bool, err error) {
 	br, err := store.Branch(dkstore.BranchName(branch))
 	if err != nil {
-		return none, "", false, err
+		return res, "", false, false, fmt.Errorf("cache: result branch %s: %w", branch, err)
 	}
 	head, err := br.Head(ctx)
 	if err != nil || head.IsZero() {
-		return none, "", false, err
+		if err != nil {
+			err = fmt.Errorf("cache: reading %s: %w", branch, err)
+		}
+		return res, "", false, false, err
 	}
 	cm, err := store.Commit(ctx, head)
 	if err != nil {
-		return none, "", false, err
+		return res, "", false, false, fmt.Errorf("cache: reading %s: %w", branch, err)
 	}
 	tree, err := store.Tree(ctx, cm.Tree)
 	if err != nil {
-		return none, "", false, err
+		return res, "", false, false, fmt.Errorf("cache: reading %s: %w", branch, err)
 	}
-	for _, marker := range []dkstore.Path{"rebuild-requested", "live"} {
-		if _, err := tree.Stat(ctx, marker); err == nil {
-			return none, "", false, nil
-		}
+	if _, err := tree.Stat(ctx, "rebuild-requested"); err == nil {
+		return res, "", true, false, nil
+	}
+	if _, err := tree.Stat(ctx, "live"); err == nil {
+		return res, "", false, false, nil // the build never finished
 	}
 	if msg, err := tree.ReadFile(ctx, "failure"); err == nil {
-		return term.Result[V]{State: term.Failure, Msg: strings.TrimSpace(string(msg))}, head.String(), true, nil
+		return term.Result[V]{State: term.Failure, Msg: strings.TrimSpace(string(msg))}, head.String(), false, true, nil
 	}
-	v, err := c.b.Load(ctx, tree, key)
-	if err != nil {
+	v, err := load(ctx, c.b, tree, key)
+	switch {
+	case term.IsInfra(err):
+		return res, "", false, false, err // e.g. the daemon that has the image is down: try later
+	case err != nil:
 		// An unreadable result is built again rather than trusted.
-		return none, "", false, nil
+		return res, "", false, false, nil
 	}
-	return term.Result[V]{State: term.Success, Value: v}, head.String(), true, nil
+	return term.Result[V]{State: term.Success, Value: v}, head.String(), false, true, nil
+}
+
+// load calls the builder's Load, turning a panic into an error.
+func load[K comparable, V any](ctx context.Context, b Builder[K, V], tree dkstore.Tree, key K) (v V, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("builder %s: Load panicked: %v", b.Name(), p)
+		}
+	}()
+	return b.Load(ctx, tree, key)
 }
 
 // start begins building key in the background.
-func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.BuildObserver, branch string, key K) *entry[V] {
-	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent()}
+func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.BuildObserver, branch string, key K, rebuild bool) *entry[V] {
+	log, err := logs.Create(branch, c.b.Title(key), livelog.Options{Secrets: c.opts.Secrets, Pending: c.b.Title(key), MaxBytes: c.opts.MaxLogBytes})
+	if err != nil {
+		// Another cache builds on this branch: try again later.
+		return c.failed(branch, key, err)
+	}
+	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent(), log: log, generating: true}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	if c.rebuilds[branch] {
-		delete(c.rebuilds, branch)
+	if rebuild {
 		ctx = context.WithValue(ctx, rebuildKey{}, true)
 	}
 	e.cancel = cancel
-	log, err := logs.Create(branch, e.title, livelog.Options{Secrets: c.opts.Secrets, Pending: e.title})
-	if err != nil {
-		cancel(nil)
-		e.done, e.res = true, term.Result[V]{State: term.Error, Msg: err.Error()}
-		return e
-	}
-	e.log = log
 	obs.BuildStarted(c.b.Name())
 	// Wake the jobs when the pending reason changes. The baseline is taken
 	// here, before the build starts, so that no change is missed.
@@ -231,6 +319,9 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.B
 		obs.BuildFinished(c.b.Name(), res.State, time.Since(start))
 		e.mu.Lock()
 		e.done, e.res, e.commit = true, res, commit
+		e.generating = false
+		e.retry = res.State == term.Error
+		e.log = nil // the text is saved (or lost with an error): free it
 		e.mu.Unlock()
 		if res.State == term.Error {
 			// not saved: try again after a while
@@ -283,6 +374,9 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	}
 	saver := c.saveChunks(store, e.branch, log)
 	v, err := generate(ctx, c.b, log, tx, key)
+	e.mu.Lock()
+	e.generating = false // too late to cancel
+	e.mu.Unlock()
 	if err != nil && ctx.Err() != nil {
 		err = context.Cause(ctx) // the timeout's or the cancellation's text
 	}
@@ -298,7 +392,13 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	}
 	text := log.Finish()
 	if res.State == term.Error {
-		return res, ""
+		// Not a result: the log is kept as a chunk (marked live, so never
+		// taken for a result) for the job's page to show.
+		id, err := saveChunk(store, e.branch, text)
+		if err != nil {
+			return res, ""
+		}
+		return res, id.String()
 	}
 	bg := context.Background() // save even if the build was cancelled
 	if err := tx.WriteFile(bg, "log", text, dkstore.KindFile); err != nil {
@@ -321,25 +421,36 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	return res, id.String()
 }
 
-// generate calls the builder, turning a panic into an error.
+// generate calls the builder, turning a panic into an infrastructure
+// error (a bug of the CI, not of the code under test); the stack goes to
+// the log.
 func generate[K comparable, V any](ctx context.Context, b Builder[K, V], log *livelog.Log, tx dkstore.Transaction, key K) (v V, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("builder %s panicked: %v\n%s", b.Name(), p, debug.Stack())
+			log.Write(fmt.Appendf(nil, "\n%s", debug.Stack()))
+			err = term.Infra(fmt.Errorf("builder %s panicked: %v", b.Name(), p))
 		}
 	}()
 	return b.Generate(ctx, log, tx, key)
 }
 
+// chunkBytes paces the saving of a large log: a log of n bytes is saved
+// at most every SaveEvery × n/chunkBytes, so that saving a log that grows
+// for long writes about chunkBytes per SaveEvery, not its whole length
+// each time.
+const chunkBytes = 4 << 20
+
 // saveChunks saves the log to the branch every SaveEvery while it grows,
 // with the "live" marker; the returned function stops it and returns the
-// last chunk's commit (zero if none).
+// last chunk's commit (zero if none). The result is committed on top of
+// that chunk, so that the branch fast-forwards.
 func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelog.Log) func() dkstore.CommitID {
 	stop := make(chan struct{})
 	done := make(chan dkstore.CommitID, 1)
 	go func() {
 		var last dkstore.CommitID
 		saved := 0
+		var savedAt time.Time
 		t := time.NewTicker(c.opts.SaveEvery)
 		defer t.Stop()
 		for {
@@ -349,13 +460,13 @@ func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelo
 				return
 			case <-t.C:
 			}
-			text := log.Contents()
-			if len(text) == saved {
+			if log.Len() == saved || time.Since(savedAt) < c.opts.SaveEvery*time.Duration(saved/chunkBytes) {
 				continue
 			}
+			text := log.Contents()
 			id, err := saveChunk(store, branch, text)
 			if err == nil {
-				last, saved = id, len(text)
+				last, saved, savedAt = id, len(text), time.Now()
 			}
 		}
 	}()
@@ -421,7 +532,6 @@ func (c *Cache[K, V]) RebuildBranch(ctx context.Context, store dkstore.Store, br
 	if _, err := tx.Commit(ctx, "Marked for rebuild"); err != nil {
 		return false, err
 	}
-	c.rebuilds[branch] = true
 	if e != nil {
 		delete(c.entries, branch)
 		go e.changed()
@@ -440,7 +550,8 @@ func IsRebuild(ctx context.Context) bool {
 }
 
 // Cancel cancels the build running on branch: its log says "Cancelled at
-// user's request" and it fails. false if nothing is building there.
+// user's request" and it fails. false if nothing is building there (or
+// the builder has finished and the result is being saved).
 func (c *Cache[K, V]) Cancel(branch string) bool {
 	c.mu.Lock()
 	e := c.entries[branch]
@@ -449,9 +560,8 @@ func (c *Cache[K, V]) Cancel(branch string) bool {
 		return false
 	}
 	e.mu.Lock()
-	building := !e.done
-	e.mu.Unlock()
-	if !building {
+	defer e.mu.Unlock()
+	if !e.generating {
 		return false
 	}
 	e.log.Printf("Cancelled at user's request")

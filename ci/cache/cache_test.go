@@ -307,10 +307,20 @@ func TestLogSavedInChunks(t *testing.T) {
 	if n := strings.Count(string(log), "\n"); n != 10003 {
 		t.Errorf("final log has %d lines, want 10003", n)
 	}
-	// history: a few chunks, then the result
+	// history: a few chunks, then the result, on a line (the result
+	// fast-forwards the chunks: no merge)
+	if len(cm.Parents) != 1 {
+		t.Fatalf("the result has parents %v, want the last chunk", cm.Parents)
+	}
+	if p, _ := h.Store.Commit(context.Background(), cm.Parents[0]); p.Message != "Log so far" {
+		t.Errorf("the result's parent is %q, want the last chunk", p.Message)
+	}
 	commits := 0
 	for id := cm.ID; !id.IsZero(); commits++ {
 		c, _ := h.Store.Commit(context.Background(), id)
+		if len(c.Parents) > 1 {
+			t.Errorf("merge commit %q on the result branch", c.Message)
+		}
 		if len(c.Parents) == 0 {
 			break
 		}
