@@ -9,7 +9,18 @@
 //	jobs := ci.Jobs{"test": term.Then(term.Bind(src.Fetch(t.Commit()), test), "Tests passed")}
 //
 // A Remote is safe for concurrent use; make one per repository, at the top
-// of the program.
+// of the program. Fetches into a mirror take a file lock beside it, so
+// that two Remotes (or two processes) sharing a work directory and URL
+// fetch one at a time.
+//
+// A fetch fetches every branch, tag and pull request (refs/pull/*) of the
+// repository, then, if the commit is still missing, the commit by its hash
+// (which servers allow for reachable commits). A commit still missing is
+// an infrastructure error, not a cached failure: it may yet be pushed (the
+// fetch result branch is named by the commit alone). A password (or an
+// HTTP user name, often a token) in the URL is masked in logs and errors,
+// and SSH host keys are accepted on first use (StrictHostKeyChecking
+// accept-new), without prompting.
 package git
 
 import (
@@ -18,6 +29,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,17 +49,23 @@ import (
 // Remote is a repository commits are fetched from (a URL or a local
 // path), with a bare mirror of it in a work directory.
 type Remote struct {
-	url    string
-	mirror string
-	mu     sync.Mutex // one fetch into the mirror at a time
-	fetch  *cache.Cache[string, Commit]
-	opts   Options
+	url     string
+	display string   // url without its credentials
+	secrets []string // credentials in url
+	mirror  string
+	mu      sync.Mutex // one fetch into the mirror at a time (see lockFile)
+	fetch   *cache.Cache[string, Commit]
+	opts    Options
 }
 
 // Options tune a Remote. The zero value is useful.
 type Options struct {
 	// FetchTimeout bounds a fetch (default 10 minutes).
 	FetchTimeout time.Duration
+	// RetryAfter is how long a fetch that could not be made (an
+	// unreachable repository, a commit not in it) is remembered before it
+	// is tried again (default 1 minute).
+	RetryAfter time.Duration
 }
 
 // Commit is a commit present in the mirror.
@@ -66,19 +84,45 @@ func NewRemote(url, workDir string, opts Options) *Remote {
 		opts.FetchTimeout = 10 * time.Minute
 	}
 	sum := sha256.Sum256([]byte(url))
-	r := &Remote{url: url, opts: opts,
-		mirror: filepath.Join(workDir, safeName(filepath.Base(strings.TrimSuffix(url, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
-	r.fetch = cache.New[string, Commit](fetcher{r}, cache.Options{Timeout: opts.FetchTimeout})
+	display, secrets := redact(url)
+	r := &Remote{url: url, display: display, secrets: secrets, opts: opts,
+		mirror: filepath.Join(workDir, safeName(filepath.Base(strings.TrimSuffix(display, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
+	r.fetch = cache.New[string, Commit](fetcher{r}, cache.Options{Timeout: opts.FetchTimeout, Secrets: secrets, RetryAfter: opts.RetryAfter})
 	return r
+}
+
+// redact returns rawURL without the credentials in it, and those.
+func redact(rawURL string) (string, []string) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil || u.Host == "" {
+		return rawURL, nil
+	}
+	var secrets []string
+	if p, ok := u.User.Password(); ok && p != "" {
+		secrets = append(secrets, p)
+	} else if (u.Scheme == "http" || u.Scheme == "https") && u.User.Username() != "" {
+		secrets = append(secrets, u.User.Username()) // a token as user name
+	} else {
+		return rawURL, nil
+	}
+	u.User = url.User("***")
+	return strings.Replace(u.String(), "%2A%2A%2A", "***", 1), secrets
 }
 
 // Fetch is the term of commit c fetched into the mirror: cached as branch
 // git-pull-of-<sha>.
 func (r *Remote) Fetch(c ci.Commit) term.Term[Commit] { return r.fetch.Find(c.Hash) }
 
-// git runs git with args, its output into log.
-func git(ctx context.Context, log *livelog.Log, dir string, args ...string) error {
-	return process.Run(ctx, process.Cmd{Argv: append([]string{"git"}, args...), Dir: dir, Env: []string{"GIT_TERMINAL_PROMPT=0"}}, log, log)
+// git runs git with args, its output into log; mask lists what to hide
+// where the command is displayed.
+func git(ctx context.Context, log *livelog.Log, mask []string, dir string, args ...string) error {
+	env := []string{"GIT_TERMINAL_PROMPT=0", "GIT_SSH_COMMAND=ssh -o StrictHostKeyChecking=accept-new -o BatchMode=yes"}
+	for _, k := range []string{"GIT_SSH_COMMAND", "GIT_SSH", "SSH_AUTH_SOCK"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return process.Run(ctx, process.Cmd{Argv: append([]string{"git"}, args...), Dir: dir, Env: env, Mask: mask}, log, log)
 }
 
 // gitOut runs git and returns its standard output.
@@ -106,28 +150,58 @@ func (f fetcher) Title(sha string) string  { return "Fetch " + short(sha) }
 
 func (f fetcher) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (Commit, error) {
 	r := f.r
+	if !isHash(sha) {
+		return Commit{}, fmt.Errorf("%q is not a commit hash", sha)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := os.Stat(r.mirror); err != nil {
-		if err := os.MkdirAll(filepath.Dir(r.mirror), 0o755); err != nil {
-			return Commit{}, term.Infra(err)
-		}
-		if err := git(ctx, log, "", "init", "--quiet", "--bare", r.mirror); err != nil {
+	if err := os.MkdirAll(filepath.Dir(r.mirror), 0o755); err != nil {
+		return Commit{}, term.Infra(err)
+	}
+	unlock, err := lockFile(ctx, r.mirror+".lock", func() { log.Printf("Waiting for another fetch into %s", filepath.Base(r.mirror)) })
+	if err != nil {
+		return Commit{}, err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(r.mirror, "HEAD")); err != nil {
+		if err := git(ctx, log, nil, "", "init", "--quiet", "--bare", r.mirror); err != nil {
 			return Commit{}, term.Infra(err)
 		}
 	}
-	if !r.has(ctx, sha) {
-		log.Printf("Fetching %s from %s", short(sha), r.url)
-		err := git(ctx, log, r.mirror, "fetch", "--quiet", "--force", "--no-tags", r.url,
-			"+refs/heads/*:refs/mirror/heads/*", "+refs/tags/*:refs/mirror/tags/*", "+refs/pull/*:refs/mirror/pull/*")
-		if err != nil {
-			return Commit{}, term.Infra(fmt.Errorf("fetching %s: %w", r.url, err))
-		}
-		if !r.has(ctx, sha) {
-			return Commit{}, fmt.Errorf("commit %s is not in %s", short(sha), r.url)
+	if r.has(ctx, sha) {
+		return Commit{Hash: sha, r: r}, nil
+	}
+	log.Printf("Fetching %s from %s", short(sha), r.display)
+	err = git(ctx, log, r.secrets, r.mirror, "fetch", "--quiet", "--force", "--no-tags", r.url,
+		"+refs/heads/*:refs/mirror/heads/*", "+refs/tags/*:refs/mirror/tags/*", "+refs/pull/*:refs/mirror/pull/*")
+	if err != nil {
+		return Commit{}, term.Infra(fmt.Errorf("fetching %s: %w", r.display, err))
+	}
+	if r.has(ctx, sha) {
+		return Commit{Hash: sha, r: r}, nil
+	}
+	log.Printf("No branch, tag or pull request of %s has %s: fetching it by its hash", r.display, short(sha))
+	if err := git(ctx, log, r.secrets, r.mirror, "fetch", "--quiet", "--no-tags", r.url, "+"+sha+":refs/mirror/commits/"+sha); err == nil && r.has(ctx, sha) {
+		return Commit{Hash: sha, r: r}, nil
+	}
+	if ctx.Err() != nil {
+		return Commit{}, context.Cause(ctx)
+	}
+	// Not cached as a failure: the commit may yet be pushed.
+	return Commit{}, term.Infra(fmt.Errorf("commit %s is not in %s", short(sha), r.display))
+}
+
+// isHash reports whether s is a full hexadecimal commit hash.
+func isHash(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
 		}
 	}
-	return Commit{Hash: sha, r: r}, nil
+	return true
 }
 
 func (f fetcher) Load(ctx context.Context, _ dkstore.Tree, sha string) (Commit, error) {
@@ -214,9 +288,9 @@ func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cle
 		return "", nil, term.Infra(err)
 	}
 	cleanup = func() { os.RemoveAll(dir) }
-	err = git(ctx, log, "", "clone", "--quiet", "--shared", "--no-checkout", c.r.mirror, dir)
+	err = git(ctx, log, nil, "", "clone", "--quiet", "--shared", "--no-checkout", c.r.mirror, dir)
 	if err == nil {
-		err = git(ctx, log, dir, "checkout", "--quiet", "--detach", c.Hash)
+		err = git(ctx, log, nil, dir, "checkout", "--quiet", "--detach", c.Hash)
 	}
 	if err != nil {
 		cleanup()

@@ -2,6 +2,7 @@ package git_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,16 +97,20 @@ func TestAnnotatedTag(t *testing.T) {
 	}
 }
 
-// A commit that is not in the repository fails the fetch (not an
-// infrastructure error); an unreachable repository is one.
+// A commit that is not in the repository is an error (not a cached
+// failure: it is fetched again later, and found once pushed); an
+// unreachable repository is an error too.
 func TestFetchErrors(t *testing.T) {
 	gitfixture.Need(t)
 	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
 	repo.Commit("first", map[string]string{"a": "1"})
-	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	// a commit made elsewhere, pushed later
+	other := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "other"))
+	other.Git("pull", "-q", repo.Dir, "master")
+	later := other.Commit("later", map[string]string{"b": "2"})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{RetryAfter: 200 * time.Millisecond})
 	gone := git.NewRemote(filepath.Join(t.TempDir(), "nowhere"), t.TempDir(), git.Options{})
-	const missing = "0123456789012345678901234567890123456789"
-	const other = "9876543210987654321098765432109876543210"
+	const unknown = "9876543210987654321098765432109876543210"
 	// (one remote per commit: the fetch branch git-pull-of-<sha> is named
 	// by the commit alone, as in the original)
 	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
@@ -115,14 +120,133 @@ func TestFetchErrors(t *testing.T) {
 		return ci.Jobs{"fetch": term.Then(remote.Fetch(tg.Commit()), "fetched")}
 	}}}})
 	h.Timeout = time.Minute
-	h.SetBranch("me/p", "master", missing)
-	h.SetTag("me/p", "gone", other)
-	st := h.WaitStatus("me/p", missing, "fetch", ci.Failure)
-	if !strings.Contains(st.Description, "commit 0123456 is not in") {
-		t.Errorf("missing commit: %q", st.Description)
+	h.SetBranch("me/p", "master", later)
+	h.SetTag("me/p", "gone", unknown)
+	st := h.WaitStatus("me/p", later, "fetch", ci.Error)
+	if want := "commit " + later[:7] + " is not in " + repo.Dir; st.Description != want {
+		t.Errorf("missing commit: %q, want %q", st.Description, want)
 	}
-	st = h.WaitStatus("me/p", other, "fetch", ci.Error)
+	st = h.WaitStatus("me/p", unknown, "fetch", ci.Error)
 	if !strings.Contains(st.Description, "fetching") {
 		t.Errorf("unreachable repository: %q", st.Description)
+	}
+	other.Git("push", "-q", repo.Dir, "HEAD:refs/heads/feature")
+	h.WaitStatus("me/p", later, "fetch", ci.Success)
+}
+
+// A PR's head is fetched from refs/pull/<n>/head, and a commit no ref
+// that is fetched reaches, by its hash (where the server allows it).
+func TestFetchPullRefAndHash(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	repo.Commit("first", map[string]string{"a": "1"})
+	repo.Git("checkout", "-q", "-b", "pr")
+	pr := repo.Commit("pr", map[string]string{"a": "pr"})
+	repo.UpdateRef("refs/pull/1/head", pr)
+	repo.Git("checkout", "-q", "master")
+	repo.Git("checkout", "-q", "-b", "hidden")
+	hidden := repo.Commit("hidden", map[string]string{"a": "hidden"})
+	repo.UpdateRef("refs/keep/hidden", hidden)
+	repo.Git("checkout", "-q", "master")
+	repo.Git("branch", "-q", "-D", "pr", "hidden")
+	repo.Git("config", "uploadpack.allowAnySHA1InWant", "true")
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	cat := remote.Command("cat", git.CommandOptions{}, []string{"cat", "a"})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"cat": term.Then(term.Bind(remote.Fetch(tg.Commit()), cat), "ok")}
+	}}}})
+	h.Timeout = time.Minute
+	h.OpenPR("me/p", 1, pr, "a PR")
+	h.SetBranch("me/p", "hidden", hidden)
+	h.WaitStatus("me/p", pr, "cat", ci.Success)
+	h.WaitStatus("me/p", hidden, "cat", ci.Success)
+	if log, _ := readBranchFile(t, h.Store, "shell-of-cat-on-"+pr, "log"); !strings.Contains(log, "\npr") {
+		t.Errorf("log = %q", log)
+	}
+	if log, _ := readBranchFile(t, h.Store, "git-pull-of-"+hidden, "log"); !strings.Contains(log, "fetching it by its hash") {
+		t.Errorf("fetch log = %q", log)
+	}
+}
+
+// Two Remotes on one work directory and URL share the mirror: their
+// fetches take turns.
+func TestTwoRemotesOneMirror(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	repo.Commit("first", map[string]string{"a": "1"})
+	var shas []string
+	for i := 0; i < 6; i++ {
+		repo.Git("checkout", "-q", "-B", fmt.Sprint("b", i), "master")
+		shas = append(shas, repo.Commit(fmt.Sprint("c", i), map[string]string{"f": fmt.Sprint(i)}))
+	}
+	work := t.TempDir()
+	remotes := []*git.Remote{git.NewRemote(repo.Dir, work, git.Options{}), git.NewRemote(repo.Dir, work, git.Options{})}
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		i := strings.Index(strings.Join(shas, " "), tg.Head) / 41
+		return ci.Jobs{"fetch": term.Then(remotes[i%2].Fetch(tg.Commit()), "fetched")}
+	}}}})
+	h.Timeout = time.Minute
+	for i, sha := range shas {
+		h.SetBranch("me/p", fmt.Sprint("b", i), sha)
+	}
+	for _, sha := range shas {
+		h.WaitStatus("me/p", sha, "fetch", ci.Success)
+	}
+}
+
+// Credentials in the URL never reach a status or a log.
+func TestURLCredentialsMasked(t *testing.T) {
+	gitfixture.Need(t)
+	remote := git.NewRemote("http://ci-bot:hunter2-s3cret@127.0.0.1:1/me/p.git", t.TempDir(), git.Options{})
+	const sha = "1111111111111111111111111111111111111111"
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"fetch": term.Then(remote.Fetch(tg.Commit()), "fetched")}
+	}}}})
+	h.Timeout = time.Minute
+	h.SetBranch("me/p", "master", sha)
+	st := h.WaitStatus("me/p", sha, "fetch", ci.Error)
+	if strings.Contains(st.Description, "s3cret") || !strings.Contains(st.Description, "http://***@127.0.0.1:1/me/p.git") {
+		t.Errorf("status = %q", st.Description)
+	}
+	log, _ := readBranchFile(t, h.Store, "git-pull-of-"+sha, "log")
+	if strings.Contains(log, "s3cret") || !strings.Contains(log, "***") {
+		t.Errorf("log = %q", log)
+	}
+}
+
+// A cancelled command's checkout is removed.
+func TestCheckoutRemovedOnCancel(t *testing.T) {
+	gitfixture.Need(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"a": "1"})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	sleep := remote.Command("sleep", git.CommandOptions{}, []string{"sh", "-c", "echo started; sleep 60"})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"sleep": term.Then(term.Bind(remote.Fetch(tg.Commit()), sleep), "slept")}
+	}}}})
+	h.Timeout = time.Minute
+	h.SetBranch("me/p", "master", sha)
+	branch := "shell-of-sleep-on-" + sha
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if l, ok := h.Engine.Logs().Get(branch); ok && strings.Contains(string(l.Contents()), "started") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command did not start")
+		}
+	}
+	if checkouts, _ := filepath.Glob(filepath.Join(tmp, "datakit-ci-checkout-*")); len(checkouts) != 1 {
+		t.Fatalf("checkouts while running: %v", checkouts)
+	}
+	if err := h.Engine.Cancel(branch); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.WaitStatus("me/p", sha, "sleep", ci.Failure); st.Description != "Cancelled at user's request" {
+		t.Errorf("status = %q", st.Description)
+	}
+	if checkouts, _ := filepath.Glob(filepath.Join(tmp, "datakit-ci-checkout-*")); len(checkouts) != 0 {
+		t.Errorf("checkouts left after the cancel: %v", checkouts)
 	}
 }
