@@ -3,6 +3,7 @@ package docker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -171,9 +172,16 @@ func (bb buildBuilder) Generate(ctx context.Context, log *livelog.Log, tx dkstor
 	if err != nil {
 		return Image{}, err
 	}
-	return Image{ID: id}, tx.WriteFile(ctx, "value", []byte(id+"\n"), dkstore.KindFile)
+	if err := tx.WriteFile(ctx, "value", []byte(id+"\n"), dkstore.KindFile); err != nil {
+		return Image{}, term.Infra(fmt.Errorf("saving the image id: %w", err))
+	}
+	return Image{ID: id}, nil
 }
 
+// Load checks that the saved image is still there: one that is gone (e.g.
+// pruned) is built again. A daemon that cannot be asked is an
+// infrastructure error (term.Infra), so that a restart while the daemon is
+// down does not rebuild every image.
 func (bb buildBuilder) Load(ctx context.Context, tree dkstore.Tree, _ buildKey) (Image, error) {
 	b, err := tree.ReadFile(ctx, "value")
 	if err != nil {
@@ -182,9 +190,13 @@ func (bb buildBuilder) Load(ctx context.Context, tree dkstore.Tree, _ buildKey) 
 	id := strings.TrimSpace(string(b))
 	c, err := bb.b.e.client(ctx)
 	if err != nil {
+		return Image{}, err // term.Infra
+	}
+	ok, err := c.ImageExists(ctx, id)
+	if term.IsInfra(err) {
 		return Image{}, err
 	}
-	if ok, err := c.ImageExists(ctx, id); err != nil || !ok {
+	if err != nil || !ok {
 		return Image{}, fmt.Errorf("image %s is gone", id) // build it again
 	}
 	return Image{ID: id}, nil
@@ -236,7 +248,9 @@ func (rb runBuilder) Generate(ctx context.Context, log *livelog.Log, _ dkstore.T
 	o.Image = id
 	tail := &lastLine{}
 	err = c.Run(ctx, o, multiWriter{log, tail})
-	if err != nil && !term.IsInfra(err) && tail.line() != "" {
+	var exit *ExitError
+	if errors.As(err, &exit) && tail.line() != "" {
+		// only an exit: a timeout or a cancellation keeps its own text
 		return struct{}{}, fmt.Errorf("%w: %s", err, tail.line())
 	}
 	return struct{}{}, err
@@ -246,7 +260,8 @@ func (rb runBuilder) Load(context.Context, dkstore.Tree, string) (struct{}, erro
 	return struct{}{}, nil
 }
 
-// lastLine keeps the last non-empty line written to it.
+// lastLine keeps the last non-empty line written to it (a carriage
+// return, as progress bars use, ends a line too).
 type lastLine struct {
 	mu   sync.Mutex
 	last []byte
@@ -257,7 +272,7 @@ func (l *lastLine) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, b := range p {
-		if b == '\n' {
+		if b == '\n' || b == '\r' {
 			if len(bytes.TrimSpace(l.cur)) > 0 {
 				l.last = append(l.last[:0], l.cur...)
 			}

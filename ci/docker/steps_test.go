@@ -201,3 +201,145 @@ func branchFile(t *testing.T, s dkstore.Store, branch, file string) string {
 	}
 	return string(b)
 }
+
+// Result branch names are the reference's: the image id's ":" becomes "-".
+func TestDockerBranchNames(t *testing.T) {
+	const sha = "0123456789012345678901234567890123456789"
+	build := NewBuild(NewEngine(Options{}), "my app/Dockerfile", BuildOptions{}, StepOptions{})
+	run := NewRun(NewEngine(Options{}), "test", RunOptions{}, StepOptions{})
+	bb, rb := buildBuilder{build}, runBuilder{run}
+	for _, c := range []struct{ got, want string }{
+		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}}), "docker-build-my-app-Dockerfile-of-" + sha},
+		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}, from: "sha256:abc"}), "docker-build-my-app-Dockerfile-of-" + sha + "-from-sha256-abc"},
+		{rb.Branch("sha256:abc"), "docker-run-test-in-sha256-abc"},
+		{rb.Title("sha256:0123456789abcdef"), "Run test in 0123456789ab"},
+	} {
+		if c.got != c.want {
+			t.Errorf("branch = %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+// A failing run's message ends with its output's last line: the last one
+// with text, a carriage return ending a line too.
+func TestDockerLastLine(t *testing.T) {
+	for _, c := range []struct{ name, out, want string }{
+		{"plain", "a\nFAIL: b\n", "FAIL: b"},
+		{"blank lines after", "FAIL: b\n\n  \n", "FAIL: b"},
+		{"no newline", "a\nunfinished", "unfinished"},
+		{"progress bar", "50%\r100%\rdone: 3 failures\r\n", "done: 3 failures"},
+		{"nothing", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var l lastLine
+			for i := 0; i < len(c.out); i++ { // byte by byte: any split
+				l.Write([]byte{c.out[i]})
+			}
+			if got := l.line(); got != c.want {
+				t.Errorf("line() = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// A saved image that is gone (pruned) is built again at the next lookup;
+// a daemon that is down when a saved build is looked up gives status
+// error and rebuilds nothing.
+func TestDockerImageGoneOrDaemonDown(t *testing.T) {
+	needDocker(t)
+	repo, good, _ := project(t)
+	eng := NewEngine(Options{})
+	defer eng.Close()
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	pipeline := func(eng *Engine) ci.Config {
+		build := NewBuild(eng, "Dockerfile", BuildOptions{}, StepOptions{})
+		return ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+			return ci.Jobs{"build": term.Map(term.Bind(remote.Fetch(tg.Commit()), build.Of), func(i Image) string { return i.ID })}
+		}}}}
+	}
+	h := citest.New(t, pipeline(eng))
+	h.Timeout = 2 * time.Minute
+	h.SetBranch("me/p", "master", good)
+	first := h.WaitStatus("me/p", good, "build", ci.Success).Description
+	defer dockerClient.RemoveImage(context.Background(), first)
+	branch := "docker-build-Dockerfile-of-" + good
+	built := branchHead(t, h.Store, branch)
+	h.Stop()
+
+	down := NewEngine(Options{Host: "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")})
+	h2 := citest.New(t, pipeline(down), citest.WithStore(h.Store))
+	h2.Timeout = time.Minute
+	if st := h2.WaitStatus("me/p", good, "build", ci.Error); !strings.Contains(st.Description, "no-docker.sock") {
+		t.Errorf("daemon down: %q", st.Description)
+	}
+	h2.Stop()
+	if got := branchHead(t, h.Store, branch); got != built {
+		t.Error("a lookup while the daemon was down moved the result branch (a rebuild)")
+	}
+
+	if err := dockerClient.RemoveImage(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	h3 := citest.New(t, pipeline(eng), citest.WithStore(h.Store))
+	h3.Timeout = 2 * time.Minute
+	h3.WaitStatus("me/p", good, "build", ci.Success)
+	second := strings.TrimSpace(branchFile(t, h.Store, branch, "value"))
+	defer dockerClient.RemoveImage(context.Background(), second)
+	if branchHead(t, h.Store, branch) == built {
+		t.Error("the gone image was not built again")
+	}
+	if ok, err := dockerClient.ImageExists(context.Background(), second); !ok || err != nil {
+		t.Errorf("the rebuilt image %s: exists %v, %v", second, ok, err)
+	}
+}
+
+// A requested rebuild waits in its pool behind work a PR waits for.
+func TestDockerRebuildQueuesLow(t *testing.T) {
+	needDocker(t)
+	eng := NewEngine(Options{})
+	defer eng.Close()
+	p := pool.New("docker", 1, nil)
+	step := func(label string) *RunStep {
+		return NewRun(eng, label, RunOptions{Cmd: []string{"echo", label}, Labels: testLabels()}, StepOptions{Pool: p})
+	}
+	a, b := step("a"), step("b")
+	img := Image{ID: baseImage}
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		if tg.ID.IsPR() {
+			return ci.Jobs{"b": term.Then(b.In(img), "ok")}
+		}
+		return ci.Jobs{"a": term.Then(a.In(img), "ok")}
+	}}}})
+	h.Timeout = time.Minute
+	const sha1, sha2 = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
+	h.SetBranch("me/p", "master", sha1)
+	h.WaitStatus("me/p", sha1, "a", ci.Success)
+	release, err := p.Acquire(context.Background(), pool.Request{Priority: pool.High, Label: "blocker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if ok, err := h.Engine.Rebuild(context.Background(), runBuilder{a}.Branch(img.ID)); !ok || err != nil {
+		t.Fatalf("Rebuild = %v, %v", ok, err)
+	}
+	queued := func(n int) []pool.Use {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if q := p.Status().Queued; len(q) == n {
+				return q
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("queue = %+v, want %d waiting", p.Status().Queued, n)
+			}
+		}
+	}
+	queued(1)
+	h.OpenPR("me/p", 1, sha2, "PR")
+	q := queued(2)
+	if !strings.HasPrefix(q[0].Label, "Run b") || q[0].Priority != pool.Normal || !strings.HasPrefix(q[1].Label, "Run a") || q[1].Priority != pool.Low {
+		t.Errorf("queue = %+v, want the PR's step first, then the rebuild at priority Low", q)
+	}
+	release()
+	h.WaitStatus("me/p", sha2, "b", ci.Success)
+	h.WaitStatus("me/p", sha1, "a", ci.Success)
+}
