@@ -134,7 +134,7 @@ func (bb buildBuilder) Name() string { return "docker-build" }
 func (bb buildBuilder) Branch(k buildKey) string {
 	br := "docker-build-" + bb.b.label + "-of-" + k.commit.Hash
 	if k.from != "" {
-		br += "-from-" + strings.ReplaceAll(k.from, ":", "-")
+		br += "-from-" + imagePart(k.from)
 	}
 	return br
 }
@@ -228,7 +228,7 @@ type runBuilder struct{ r *RunStep }
 
 func (rb runBuilder) Name() string { return "docker-run" }
 func (rb runBuilder) Branch(id string) string {
-	return "docker-run-" + rb.r.label + "-in-" + strings.ReplaceAll(id, ":", "-")
+	return "docker-run-" + rb.r.label + "-in-" + imagePart(id)
 }
 func (rb runBuilder) Title(id string) string {
 	return fmt.Sprintf("Run %s in %s", rb.r.label, Image{ID: id}.Short())
@@ -305,12 +305,43 @@ func (m multiWriter) Write(p []byte) (int, error) {
 	return m.log.Write(p)
 }
 
-// sanitize makes a label usable in a branch name.
+// imagePart is an image in a branch name: an image id's ":" becomes "-"
+// (the reference's "sha256-<hex>"); in a reference such as
+// "ocaml/opam:alpine", a character a branch name cannot hold is escaped
+// as "_" and two hex digits ("ocaml_2fopam-alpine"), so that two images
+// never share a result branch, and no name is invalid.
+func imagePart(id string) string {
+	var b strings.Builder
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c == ':':
+			b.WriteByte('-')
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		case c == '.' && i+1 < len(id) && id[i+1] != '.' && (i == 0 || id[i-1] != '.'):
+			b.WriteByte(c)
+		default: // "/", "@", "..", a final "."
+			fmt.Fprintf(&b, "_%02x", c)
+		}
+	}
+	s := b.String()
+	if t, ok := strings.CutSuffix(s, ".lock"); ok {
+		s = t + "_2elock"
+	}
+	return s
+}
+
+// sanitize makes a label usable in a branch name: a character a branch
+// name cannot hold, a "." next to another or last, and a final ".lock"
+// become "-".
 func sanitize(s string) string {
 	var b strings.Builder
-	for _, c := range s {
+	for i, c := range s {
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+			b.WriteRune(c)
+		case c == '.' && i+1 < len(s) && s[i+1] != '.' && (i == 0 || s[i-1] != '.'):
 			b.WriteRune(c)
 		default:
 			b.WriteByte('-')
@@ -318,6 +349,9 @@ func sanitize(s string) string {
 	}
 	if b.Len() == 0 {
 		return "x"
+	}
+	if t, ok := strings.CutSuffix(b.String(), ".lock"); ok {
+		return t + "-lock"
 	}
 	return b.String()
 }

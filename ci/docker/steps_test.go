@@ -212,10 +212,22 @@ func TestDockerBranchNames(t *testing.T) {
 		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}}), "docker-build-my-app-Dockerfile-of-" + sha},
 		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}, from: "sha256:abc"}), "docker-build-my-app-Dockerfile-of-" + sha + "-from-sha256-abc"},
 		{rb.Branch("sha256:abc"), "docker-run-test-in-sha256-abc"},
+		{rb.Branch("ocaml/opam:alpine"), "docker-run-test-in-ocaml_2fopam-alpine"},
+		{rb.Branch("reg:5000/a@sha256:ab"), "docker-run-test-in-reg-5000_2fa_40sha256-ab"},
+		{rb.Branch("img:1..2"), "docker-run-test-in-img-1_2e_2e2"},
+		{rb.Branch("img:x.lock"), "docker-run-test-in-img-x_2elock"},
+		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}, from: "ocaml/opam:4.14"}), "docker-build-my-app-Dockerfile-of-" + sha + "-from-ocaml_2fopam-4.14"},
+		{runBuilder{NewRun(nil, "a..b.", RunOptions{}, StepOptions{})}.Branch("i"), "docker-run-a--b--in-i"},
+		{runBuilder{NewRun(nil, "t.lock", RunOptions{}, StepOptions{})}.Branch("i"), "docker-run-t-lock-in-i"},
 		{rb.Title("sha256:0123456789abcdef"), "Run test in 0123456789ab"},
 	} {
 		if c.got != c.want {
 			t.Errorf("branch = %q, want %q", c.got, c.want)
+		}
+		if strings.HasPrefix(c.got, "docker-") {
+			if err := dkstore.BranchName(c.got).Valid(); err != nil {
+				t.Errorf("%s: %v", c.got, err)
+			}
 		}
 	}
 }

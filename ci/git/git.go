@@ -312,11 +312,20 @@ func short(sha string) string {
 
 var unsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// safeName makes s usable in a branch name.
+// safeName makes s usable in a branch name (and a file name): runs of
+// other characters than letters, digits, ".", "_" and "-" become "-", and
+// so do runs of dots, a final dot and a final ".lock".
 func safeName(s string) string {
 	s = unsafe.ReplaceAllString(s, "-")
-	if s == "" || s == "." || s == ".." {
+	s = dots.ReplaceAllString(s, "-")
+	s = strings.TrimSuffix(s, ".")
+	if t, ok := strings.CutSuffix(s, ".lock"); ok {
+		s = t + "-lock"
+	}
+	if s == "" || s == "." {
 		return "x"
 	}
 	return s
 }
+
+var dots = regexp.MustCompile(`\.\.+`)
