@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/ci/git"
+	"github.com/dkgo/datakit/ci/livelog"
 	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/internal/gitfixture"
@@ -110,10 +112,12 @@ func TestDockerTimeoutAndCancel(t *testing.T) {
 	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
 	p := pool.New("docker", 1, nil)
 	build := NewBuild(eng, "Dockerfile", BuildOptions{}, StepOptions{})
-	sleepy := func(label string, timeout time.Duration) *RunStep {
+	sleepy := func(label string, p *pool.Pool, timeout time.Duration) *RunStep {
 		return NewRun(eng, label, RunOptions{Cmd: []string{"sleep", "60"}, Labels: testLabels()}, StepOptions{Pool: p, Timeout: timeout})
 	}
-	timed, first, second := sleepy("timed", time.Second), sleepy("first", 0), sleepy("second", 0)
+	// (the timeout counts from when the step holds its slot: the timed
+	// step has a pool of its own)
+	timed, first, second := sleepy("timed", pool.New("timed", 1, nil), time.Second), sleepy("first", p, 0), sleepy("second", p, 0)
 	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
 		img := term.Bind(remote.Fetch(tg.Commit()), build.Of)
 		return ci.Jobs{
@@ -125,7 +129,6 @@ func TestDockerTimeoutAndCancel(t *testing.T) {
 	h := citest.New(t, cfg)
 	h.Timeout = 2 * time.Minute
 	h.SetBranch("me/p", "master", good)
-	// the timed step goes first or waits; either way it ends in time
 	st := h.WaitStatus("me/p", good, "timed", ci.Failure)
 	if st.Description != "Exceeded timeout of 1 seconds" {
 		t.Errorf("timeout: %q", st.Description)
@@ -354,4 +357,32 @@ func TestDockerRebuildQueuesLow(t *testing.T) {
 	release()
 	h.WaitStatus("me/p", sha2, "b", ci.Success)
 	h.WaitStatus("me/p", sha1, "a", ci.Success)
+}
+
+// A step's timeout counts from when it holds its pool slot, as in the
+// original.
+func TestDockerTimeoutStartsWithSlot(t *testing.T) {
+	p := pool.New("docker", 1, nil)
+	release, err := p.Acquire(context.Background(), pool.Request{Label: "blocker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := livelog.NewManager(nil)
+	log, _ := logs.Create("b", "t", livelog.Options{})
+	defer log.Finish()
+	o := StepOptions{Pool: p, Timeout: 300 * time.Millisecond}
+	go func() { time.Sleep(500 * time.Millisecond); release() }()
+	t0 := time.Now()
+	ctx, done, err := o.acquire(context.Background(), log, "step")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if ctx.Err() != nil {
+		t.Fatalf("the step's context ended while it queued (%v)", time.Since(t0))
+	}
+	<-ctx.Done()
+	if err := stepError(ctx, errors.New("killed")); err.Error() != "Exceeded timeout of 0.3 seconds" {
+		t.Errorf("error = %v", err)
+	}
 }

@@ -216,7 +216,8 @@ type CommandOptions struct {
 	// Pool, if set, is where the step waits for a slot before running.
 	Pool     *pool.Pool
 	Priority pool.Priority
-	// Timeout bounds the whole step (none if 0).
+	// Timeout bounds the step once it holds its pool slot (none if 0): as
+	// in the original, time spent queued does not count.
 	Timeout time.Duration
 	// Env is added to the commands' environment.
 	Env []string
@@ -231,7 +232,7 @@ type CommandOptions struct {
 // with `Command … exited with status N`.
 func (r *Remote) Command(label string, opts CommandOptions, argvs ...[]string) func(Commit) term.Term[struct{}] {
 	c := cache.New[string, struct{}](&commander{r: r, label: safeName(label), opts: opts, argvs: argvs},
-		cache.Options{Timeout: opts.Timeout, Secrets: opts.Secrets})
+		cache.Options{Secrets: opts.Secrets})
 	return func(cm Commit) term.Term[struct{}] { return c.Find(cm.Hash) }
 }
 
@@ -261,19 +262,32 @@ func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Tr
 		}
 		defer release()
 	}
+	if c.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = process.WithTimeout(ctx, c.opts.Timeout)
+		defer cancel()
+	}
+	err := c.run(ctx, log, sha)
+	if err != nil && ctx.Err() != nil {
+		err = context.Cause(ctx) // the timeout's or the cancellation's text, whatever failed
+	}
+	return struct{}{}, err
+}
+
+func (c *commander) run(ctx context.Context, log *livelog.Log, sha string) error {
 	dir, cleanup, err := Commit{Hash: sha, r: c.r}.Checkout(ctx, log)
 	if err != nil {
-		return struct{}{}, err
+		return err
 	}
 	defer cleanup()
 	for _, argv := range c.argvs {
 		cmd := process.Cmd{Argv: argv, Dir: dir, Env: c.opts.Env, Mask: c.opts.Secrets}
 		fmt.Fprintf(log, "Running %s...\n", cmd)
 		if err := process.Run(ctx, cmd, log, log); err != nil {
-			return struct{}{}, err
+			return err
 		}
 	}
-	return struct{}{}, nil
+	return nil
 }
 
 // Checkout checks the commit out into a fresh temporary directory (git's

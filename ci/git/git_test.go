@@ -250,3 +250,36 @@ func TestCheckoutRemovedOnCancel(t *testing.T) {
 		t.Errorf("checkouts left after the cancel: %v", checkouts)
 	}
 }
+
+// A command's timeout counts from when it holds its pool slot, as in the
+// original: a step queued for longer than its timeout still runs.
+func TestTimeoutStartsWithSlot(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"a": "1"})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	p := pool.New("build", 1, nil)
+	quick := remote.Command("quick", git.CommandOptions{Pool: p, Timeout: 2 * time.Second}, []string{"true"})
+	slow := remote.Command("slow", git.CommandOptions{Timeout: 300 * time.Millisecond}, []string{"sleep", "10"})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		src := remote.Fetch(tg.Commit())
+		return ci.Jobs{"quick": term.Then(term.Bind(src, quick), "ok"), "slow": term.Then(term.Bind(src, slow), "ok")}
+	}}}})
+	h.Timeout = time.Minute
+	release, err := p.Acquire(context.Background(), pool.Request{Label: "blocker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetBranch("me/p", "master", sha)
+	if st := h.WaitStatus("me/p", sha, "slow", ci.Failure); st.Description != "Exceeded timeout of 0.3 seconds" {
+		t.Errorf("slow: %q", st.Description)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(p.Status().Queued) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the quick step did not queue")
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // longer than its timeout, queued
+	release()
+	h.WaitStatus("me/p", sha, "quick", ci.Success)
+}
