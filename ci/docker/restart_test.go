@@ -60,16 +60,22 @@ func TestDockerRestartMidBuild(t *testing.T) {
 		st, _, _ := bridge.ReadStatus(ctx, tree, bridge.Repo{User: "me", Name: "app"}, head, "ci/datakit/"+job)
 		return st
 	}
+	var (
+		cmd *exec.Cmd
+		out *bytes.Buffer // the running CI's output
+	)
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(90 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
+				cmd.Process.Kill()
+				cmd.Wait() // before reading its output
+				t.Fatalf("timed out waiting for %s; the CI said:\n%s", what, out)
 			}
 		}
 	}
 
-	cmd, out := start()
+	cmd, out = start()
 	waitFor("the build to start", func() bool { return strings.HasPrefix(status("build").Description, "Build Dockerfile of") })
 	time.Sleep(500 * time.Millisecond) // inside `RUN sleep 2`
 	cmd.Process.Signal(syscall.SIGKILL)

@@ -161,6 +161,9 @@ func BenchmarkWriteLines(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					buf = append(buf, line...)
 				}
+				if len(buf) != b.N*len(line) {
+					b.Fatal("short buffer")
+				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 				return
 			}
