@@ -170,7 +170,7 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 		kinds:    map[string]int{},
 		summary:  map[TargetID]TargetSummary{},
 		woken:    map[*job]struct{}{},
-		steps:    &steps{m: map[string]Step{}},
+		steps:    &steps{m: map[string]stepEntry{}},
 		wake:     make(chan struct{}, 1),
 		progress: make(chan struct{}),
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
@@ -21,11 +22,23 @@ type Step interface {
 	Cancel(branch string) bool
 }
 
-// steps maps result branches to the steps that own them.
+// steps maps result branches to the steps that own them. Entries that no
+// evaluation has registered for an hour are dropped now and then, so that
+// a long-running CI does not keep every branch it ever built.
 type steps struct {
-	mu sync.Mutex
-	m  map[string]Step
+	mu    sync.Mutex
+	m     map[string]stepEntry
+	adds  int
+	clock func() time.Time
 }
+
+type stepEntry struct {
+	step Step
+	seen time.Time
+}
+
+// stepTTL is how long a step stays reachable by branch after its last use.
+const stepTTL = time.Hour
 
 type stepsKey struct{}
 
@@ -38,14 +51,30 @@ func RegisterStep(c *term.Ctx, branch string, step Step) {
 		return
 	}
 	s.mu.Lock()
-	s.m[branch] = step
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.m[branch] = stepEntry{step, now}
+	if s.adds++; s.adds >= 1024 {
+		s.adds = 0
+		for b, e := range s.m {
+			if now.Sub(e.seen) > stepTTL {
+				delete(s.m, b)
+			}
+		}
+	}
+}
+
+func (s *steps) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return time.Now()
 }
 
 func (s *steps) get(branch string) Step {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.m[branch]
+	return s.m[branch].step
 }
 
 // ErrNoStep is returned for a branch no job's step has used.
