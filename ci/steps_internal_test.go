@@ -13,7 +13,7 @@ import (
 type nopStep struct{}
 
 func (nopStep) RebuildBranch(context.Context, dkstore.Store, string) (bool, error) { return false, nil }
-func (nopStep) Cancel(string) bool                                                { return false }
+func (nopStep) Cancel(string) bool                                                 { return false }
 
 // The engine forgets steps no evaluation has used for an hour.
 func TestStepsForgotten(t *testing.T) {
