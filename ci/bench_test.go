@@ -89,7 +89,8 @@ func benchHeadUpdate(b *testing.B, n int) {
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(p50)/float64(pct(commit, 50)), "p50/commit")
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/update")
-	b.ReportMetric(rssMB(), "rss-MB")
+	b.ReportMetric(rssSetup, "rss-after-setup-MB")
+	b.ReportMetric(rssMB(), "rss-at-end-MB") // includes the in-memory store's history
 	b.Logf("N=%d: initial evaluation %v (RSS %.0f MB); update→pending p50 %v p99 %v; bridge's commit p50 %v; CPU %v/update",
 		n, setup.Round(time.Millisecond), rssSetup, p50, p99, pct(commit, 50), cpu/time.Duration(b.N))
 }
