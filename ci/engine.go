@@ -599,6 +599,26 @@ func (e *Engine) unindexHead(t *target) {
 	if len(e.byHead[c]) == 0 {
 		delete(e.byHead, c)
 	}
+	// Another target testing that commit may own its statuses now.
+	for o := range e.byHead[c] {
+		for _, j := range o.jobs {
+			e.dirty[j] = struct{}{}
+		}
+	}
+}
+
+// owns reports whether j's target is the one whose result for job j.name
+// is the commit's status. Statuses belong to a commit, and a PR and a
+// branch often share one; when they disagree the status is the PR's (the
+// lowest-numbered open PR's, else the first branch's, else the first
+// tag's), so that a check only PRs run cannot be hidden by a branch.
+func (e *Engine) owns(j *job) bool {
+	for o := range e.byHead[j.t.Commit()] {
+		if o != j.t && o.jobs[j.name] != nil && lessID(o.ID, j.t.ID) {
+			return false
+		}
+	}
+	return true
 }
 
 // dropTarget cancels a target's work (with reason) and drops its jobs.
@@ -825,6 +845,9 @@ func (e *Engine) eval(ctx context.Context, j *job) {
 	e.touched[j.t.ID] = struct{}{}
 	k := statusKey{j.t.ID.Repo, j.t.Head, j.name}
 	v := statusValue{state: r.State.String(), descr: trimDescr(r.Msg), url: e.targetURL(j.t.Commit(), j.name)}
+	if !e.owns(j) {
+		return // the owner's result is the status
+	}
 	if e.written[k] != v {
 		e.writes[k] = write{value: v, target: j.t.ID}
 	} else {

@@ -473,3 +473,28 @@ func TestMetadataBranchDeleted(t *testing.T) {
 		t.Errorf(".monitor not written again: %v", err)
 	}
 }
+
+// A PR and a branch at the same commit share its statuses: when their jobs
+// disagree, the PR's result is the status, whatever the order of
+// evaluation; once the PR is closed, the branch's.
+func TestSharedHeadPRWins(t *testing.T) {
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		if tg.IsPR() && tg.Title != "feat: good" {
+			return ci.Jobs{"title": term.Failf[string]("bad PR title")}
+		}
+		return ci.Jobs{"title": term.Return("Title OK")}
+	}}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "topic", sha1)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "title", ci.Success, "Title OK")
+	h.OpenPR("me/p", 5, sha1, "stuff")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "title", ci.Failure, "bad PR title")
+	h.SetBranch("me/p", "other", sha1) // a branch evaluated later does not win
+	h.Settle()
+	h.WantStatus("me/p", sha1, "title", ci.Failure, "bad PR title")
+	h.ClosePR("me/p", 5)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "title", ci.Success, "Title OK")
+}
