@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dkgo/datakit/ci/process"
 	"io"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -195,25 +194,11 @@ func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc) (sto
 	return func() { close(done); wg.Wait() }
 }
 
-// TimeoutError is the error of a build or run that exceeded its Timeout.
-// Its text is the original DataKitCI's, as ci/process words it:
-// `Exceeded timeout of 10 seconds`, or of N minutes from two minutes on,
-// with at most two decimals and no trailing zeros (`1.5 seconds`).
-// errors.Is(err, context.DeadlineExceeded) holds for a *TimeoutError.
-type TimeoutError struct{ Timeout time.Duration }
-
-func (e *TimeoutError) Error() string {
-	s, unit := e.Timeout.Seconds(), "seconds"
-	if s >= 120 {
-		s, unit = s/60, "minutes"
-	}
-	// %.2f, without trailing zeros.
-	n := strings.TrimRight(strings.TrimRight(strconv.FormatFloat(s, 'f', 2, 64), "0"), ".")
-	return "Exceeded timeout of " + n + " " + unit
-}
-
-// Is makes a TimeoutError match context.DeadlineExceeded.
-func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+// TimeoutError is the error of a build or run that exceeded its Timeout:
+// ci/process's, so that every step words it alike (`Exceeded timeout of
+// 10 seconds`, or of N minutes from two minutes on).
+// errors.Is(err, context.DeadlineExceeded) holds for it.
+type TimeoutError = process.TimeoutError
 
 // logWriter remembers the first error of the writer it wraps, to tell a
 // failing log from a failing stream.

@@ -101,7 +101,7 @@ func TestTimeoutErrorText(t *testing.T) {
 		{100 * time.Second / 3, "Exceeded timeout of 33.33 seconds"},
 		{90 * time.Minute, "Exceeded timeout of 90 minutes"},
 	} {
-		if got := (&TimeoutError{tc.d}).Error(); got != tc.want {
+		if got := (&TimeoutError{Timeout: tc.d}).Error(); got != tc.want {
 			t.Errorf("TimeoutError{%v} = %q, want %q", tc.d, got, tc.want)
 		}
 	}
