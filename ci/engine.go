@@ -375,6 +375,7 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 		return fmt.Errorf("ci: diffing metadata %s..%s: %w", prev.id, head, err)
 	}
 	touched := map[TargetID]bool{}
+	ours := map[statusKey]bool{}
 	for _, ch := range changes {
 		e.markDependents(string(ch.Path))
 		loc, ok := bridge.Locate(ch.Path)
@@ -389,6 +390,29 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 			touched[TargetID{Repo: loc.Repo, PR: loc.PR}] = true
 		case bridge.KindRef:
 			touched[TargetID{Repo: loc.Repo, Ref: loc.Ref}] = true
+		case bridge.KindStatus:
+			// One of our statuses changed: by our own write (read back,
+			// nothing to do) or by someone else (a bridge, a person),
+			// whose value is then replaced by the job's.
+			if job, ok := strings.CutPrefix(loc.Context, StatusContextPrefix); ok && !strings.Contains(job, "/") {
+				ours[statusKey{loc.Repo, loc.Commit, job}] = true
+			}
+		}
+	}
+	for k := range ours {
+		was, tracked := e.written[k]
+		if !tracked {
+			continue
+		}
+		delete(e.written, k)
+		e.loadWritten(ctx, reader, k)
+		if e.written[k] == was {
+			continue // our own write, read back
+		}
+		for t := range e.byHead[Commit{Repo: k.repo, Hash: k.commit}] {
+			if j := t.jobs[k.job]; j != nil && j.done {
+				e.dirty[j] = struct{}{}
+			}
 		}
 	}
 	ids := make([]TargetID, 0, len(touched))

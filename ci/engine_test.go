@@ -498,3 +498,26 @@ func TestSharedHeadPRWins(t *testing.T) {
 	h.Settle()
 	h.WantStatus("me/p", sha1, "title", ci.Success, "Title OK")
 }
+
+// A status of ours that someone else overwrites (a bridge, a person) is
+// set back to the job's result; our own writes cause no re-evaluation
+// loop.
+func TestOverwrittenStatusRestored(t *testing.T) {
+	evals := 0
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.New(func(*term.Ctx) term.Result[string] {
+			evals++
+			return term.Result[string]{State: term.Success, Value: "ok"}
+		})}
+	}}}}
+	h := citest.New(t, cfg)
+	h.SetBranch("me/p", "master", sha1)
+	h.Settle()
+	before := evals
+	h.SetStatus("me/p", sha1, "ci/datakit/t", ci.Failure, "forged", "")
+	h.Settle()
+	h.WantStatus("me/p", sha1, "t", ci.Success, "ok")
+	if evals != before+1 {
+		t.Errorf("%d evaluations after the overwrite, want 1", evals-before)
+	}
+}
