@@ -342,7 +342,7 @@ func Snapshot(ctx context.Context, s dkstore.Store, branch dkstore.BranchName) (
 		return nil, dkstore.CommitID{}, fmt.Errorf("bridge: snapshot %s: %w", branch, err)
 	}
 	if head.IsZero() {
-		return emptyTree{}, head, nil
+		return Empty, head, nil
 	}
 	c, err := s.Commit(ctx, head)
 	if err != nil {
@@ -355,7 +355,9 @@ func Snapshot(ctx context.Context, s dkstore.Store, branch dkstore.BranchName) (
 	return t, head, nil
 }
 
-// emptyTree is the Reader of an empty tree.
+// Empty reads as an empty tree: the metadata of a branch with no commit.
+var Empty dkstore.Reader = emptyTree{}
+
 type emptyTree struct{}
 
 func (emptyTree) Stat(ctx context.Context, p dkstore.Path) (dkstore.Stat, error) {

@@ -329,7 +329,7 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 			return fmt.Errorf("ci: reading metadata tree: %w", err)
 		}
 	}
-	var reader dkstore.Reader = emptyTree{}
+	var reader dkstore.Reader = bridge.Empty
 	if next.tree != nil {
 		reader = next.tree
 	}
@@ -689,7 +689,7 @@ func (e *Engine) makeJobs(ctx context.Context, t *target) {
 		e.log.Error("project's Jobs function failed", "target", t.ID.String(), "err", err)
 	}
 	t.jobs = map[string]*job{}
-	var r dkstore.Reader = emptyTree{}
+	var r dkstore.Reader = bridge.Empty
 	if e.snap != nil && e.snap.tree != nil {
 		r = e.snap.tree
 	}

@@ -35,7 +35,7 @@ func snapshotOf[T any](c *term.Ctx) (*snapshot, *term.Result[T]) {
 // source is the common shape of the store-reading terms: read from the
 // snapshot, record the path read as a dependency, turn store errors into
 // infrastructure errors.
-func source[T any](dep func() dkstore.Path, read func(ctx context.Context, tree dkstore.Tree) term.Result[T]) term.Term[T] {
+func source[T any](dep func() dkstore.Path, read func(ctx context.Context, tree dkstore.Reader) term.Result[T]) term.Term[T] {
 	return term.New(func(c *term.Ctx) term.Result[T] {
 		s, bad := snapshotOf[T](c)
 		if bad != nil {
@@ -43,7 +43,7 @@ func source[T any](dep func() dkstore.Path, read func(ctx context.Context, tree 
 		}
 		c.Depend(string(dep()))
 		if s.tree == nil {
-			return read(c.Context(), emptyTree{})
+			return read(c.Context(), bridge.Empty)
 		}
 		return read(c.Context(), s.tree)
 	})
@@ -77,7 +77,7 @@ func targetPath(id TargetID) dkstore.Path {
 // does not exist" when there is no such open PR, branch or tag (the
 // original's Term.target).
 func TargetOf(id TargetID) term.Term[Target] {
-	return source(func() dkstore.Path { return targetPath(id) }, func(ctx context.Context, tree dkstore.Tree) term.Result[Target] {
+	return source(func() dkstore.Path { return targetPath(id) }, func(ctx context.Context, tree dkstore.Reader) term.Result[Target] {
 		t, ok, err := resolve(ctx, tree, id)
 		switch {
 		case err != nil:
@@ -130,7 +130,7 @@ func StatusOf(ctx string, commit term.Term[Commit]) term.Term[*CommitStatus] {
 		// is read, whatever the case the pipeline gave.
 		sha := strings.ToLower(strings.TrimSpace(c.Hash))
 		return source(func() dkstore.Path { return bridge.StatusPath(c.Repo, sha, ctx) },
-			func(rctx context.Context, tree dkstore.Tree) term.Result[*CommitStatus] {
+			func(rctx context.Context, tree dkstore.Reader) term.Result[*CommitStatus] {
 				st, ok, err := bridge.ReadStatus(rctx, tree, c.Repo, sha, ctx)
 				switch {
 				case err != nil:
@@ -183,27 +183,3 @@ func SuccessTargetURL(ctx string, commit term.Term[Commit]) term.Term[string] {
 		return term.Return(s.TargetURL)
 	})
 }
-
-// emptyTree reads as an empty directory: the metadata of a branch that has
-// no commit yet.
-type emptyTree struct{}
-
-func (emptyTree) Stat(_ context.Context, p dkstore.Path) (dkstore.Stat, error) {
-	if p == dkstore.Root {
-		return dkstore.Stat{Kind: dkstore.KindDir}, nil
-	}
-	return dkstore.Stat{}, dkstore.ErrNotExist
-}
-func (emptyTree) ReadFile(_ context.Context, p dkstore.Path) ([]byte, error) {
-	if p == dkstore.Root {
-		return nil, dkstore.ErrIsDir
-	}
-	return nil, dkstore.ErrNotExist
-}
-func (emptyTree) ReadDir(_ context.Context, p dkstore.Path) ([]dkstore.DirEntry, error) {
-	if p == dkstore.Root {
-		return nil, nil
-	}
-	return nil, dkstore.ErrNotExist
-}
-func (emptyTree) Hash() dkstore.Hash { return dkstore.Hash{} }

@@ -65,24 +65,12 @@ type statusRow struct{ target, head, job, state, descr string }
 // listStatuses reads the targets of cfg's projects and their CI statuses
 // from the metadata branch.
 func listStatuses(ctx context.Context, cfg ci.Config, store dkstore.Store) ([]statusRow, error) {
-	br, err := store.Branch(bridge.DefaultBranch)
-	if err != nil {
-		return nil, err
-	}
-	head, err := br.Head(ctx)
+	tree, head, err := bridge.Snapshot(ctx, store, bridge.DefaultBranch)
 	if err != nil {
 		return nil, err
 	}
 	if head.IsZero() {
 		return nil, fmt.Errorf("the store has no %s branch yet: no CI or bridge has written to it", bridge.DefaultBranch)
-	}
-	c, err := store.Commit(ctx, head)
-	if err != nil {
-		return nil, err
-	}
-	tree, err := store.Tree(ctx, c.Tree)
-	if err != nil {
-		return nil, err
 	}
 	var rows []statusRow
 	for _, p := range cfg.Projects {

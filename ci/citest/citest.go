@@ -281,23 +281,11 @@ func (h *Harness) Status(repo, head, job string) (ci.CommitStatus, bool) {
 }
 
 func (h *Harness) read(ctx context.Context, f func(dkstore.Reader) (bridge.Status, bool, error)) (bridge.Status, bool, error) {
-	br, err := h.Store.Branch(h.opts.Branch)
+	r, _, err := bridge.Snapshot(ctx, h.Store, h.opts.Branch)
 	if err != nil {
 		return bridge.Status{}, false, err
 	}
-	head, err := br.Head(ctx)
-	if err != nil || head.IsZero() {
-		return bridge.Status{}, false, err
-	}
-	c, err := h.Store.Commit(ctx, head)
-	if err != nil {
-		return bridge.Status{}, false, err
-	}
-	tree, err := h.Store.Tree(ctx, c.Tree)
-	if err != nil {
-		return bridge.Status{}, false, err
-	}
-	return f(tree)
+	return f(r)
 }
 
 // WantStatus fails the test unless job's status on commit head has state
