@@ -63,7 +63,6 @@ func (s *session) walk(n node, names []string) ([]p9.QID, node, error) {
 }
 
 func (f *pfile) Walk(names []string) ([]p9.QID, p9.File, error) {
-	defer f.s.op()()
 	qs, n, err := f.s.walk(f.n, names)
 	if err != nil {
 		return nil, nil, err
@@ -72,7 +71,6 @@ func (f *pfile) Walk(names []string) ([]p9.QID, p9.File, error) {
 }
 
 func (f *pfile) WalkGetAttr(names []string) ([]p9.QID, p9.File, p9.AttrMask, p9.Attr, error) {
-	defer f.s.op()()
 	qs, nf, err := f.Walk(names)
 	if err != nil {
 		return nil, nil, p9.AttrMask{}, p9.Attr{}, err
@@ -98,7 +96,6 @@ func modeOf(k dkstore.Kind) p9.FileMode {
 }
 
 func (f *pfile) GetAttr(req p9.AttrMask) (p9.QID, p9.AttrMask, p9.Attr, error) {
-	defer f.s.op()()
 	q, _ := f.qid()
 	attr := p9.Attr{NLink: 1, BlockSize: 4096}
 	switch n := f.n.(type) {
@@ -122,7 +119,6 @@ func (f *pfile) GetAttr(req p9.AttrMask) (p9.QID, p9.AttrMask, p9.Attr, error) {
 }
 
 func (f *pfile) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
-	defer f.s.op()()
 	// Linux sends times and owners along with real changes: ignore them.
 	changes := 0
 	if valid.Size {
@@ -166,7 +162,6 @@ func (f *pfile) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 }
 
 func (f *pfile) Open(mode p9.OpenFlags) (p9.QID, uint32, error) {
-	defer f.s.op()()
 	q, _ := f.qid()
 	write := mode.Mode() != p9.ReadOnly
 	switch n := f.n.(type) {
@@ -211,7 +206,6 @@ func (f *pfile) handle() (handle, error) {
 }
 
 func (f *pfile) ReadAt(p []byte, off int64) (int, error) {
-	defer f.s.op()()
 	h, err := f.handle()
 	if err != nil {
 		return 0, err
@@ -227,7 +221,6 @@ func (f *pfile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *pfile) WriteAt(p []byte, off int64) (int, error) {
-	defer f.s.op()()
 	h, err := f.handle()
 	if err != nil {
 		return 0, err
@@ -237,7 +230,6 @@ func (f *pfile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *pfile) Close() error {
-	defer f.s.op()()
 	f.mu.Lock()
 	h := f.h
 	f.h = nil
@@ -249,7 +241,6 @@ func (f *pfile) Close() error {
 }
 
 func (f *pfile) Readdir(offset uint64, count uint32) (p9.Dirents, error) {
-	defer f.s.op()()
 	d, ok := f.n.(dir)
 	if !ok {
 		return nil, linux.ENOTDIR
@@ -264,7 +255,6 @@ func (f *pfile) Readdir(offset uint64, count uint32) (p9.Dirents, error) {
 }
 
 func (f *pfile) Readlink() (string, error) {
-	defer f.s.op()()
 	l, ok := f.n.(linkReader)
 	if !ok {
 		return "", linux.EINVAL
@@ -282,7 +272,6 @@ func (f *pfile) dirOf() (dir, error) {
 }
 
 func (f *pfile) Create(name string, mode p9.OpenFlags, perm p9.FileMode, _ p9.UID, _ p9.GID) (p9.File, p9.QID, uint32, error) {
-	defer f.s.op()()
 	d, err := f.dirOf()
 	if err != nil {
 		return nil, p9.QID{}, 0, err
@@ -319,7 +308,6 @@ func readOnlyDir(d dir) error {
 }
 
 func (f *pfile) Mkdir(name string, perm p9.FileMode, _ p9.UID, _ p9.GID) (p9.QID, error) {
-	defer f.s.op()()
 	d, err := f.dirOf()
 	if err != nil {
 		return p9.QID{}, err
@@ -335,7 +323,6 @@ func (f *pfile) Mkdir(name string, perm p9.FileMode, _ p9.UID, _ p9.GID) (p9.QID
 }
 
 func (f *pfile) Symlink(target, name string, _ p9.UID, _ p9.GID) (p9.QID, error) {
-	defer f.s.op()()
 	d, err := f.dirOf()
 	if err != nil {
 		return p9.QID{}, err
@@ -353,7 +340,6 @@ func (f *pfile) Symlink(target, name string, _ p9.UID, _ p9.GID) (p9.QID, error)
 }
 
 func (f *pfile) UnlinkAt(name string, flags uint32) error {
-	defer f.s.op()()
 	d, err := f.dirOf()
 	if err != nil {
 		return err
@@ -366,7 +352,6 @@ func (f *pfile) UnlinkAt(name string, flags uint32) error {
 }
 
 func (f *pfile) RenameAt(oldName string, newDir p9.File, newName string) error {
-	defer f.s.op()()
 	d, err := f.dirOf()
 	if err != nil {
 		return err
@@ -398,7 +383,6 @@ func (f *pfile) RenameAt(oldName string, newDir p9.File, newName string) error {
 }
 
 func (f *pfile) Rename(newDir p9.File, newName string) error {
-	defer f.s.op()()
 	// Tremove-style rename of this fid: p9 calls RenameAt on the parent
 	// for Trenameat; Trename arrives here, with the parent to be found.
 	parent, ok := f.s.parentOf(f.n).(dir)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/hugelgupf/p9/p9"
 
@@ -98,7 +97,7 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	// as the connection fails.
 	srv := p9.NewServer(attacher{sess})
 	na := newNoAuth(conn, conn)
-	srv.Handle(&cancelOnError{ReadCloser: readCloser{na, conn}, cancel: cancel, s: sess}, writeCloser{na, conn})
+	srv.Handle(&cancelOnError{ReadCloser: readCloser{na, conn}, cancel: cancel}, writeCloser{na, conn})
 }
 
 type readCloser struct {
@@ -118,31 +117,17 @@ func (a attacher) Attach() (p9.File, error) {
 }
 
 // cancelOnError cancels the connection's context when reading fails, so
-// that blocked stream reads end, and returns the error only once they
-// have.
-//
-// The wait works around a race in p9's server: when its receiving
-// goroutine sees the error it waits for the requests in flight, while a
-// goroutine that has just finished one loops back and registers for the
-// next, which can panic ("WaitGroup is reused before previous Wait has
-// returned") and kill the process. Holding the error back until every
-// file operation has returned lets those goroutines register first (they
-// then find the connection shut down and leave).
+// that blocked stream reads end: p9 waits for every request in flight
+// before it closes the connection's files.
 type cancelOnError struct {
 	io.ReadCloser
 	cancel func()
-	s      *session
 }
 
 func (c *cancelOnError) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	if err != nil {
 		c.cancel()
-		deadline := time.Now().Add(10 * time.Second)
-		for c.s.busy.Load() > 0 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(5 * time.Millisecond) // for the replies to go and the handlers to loop back
 	}
 	return n, err
 }

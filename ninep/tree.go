@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dkgo/datakit/dkstore"
@@ -23,8 +22,6 @@ type session struct {
 	srv   *Server
 	store dkstore.Store
 	qids  qids
-
-	busy atomic.Int64 // file operations in progress
 
 	mu       sync.Mutex
 	branches map[dkstore.BranchName]bool // made by mkdir, maybe not in the store yet
@@ -42,12 +39,6 @@ func newSession(ctx context.Context, srv *Server) *session {
 		remotes:  map[string]*remoteState{},
 		results:  map[string]*textBuf{},
 	}
-}
-
-// op counts a file operation in progress; call the result when done.
-func (s *session) op() func() {
-	s.busy.Add(1)
-	return func() { s.busy.Add(-1) }
 }
 
 // result returns the result buffer of the command file at path.
