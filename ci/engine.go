@@ -945,12 +945,28 @@ func (e *Engine) flushStatuses(ctx context.Context) {
 		var tx dkstore.Transaction
 		tx, err = br.Transaction(ctx, dkstore.TxOptions{})
 		if err == nil {
+			ok := keys[:0]
 			for _, k := range keys {
 				v := e.writes[k].value
-				if err = bridge.WriteStatus(ctx, tx, bridge.Status{Repo: k.repo, Commit: k.commit, Context: StatusContextPrefix + k.job,
-					State: v.state, Description: v.descr, TargetURL: v.url}); err != nil {
+				err = bridge.WriteStatus(ctx, tx, bridge.Status{Repo: k.repo, Commit: k.commit, Context: StatusContextPrefix + k.job,
+					State: v.state, Description: v.descr, TargetURL: v.url})
+				if errors.Is(err, dkstore.ErrInvalid) {
+					// Refused before anything was written: drop this
+					// status rather than hold back every other one.
+					e.log.Error("status not written", "err", err)
+					delete(e.writes, k)
+					err = nil
+					continue
+				}
+				if err != nil {
 					break
 				}
+				ok = append(ok, k)
+			}
+			keys = ok
+			if err == nil && len(keys) == 0 {
+				tx.Abort(ctx)
+				return
 			}
 			if err == nil {
 				_, err = tx.Commit(ctx, e.statusMessage(keys))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
 )
@@ -33,5 +34,42 @@ func TestStepsForgotten(t *testing.T) {
 	}
 	if s.get("b3") == nil {
 		t.Error("a step in use was dropped")
+	}
+}
+
+// A status the store refuses is dropped with an error logged; the other
+// statuses of the round are written all the same.
+func TestInvalidStatusDropped(t *testing.T) {
+	ctx := context.Background()
+	repo := Repo{User: "me", Name: "p"}
+	e, err := NewEngine(Config{Projects: []Project{{Repo: "me/p", Jobs: func(Target) Jobs { return nil }}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = dkstore.NewMemory(dkstore.Options{})
+	good := statusKey{repo, "1111111111111111111111111111111111111111", "build"}
+	bad := statusKey{repo, "not-a-sha", "build"}
+	e.writes[good] = write{value: statusValue{state: "success", descr: "ok"}}
+	e.writes[bad] = write{value: statusValue{state: "success", descr: "ok"}}
+	e.flushStatuses(ctx)
+	if e.retry {
+		t.Fatal("the engine retries a round that can never succeed")
+	}
+	if len(e.writes) != 0 {
+		t.Errorf("writes left queued: %v", e.writes)
+	}
+	if _, ok := e.written[bad]; ok {
+		t.Error("the refused status is recorded as written")
+	}
+	br, _ := e.store.Branch(bridge.DefaultBranch)
+	head, err := br.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.store.Commit(ctx, head)
+	tree, _ := e.store.Tree(ctx, c.Tree)
+	st, ok, err := bridge.ReadStatus(ctx, tree, repo, good.commit, StatusContextPrefix+"build")
+	if err != nil || !ok || st.State != "success" {
+		t.Errorf("good status: %+v %v %v", st, ok, err)
 	}
 }
