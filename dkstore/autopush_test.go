@@ -279,11 +279,18 @@ func TestAutoPushRetries(t *testing.T) {
 	gitfixture.InitBare(t, mirror)
 	pushWaitMirror(t, mirror, "master", m1)
 	pushWaitMirror(t, mirror, "other", m2)
-	stop()
-	calls = rec.get()
-	if last := calls[len(calls)-1]; last.err != nil || !slices.Equal(last.branches, []dkstore.BranchName{"master", "other"}) {
-		t.Errorf("last OnPush(%v, _, %v), want OnPush([master other], _, nil)", last.branches, last.err)
+	// The mirror has the refs a moment before OnPush hears of the push.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		calls = rec.get()
+		last := calls[len(calls)-1]
+		if last.err == nil && slices.Equal(last.branches, []dkstore.BranchName{"master", "other"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last OnPush(%v, _, %v), want OnPush([master other], _, nil)", last.branches, last.err)
+		}
 	}
+	stop()
 }
 
 // TestAutoPushAtStart checks that PushAtStart pushes the existing branches.
