@@ -207,10 +207,11 @@ func TestBuildTimeout(t *testing.T) {
 	}
 }
 
-// newProxyClient connects to the daemon through p, with short limits.
+// newProxyClient connects to the daemon through p, with limits short
+// enough for a test and long enough for a loaded machine.
 func newProxyClient(t *testing.T, p *proxy) *Client {
 	t.Helper()
-	pc, err := New(context.Background(), Options{Host: "unix://" + p.path, CallTimeout: 3 * time.Second, Heartbeat: 300 * time.Millisecond})
+	pc, err := New(context.Background(), Options{Host: "unix://" + p.path, CallTimeout: 10 * time.Second, Heartbeat: time.Second})
 	if err != nil {
 		t.Fatalf("New through the proxy: %v", err)
 	}

@@ -315,13 +315,13 @@ func TestRemoveContainers(t *testing.T) {
 // longer than it streams and ends normally.
 func TestRunLongerThanCallTimeout(t *testing.T) {
 	needDocker(t)
-	c, err := New(context.Background(), Options{CallTimeout: time.Second, Heartbeat: 200 * time.Millisecond})
+	c, err := New(context.Background(), Options{CallTimeout: 3 * time.Second, Heartbeat: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	log := newLogBuffer("")
-	err = c.Run(context.Background(), RunOptions{Image: baseImage, Cmd: []string{"sh", "-c", "echo one; sleep 2; echo two"}, Labels: testLabels()}, log)
+	err = c.Run(context.Background(), RunOptions{Image: baseImage, Cmd: []string{"sh", "-c", "echo one; sleep 4; echo two"}, Labels: testLabels()}, log)
 	if err != nil || log.String() != "one\ntwo\n" {
 		t.Errorf("Run = %v, log %q; want nil, \"one\\ntwo\\n\"", err, log)
 	}

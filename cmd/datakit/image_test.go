@@ -44,11 +44,14 @@ func TestDockerImage(t *testing.T) {
 		return strings.TrimSpace(string(out))
 	}
 	run("go", "build", "-trimpath", "-o", "bin/datakit-static", "./cmd/datakit")
-	tag := "datakit-test:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	// A tag and volume of this run's own, so that runs (-count, parallel CI jobs)
+	// never remove each other's image.
+	run1 := strings.ToLower(filepath.Base(filepath.Dir(t.TempDir()))) // e.g. testdockerimage1234567
+	tag := "datakit-test:" + run1
 	run("docker", "build", "-q", "-t", tag, ".")
 	// Cleanups run last-in first-out: the containers go before the image.
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
-	volume := "datakit-test-" + filepath.Base(t.TempDir())
+	volume := "datakit-test-" + run1
 	t.Cleanup(func() { exec.Command("docker", "volume", "rm", "-f", volume).Run() })
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
