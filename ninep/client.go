@@ -410,7 +410,11 @@ func parseChanges(op string, data []byte) ([]dkstore.Change, error) {
 		}
 		switch o := dkstore.ChangeOp(line[0]); o {
 		case dkstore.Added, dkstore.Removed, dkstore.Updated:
-			out = append(out, dkstore.Change{Op: o, Path: dkstore.Path(line[2:])})
+			p, err := dkstore.ParsePath(line[2:])
+			if err != nil {
+				return nil, fmt.Errorf("ninep: %s: bad diff line %q: %w", op, line, err)
+			}
+			out = append(out, dkstore.Change{Op: o, Path: p})
 		default:
 			return nil, fmt.Errorf("ninep: %s: bad diff line %q", op, line)
 		}
@@ -523,5 +527,9 @@ func parseRefChange(line string) (dkstore.RefChange, error) {
 	if err != nil {
 		return dkstore.RefChange{}, err
 	}
-	return dkstore.RefChange{Branch: dkstore.BranchName(f[0]), Old: old, New: new}, nil
+	b := dkstore.BranchName(f[0])
+	if err := b.Valid(); err != nil {
+		return dkstore.RefChange{}, err
+	}
+	return dkstore.RefChange{Branch: b, Old: old, New: new}, nil
 }

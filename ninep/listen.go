@@ -24,6 +24,9 @@ func ParseAddr(url string) (network, addr string, err error) {
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			addr = net.JoinHostPort(strings.Trim(addr, "[]"), DefaultPort)
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return "", "", fmt.Errorf("%q: want tcp://HOST[:PORT]", url)
+			}
 		}
 		return "tcp", addr, nil
 	case strings.HasPrefix(url, "unix://"):
