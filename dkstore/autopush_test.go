@@ -190,9 +190,13 @@ func TestAutoPush(t *testing.T) {
 			pushWaitMirror(t, mirror, "feature/x", dkstore.CommitID{})
 
 			// A branch recreated with unrelated history is force-pushed.
-			pushDelete(t, s, "master")
-			m3 := remoteCommit(t, s, "master", map[dkstore.Path]string{"z": "z\n"})
-			pushWaitMirror(t, mirror, "master", m3)
+			// Not master: the mirror's HEAD, whose deletion git refuses
+			// if the deletion happens to be pushed on its own.
+			t1 := remoteCommit(t, s, "topic", map[dkstore.Path]string{"y": "y\n"})
+			pushWaitMirror(t, mirror, "topic", t1)
+			pushDelete(t, s, "topic")
+			t2 := remoteCommit(t, s, "topic", map[dkstore.Path]string{"z": "z\n"})
+			pushWaitMirror(t, mirror, "topic", t2)
 
 			gitfixture.Git(t, "", "--git-dir", mirror, "fsck", "--strict", "--no-progress")
 			if err := stop(); !errors.Is(err, context.Canceled) {
