@@ -240,7 +240,7 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 	}
 	defer engine.Close()
 
-	connect, where, cleanup, err := openStore(ctx, f, log)
+	connect, where, cleanup, err := openStore(ctx, f, log, true)
 	if err != nil {
 		return err
 	}
@@ -360,11 +360,19 @@ func version() string { return "dev" }
 
 // openStore returns how to connect to the store the flags name. For an
 // embedded store every connection shares one open store, closed by cleanup.
-func openStore(ctx context.Context, f *flags, log *slog.Logger) (connect ci.Connect, where string, cleanup func(), err error) {
+// With create false (for commands that only read), an embedded store must
+// exist already: nothing is created.
+func openStore(ctx context.Context, f *flags, log *slog.Logger, create bool) (connect ci.Connect, where string, cleanup func(), err error) {
 	switch {
 	case f.store == "memory":
 		s := dkstore.NewMemory(dkstore.Options{Logger: log})
 		return shared(s), "an in-memory store (lost on exit)", func() { s.Close() }, nil
+	case f.store == "" && !create:
+		s, err := openExisting(f.stateDir, log)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return shared(s), "the Git repository " + s.GitDir(), func() { s.Close() }, nil
 	case f.store == "":
 		if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
 			return nil, "", nil, fmt.Errorf("--state-dir: %w", err)
@@ -382,6 +390,24 @@ func openStore(ctx context.Context, f *flags, log *slog.Logger) (connect ci.Conn
 	return func(ctx context.Context) (dkstore.Store, error) {
 		return ninep.Dial(ctx, url, ninep.ClientOptions{})
 	}, "the DataKit at " + url, func() {}, nil
+}
+
+// openExisting opens the embedded store in stateDir, which must hold one
+// already (DIR/.git, as the CI creates when it first runs).
+func openExisting(stateDir string, log *slog.Logger) (*dkstore.GitStore, error) {
+	gitdir := filepath.Join(stateDir, ".git")
+	if _, err := os.Stat(gitdir); err != nil {
+		why := "there is no " + gitdir
+		if _, err := os.Stat(stateDir); err != nil {
+			why = "the directory does not exist"
+		}
+		return nil, fmt.Errorf("no store in %s: %s (the CI makes one there when it first runs; else give --state-dir DIR or --store URL)", stateDir, why)
+	}
+	s, err := dkstore.OpenGitDir(gitdir, dkstore.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("no store in %s: %w", stateDir, err)
+	}
+	return s, nil
 }
 
 // shared hands out one store to every connection; closing a handle does

@@ -3,9 +3,13 @@ package cimain_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +90,30 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestStatusNoStore: status on a state directory that holds no store says
+// so, naming it, and creates nothing.
+func TestStatusNoStore(t *testing.T) {
+	for name, dir := range map[string]string{
+		"missing": filepath.Join(t.TempDir(), "nonexistent"),
+		"empty":   t.TempDir(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := cimain.Run(context.Background(), cfg, []string{"status", "--state-dir", dir}, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), "no store in "+dir) {
+				t.Errorf("status --state-dir %s = %v, want an error naming the directory", dir, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, ".git")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("status created %s/.git (stat: %v)", dir, err)
+			}
+			if name == "missing" {
+				if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("status created %s (stat: %v)", dir, err)
+				}
+			}
+		})
 	}
 }

@@ -38,7 +38,7 @@ func runStatus(ctx context.Context, cfg ci.Config, cmd string, args []string, st
 	if f.store == "memory" {
 		return usagef("status needs a store that outlives this command: give --state-dir or a remote --store")
 	}
-	connect, _, cleanup, err := openStore(ctx, f, newLogger(stderr, 0))
+	connect, _, cleanup, err := openStore(ctx, f, newLogger(stderr, 0), false)
 	if err != nil {
 		return err
 	}
