@@ -50,9 +50,14 @@ func Main(cfg ci.Config) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGPIPE)
-	err := run(ctx, cfg, os.Args[1:], os.Stdout, os.Stderr, flag.CommandLine)
+	stdout := &pipeWriter{w: os.Stdout}
+	err := run(ctx, cfg, os.Args[1:], stdout, os.Stderr, flag.CommandLine)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case stdout.closed() && errors.Is(err, syscall.EPIPE):
+		// The reader went away (PROG status | head): end quietly, as
+		// programs killed by SIGPIPE do.
 		os.Exit(0)
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), err)
@@ -61,6 +66,30 @@ func Main(cfg ci.Config) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), err)
 		os.Exit(1)
 	}
+}
+
+// pipeWriter notes whether a write to w failed because its reader has
+// gone (EPIPE).
+type pipeWriter struct {
+	w      io.Writer
+	mu     sync.Mutex
+	broken bool
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		p.mu.Lock()
+		p.broken = true
+		p.mu.Unlock()
+	}
+	return n, err
+}
+
+func (p *pipeWriter) closed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.broken
 }
 
 type usageError struct{ error }

@@ -235,3 +235,41 @@ func TestListen9P(t *testing.T) {
 	}
 	waitStatus(t, store, "me/my-project", head, "my-test", "success")
 }
+
+// TestStatusClosedStdout: "PROG status | head" ends quietly when head
+// closes the pipe.
+func TestStatusClosedStdout(t *testing.T) {
+	bin := buildExample(t, "hello")
+	state := t.TempDir()
+	store, err := dkstore.Open(state, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	br, _ := store.Branch(bridge.DefaultBranch)
+	tx, err := br.Transaction(ctx, dkstore.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := bridge.ParseRepo("me/my-project")
+	if err := bridge.WriteRef(ctx, tx, bridge.Ref{Repo: repo, Name: "heads/master", Head: "abcdef0123456789abcdef0123456789abcdef01"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx, "a branch"); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // the reader is gone before the first write
+	defer w.Close()
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "status", "--state-dir", state)
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+		t.Errorf("status with a closed stdout: %v, stderr %q; want success and nothing said", err, stderr.String())
+	}
+}
