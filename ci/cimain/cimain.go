@@ -223,10 +223,19 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 		canaries = append(canaries, id)
 	}
 	var sources []local.Source
+	var warnings []string
 	for _, s := range f.localRepos {
 		src, err := local.ParseSource(s)
 		if err != nil {
 			return usagef("--local-repo: %v", err)
+		}
+		rd, err := dkstore.OpenRepoReader(src.Path)
+		if err != nil {
+			return usagef("--local-repo %s: %v", s, err)
+		}
+		rd.Close()
+		if !isProject(cfg, src.Repo) {
+			warnings = append(warnings, fmt.Sprintf("--local-repo %s: %s is not a project of this CI (%s): it is mirrored into the store for others, and nothing here tests it", s, src.Repo, projectList(cfg)))
 		}
 		sources = append(sources, src)
 	}
@@ -358,6 +367,9 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 	}
 	if len(sources) > 0 {
 		fmt.Fprintf(stderr, "  targets: mirrored from %s\n", strings.Join(f.localRepos, ", "))
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "  warning: %s\n", w)
+		}
 	} else {
 		fmt.Fprintf(stderr, "  targets: none are fed by this process; add --local-repo USER/REPO:PATH, or run a bridge against the store\n")
 	}
@@ -383,6 +395,16 @@ func projectList(cfg ci.Config) string {
 		ps = append(ps, p.Repo)
 	}
 	return strings.Join(ps, ", ")
+}
+
+// isProject reports whether repo is one of cfg's projects.
+func isProject(cfg ci.Config, repo bridge.Repo) bool {
+	for _, p := range cfg.Projects {
+		if r, err := bridge.ParseRepo(p.Repo); err == nil && r == repo {
+			return true
+		}
+	}
+	return false
 }
 
 func version() string { return "dev" }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--canary", "me/p"}, "--canary: invalid target"},
 		{[]string{"--canary", "other/p/heads/master", "--store", "memory", "--listen", "off"}, "other/p is not a configured project"},
 		{[]string{"--local-repo", "nopath"}, "--local-repo"},
+		{[]string{"--local-repo", "me/p:/nonexistent", "--store", "memory", "--listen", "off"}, "--local-repo me/p:/nonexistent: dkstore: open repository /nonexistent"},
+		{[]string{"--local-repo", "me/p:" + t.TempDir(), "--store", "memory", "--listen", "off"}, "not a Git repository"},
 		{[]string{"--store", "ftp://x", "--listen", "off"}, "--store"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
@@ -116,4 +119,42 @@ func TestStatusNoStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLocalRepoOtherProject: a --local-repo of a repository that is not a
+// project runs (a bridge may feed other CIs), with a warning naming the
+// projects.
+func TestLocalRepoOtherProject(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, t.TempDir())
+	repo.Commit("first", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var stderr lockedBuffer
+	err := cimain.Run(ctx, cfg, []string{"--store", "memory", "--listen", "off", "--local-repo", "me/other:" + repo.Dir}, io.Discard, &stderr)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := "warning: --local-repo me/other:" + repo.Dir + ": me/other is not a project of this CI (me/p)"
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
