@@ -158,3 +158,103 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// get fetches url and returns the status code and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// runPage runs the CI c in the background on an in-memory store with
+// args, serving the status page, and returns its base URL.
+func runPage(t *testing.T, c ci.Config, args ...string) string {
+	t.Helper()
+	port := gitfixture.FreePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- cimain.Run(ctx, c, append([]string{"--store", "memory", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...), io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+	}
+	return base
+}
+
+// TestStatusPage: the page lists the targets at /, those of a commit at
+// the status target URL /USER/REPO/commit/SHA[?test=JOB], and is 404
+// elsewhere; its heading is Config.Name, else the projects.
+func TestStatusPage(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, t.TempDir())
+	first := repo.Commit("first", map[string]string{"a": "1"})
+	second := repo.Commit("second", map[string]string{"a": "2"})
+	repo.Git("branch", "old", first)
+	named := cfg
+	named.Name = "Hello CI"
+	base := runPage(t, named, "--local-repo", "me/p:"+repo.Dir)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, body := get(t, base+"/"); strings.Contains(body, "me/p/heads/old") && strings.Contains(body, "me/p/heads/master") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page never listed the branches")
+		}
+	}
+	for _, c := range []struct {
+		name, path string
+		code       int
+		want, not  []string
+	}{
+		{"index", "/", 200, []string{"<h1>Hello CI</h1>", "Projects: me/p", "me/p/heads/master", "me/p/heads/old"}, nil},
+		{"commit", "/me/p/commit/" + second, 200, []string{"<h1>Hello CI</h1>", "me/p/heads/master", ">t<"}, []string{"heads/old"}},
+		{"commit and job", "/me/p/commit/" + second + "?test=t", 200, []string{"me/p/heads/master"}, []string{"heads/old"}},
+		{"short commit", "/me/p/commit/" + first[:7], 200, []string{"me/p/heads/old"}, []string{"heads/master"}},
+		{"unknown job", "/me/p/commit/" + second + "?test=nope", 404, []string{"no target of me/p has head " + second + " and a job nope"}, nil},
+		{"unknown commit", "/me/p/commit/0123456789abcdef0123456789abcdef01234567", 404, []string{"no target of me/p"}, nil},
+		{"other project", "/me/q/commit/" + second, 404, []string{"no target of me/q"}, nil},
+		{"unknown path", "/favicon.ico", 404, nil, []string{"<table"}},
+		{"deeper path", "/me/p/commit/" + second + "/x", 404, nil, []string{"<table"}},
+		{"healthz", "/healthz", 200, []string{"ok"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := get(t, base+c.path)
+			if code != c.code {
+				t.Errorf("GET %s = %d, want %d\n%s", c.path, code, c.code, body)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("GET %s lacks %q:\n%s", c.path, w, body)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(body, n) {
+					t.Errorf("GET %s has %q:\n%s", c.path, n, body)
+				}
+			}
+		})
+	}
+
+	t.Run("unnamed", func(t *testing.T) {
+		code, body := get(t, runPage(t, cfg)+"/")
+		if want := "<h1>CI: me/p</h1>"; code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET / = %d, want 200 with %q:\n%s", code, want, body)
+		}
+	})
+}
