@@ -12,6 +12,12 @@
 //
 // A Harness is used by the test's goroutine; its methods fail the test
 // (t.Fatal) on error rather than returning one.
+//
+// A broken pipeline fails the test too: a project's Jobs function that
+// panics, or that names a job in a way the engine refuses ("bad name"),
+// is reported with t.Errorf as soon as the engine meets it (AllowBadJobs
+// turns that off). A job whose term panics or fails is not a broken
+// pipeline but a status the test may check.
 package citest
 
 import (
@@ -19,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,18 +44,20 @@ type Harness struct {
 	// Timeout bounds Settle and the Wait helpers (default 10 s).
 	Timeout time.Duration
 
-	opts    ci.Options
-	cancel  context.CancelFunc
-	stopped chan struct{} // closed when the engine's Run returns
-	runErr  error         // what it returned
+	opts     ci.Options
+	projects map[bridge.Repo]bool // the configured projects
+	cancel   context.CancelFunc
+	stopped  chan struct{} // closed when the engine's Run returns
+	runErr   error         // what it returned
 }
 
 // Option changes how New sets the harness up.
 type Option func(*setup)
 
 type setup struct {
-	store dkstore.Store
-	opts  ci.Options
+	store   dkstore.Store
+	opts    ci.Options
+	badJobs bool
 }
 
 // WithStore runs the engine on store instead of a fresh in-memory one (the
@@ -57,6 +67,11 @@ func WithStore(s dkstore.Store) Option { return func(c *setup) { c.store = s } }
 // WithOptions sets the engine's options (its Logger defaults to the test
 // log).
 func WithOptions(o ci.Options) Option { return func(c *setup) { c.opts = o } }
+
+// AllowBadJobs keeps the harness from failing the test when a project's
+// Jobs function panics or returns an invalid job name, for a test of what
+// the engine does then (it logs the error and skips the jobs).
+func AllowBadJobs() Option { return func(c *setup) { c.badJobs = true } }
 
 // New starts the engine for cfg on an in-memory store; the test's cleanup
 // stops it.
@@ -75,12 +90,20 @@ func New(t testing.TB, cfg ci.Config, options ...Option) *Harness {
 	if s.opts.Logger == nil {
 		s.opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	if !s.badJobs {
+		s.opts.Logger = slog.New(badJobsHandler{next: s.opts.Logger.Handler(), t: t})
+	}
 	e, err := ci.NewEngine(cfg, s.opts)
 	if err != nil {
 		t.Fatalf("citest: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Harness{T: t, Store: store, Engine: e, Timeout: 10 * time.Second, opts: s.opts, cancel: cancel, stopped: make(chan struct{})}
+	h := &Harness{T: t, Store: store, Engine: e, Timeout: 10 * time.Second, opts: s.opts, projects: map[bridge.Repo]bool{}, cancel: cancel, stopped: make(chan struct{})}
+	for _, p := range cfg.Projects {
+		if r, err := bridge.ParseRepo(p.Repo); err == nil { // NewEngine checked it
+			h.projects[r] = true
+		}
+	}
 	if h.opts.Branch == "" {
 		h.opts.Branch = bridge.DefaultBranch
 	}
@@ -111,6 +134,67 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// badJobsMessages are the messages with which the engine logs (at level
+// Error) a broken Jobs function: see makeJobs in ci/engine.go. They are
+// matched as prefixes; TestBadJobs notices if they change.
+var badJobsMessages = []string{
+	"project's Jobs function failed",
+	"invalid job name",
+}
+
+// badJobsHandler passes the engine's log on to next, and fails the test on
+// the records that say that a project's Jobs function is broken.
+type badJobsHandler struct {
+	next  slog.Handler
+	t     testing.TB
+	attrs []slog.Attr // from WithAttrs, for the failure message
+}
+
+func (h badJobsHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError || h.next.Enabled(ctx, l)
+}
+
+func (h badJobsHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError && badJobs(r.Message) {
+		var b strings.Builder
+		b.WriteString(r.Message)
+		attr := func(a slog.Attr) bool {
+			v := a.Value.Resolve().String()
+			if v == "" || strings.ContainsAny(v, " \t\"=") && !strings.Contains(v, "\n") {
+				v = strconv.Quote(v)
+			}
+			fmt.Fprintf(&b, " %s=%s", a.Key, v)
+			return true
+		}
+		for _, a := range h.attrs {
+			attr(a)
+		}
+		r.Attrs(attr)
+		h.t.Errorf("citest: the pipeline is broken: %s\n(citest.AllowBadJobs lets a test do this on purpose)", b.String())
+	}
+	if !h.next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h badJobsHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return badJobsHandler{next: h.next.WithAttrs(as), t: h.t, attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...)}
+}
+
+func (h badJobsHandler) WithGroup(name string) slog.Handler {
+	return badJobsHandler{next: h.next.WithGroup(name), t: h.t, attrs: h.attrs}
+}
+
+func badJobs(msg string) bool {
+	for _, m := range badJobsMessages {
+		if strings.HasPrefix(msg, m) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Harness) ctx() (context.Context, context.CancelFunc) {
@@ -257,9 +341,14 @@ func (h *Harness) stopReason() string {
 	return "Stop was called"
 }
 
-// Status reads the status the CI wrote for job on commit head.
+// Status reads the status the CI wrote for job on commit head. It fails
+// the test at once if repo is not a configured project: the CI sets no
+// status there.
 func (h *Harness) Status(repo, head, job string) (ci.CommitStatus, bool) {
 	h.T.Helper()
+	if r := h.repo(repo); !h.projects[r] {
+		h.T.Fatalf("citest: no status of %s on %s@%s: %s is not a configured project (did the test open a PR or set a branch of a configured project? the configuration has %s)", job, repo, short(head), r, h.projectList())
+	}
 	ctx, cancel := h.ctx()
 	defer cancel()
 	st, ok, err := h.read(ctx, func(r dkstore.Reader) (bridge.Status, bool, error) {
@@ -310,7 +399,9 @@ func (h *Harness) WantNoStatus(repo, head, job string) {
 }
 
 // WaitStatus waits (up to Timeout) until job's status on head has state,
-// for jobs whose background work finishes after Settle returned.
+// for jobs whose background work finishes after Settle returned. It fails
+// the test at once if, once the engine has settled, no target tests head
+// with job: then nothing will change the status.
 func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitStatus {
 	h.T.Helper()
 	deadline := time.Now().Add(h.Timeout)
@@ -319,6 +410,13 @@ func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitSt
 		st, ok := h.Status(repo, head, job)
 		if ok && st.State == state {
 			return st
+		}
+		if !h.tests(repo, head, job) {
+			got := "none"
+			if ok {
+				got = fmt.Sprintf("%s %q", st.State, st.Description)
+			}
+			h.T.Fatalf("status of %s on %s@%s: %s, want %s, but no target tests that commit with job %s\n%s", job, repo, short(head), got, state, job, h.explain(repo, head))
 		}
 		if time.Now().After(deadline) {
 			if !ok {
@@ -375,6 +473,34 @@ func (h *Harness) explain(repo, head string) string {
 		}
 	}
 	return b.String()
+}
+
+// tests reports whether a target the engine tests is at repo@head and has
+// job.
+func (h *Harness) tests(repo, head, job string) bool {
+	h.T.Helper()
+	r := h.repo(repo)
+	for _, t := range h.Engine.Targets() {
+		if t.Target.ID.Repo != r || !strings.EqualFold(t.Target.Head, head) {
+			continue
+		}
+		for _, j := range t.Jobs {
+			if j.Name == job {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// projectList lists the configured projects, for messages.
+func (h *Harness) projectList() string {
+	var rs []string
+	for r := range h.projects {
+		rs = append(rs, r.String())
+	}
+	slices.Sort(rs)
+	return strings.Join(rs, ", ")
 }
 
 // Targets lists the targets the engine tests and their jobs' states.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -167,5 +168,125 @@ func TestSettleFailedEngine(t *testing.T) {
 	}
 	if msgs := r.run(h.Stop); len(msgs) != 1 || !strings.Contains(msgs[0], "citest: engine: connection lost") {
 		t.Errorf("Stop: failures %q", msgs)
+	}
+}
+
+// A Jobs function that panics or names a job in a way the engine refuses
+// fails the test with the engine's message, unless the test allows it; a
+// job whose term panics is a status to check, not a broken pipeline.
+func TestBadJobs(t *testing.T) {
+	ok := term.Return("Passed")
+	for _, c := range []struct {
+		name  string
+		jobs  func(ci.Target) ci.Jobs
+		allow bool
+		want  []string // in the one failure; none if nil
+	}{
+		{"good", func(ci.Target) ci.Jobs { return ci.Jobs{"test": ok} }, false, nil},
+		{"invalid name", func(ci.Target) ci.Jobs { return ci.Jobs{"test": ok, "bad name": ok} }, false,
+			[]string{"citest: the pipeline is broken: invalid job name", "target=me/p/heads/master", `job="bad name"`}},
+		{"reserved name", func(ci.Target) ci.Jobs { return ci.Jobs{"test": ok, "state": ok} }, false,
+			[]string{"invalid job name", "job=state"}},
+		{"panic", func(ci.Target) ci.Jobs { panic("no config") }, false,
+			[]string{"citest: the pipeline is broken: project's Jobs function failed", "target=me/p/heads/master", "err=panic: no config\n"}},
+		{"allowed invalid name", func(ci.Target) ci.Jobs { return ci.Jobs{"test": ok, "bad name": ok} }, true, nil},
+		{"allowed panic", func(ci.Target) ci.Jobs { panic("no config") }, true, nil},
+		{"term panics", func(ci.Target) ci.Jobs {
+			return ci.Jobs{"test": term.Map(ok, func(string) string { panic("oops") })}
+		}, false, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &recorder{TB: t}
+			var opts []citest.Option
+			if c.allow {
+				opts = append(opts, citest.AllowBadJobs())
+			}
+			h := citest.New(r, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: c.jobs}}}, opts...)
+			h.SetBranch("me/p", "master", sha1)
+			msgs := r.run(h.Settle)
+			if c.want == nil {
+				if len(msgs) != 0 {
+					t.Errorf("failures %q, want none", msgs)
+				}
+				return
+			}
+			if len(msgs) != 1 {
+				t.Fatalf("failures %q, want one", msgs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(msgs[0], w) {
+					t.Errorf("failure %q does not say %q", msgs[0], w)
+				}
+			}
+		})
+	}
+}
+
+// The engine's log goes on to the test's logger, with the check in front
+// of it; a logger that drops everything does not hide a broken pipeline.
+func TestBadJobsQuietLogger(t *testing.T) {
+	r := &recorder{TB: t}
+	quiet := citest.WithOptions(ci.Options{Logger: slog.New(slog.DiscardHandler)})
+	h := citest.New(r, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"bad/name": term.Return("x")}
+	}}}}, quiet)
+	h.SetBranch("me/p", "master", sha1)
+	if msgs := r.run(h.Settle); len(msgs) != 1 || !strings.Contains(msgs[0], `invalid job name`) {
+		t.Errorf("failures %q", msgs)
+	}
+}
+
+// Asking for a status that nothing will write fails at once, saying why,
+// instead of after Timeout.
+func TestWaitForNothing(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(h *citest.Harness)
+		wait   func(h *citest.Harness)
+		want   []string
+	}{
+		{"unconfigured repo",
+			func(h *citest.Harness) { h.OpenPR("other/p", 7, sha1, "Fix") },
+			func(h *citest.Harness) { h.WaitStatus("other/p", sha1, "test", ci.Success) },
+			[]string{"no status of test on other/p@1111111: other/p is not a configured project", "did the test open a PR or set a branch of a configured project?", "the configuration has me/p"}},
+		{"unconfigured repo, WantStatus",
+			func(h *citest.Harness) { h.SetBranch("other/p", "master", sha1) },
+			func(h *citest.Harness) { h.WantStatus("other/p", sha1, "test", ci.Success, "Passed") },
+			[]string{"other/p is not a configured project"}},
+		{"commit of another repo",
+			func(h *citest.Harness) { h.OpenPR("other/p", 7, sha1, "Fix") },
+			func(h *citest.Harness) { h.WaitStatus("me/p", sha1, "test", ci.Success) },
+			[]string{"status of test on me/p@1111111: none, want success, but no target tests that commit with job test", "the engine tests no target (did the test open a PR"}},
+		{"no such job",
+			func(h *citest.Harness) { h.OpenPR("me/p", 7, sha1, "Fix") },
+			func(h *citest.Harness) { h.WaitStatus("me/p", sha1, "tests", ci.Success) },
+			[]string{"no target tests that commit with job tests", "me/p/prs/7 at 1111111: lint test"}},
+		{"moved away",
+			func(h *citest.Harness) {
+				h.OpenPR("me/p", 7, sha1, "Fix")
+				h.Settle()
+				h.MoveHead("me/p", 7, sha2)
+			},
+			func(h *citest.Harness) { h.WaitStatus("me/p", sha1, "test", ci.Failure) },
+			[]string{`status of test on me/p@1111111: success "Passed", want failure, but no target tests that commit`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &recorder{TB: t}
+			h := citest.New(r, config())
+			c.change(h)
+			start := time.Now()
+			msgs := r.run(func() { c.wait(h) })
+			if d := time.Since(start); d > h.Timeout/2 {
+				t.Errorf("took %v to fail", d)
+			}
+			if len(msgs) != 1 {
+				t.Fatalf("failures %q, want one", msgs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(msgs[0], w) {
+					t.Errorf("failure %q does not say %q", msgs[0], w)
+				}
+			}
+		})
 	}
 }
