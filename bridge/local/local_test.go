@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,6 +169,7 @@ func TestSyncRefsAndPRs(t *testing.T) {
 	id, _ = syncOnce(t, s, g.Dir, local.Options{})
 	sameLines(t, "third message", message(t, s, id), []string{
 		"Updating PR 3 of u/r to " + c3,
+		`Updating title of PR 3 of u/r to "Third"`,
 		"Closing PR 4 of u/r",
 	})
 	got := prs(t, s)
@@ -181,7 +183,10 @@ func TestSyncRefsAndPRs(t *testing.T) {
 	// A closed PR whose ref comes back is reopened.
 	g.UpdateRef("refs/pull/4/head", c2)
 	id, _ = syncOnce(t, s, g.Dir, local.Options{})
-	sameLines(t, "fourth message", message(t, s, id), []string{"Reopening PR 4 of u/r at " + c2})
+	sameLines(t, "fourth message", message(t, s, id), []string{
+		"Reopening PR 4 of u/r at " + c2,
+		`Updating title of PR 4 of u/r to "Add the feature"`,
+	})
 	if p := prs(t, s)[4]; p.State != "open" || p.Title != "Add the feature" {
 		t.Errorf("PR 4 = %+v, want open, titled from its new head", p)
 	}
@@ -228,6 +233,27 @@ func TestPRBase(t *testing.T) {
 	g.SymbolicRef("refs/pull/2/base", "refs/heads/main")
 	id, _ := syncOnce(t, s, g.Dir, local.Options{})
 	sameLines(t, "message", message(t, s, id), []string{"Updating base of PR 2 of u/r to main"})
+
+	// Head and base move in one pass: each change has its line.
+	c4 := g.Git("commit-tree", "-p", c3, "-m", "four again", c3+"^{tree}") // on no branch
+	g.UpdateRef("refs/pull/2/head", c4)
+	g.SymbolicRef("refs/pull/2/base", "refs/heads/dev")
+	var log bytes.Buffer
+	id, _ = syncOnce(t, s, g.Dir, local.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	wantLines := []string{
+		"Updating PR 2 of u/r to " + c4,
+		"Updating base of PR 2 of u/r to dev",
+		`Updating title of PR 2 of u/r to "four again"`,
+	}
+	sameLines(t, "message", message(t, s, id), wantLines)
+	for _, w := range wantLines {
+		if !strings.Contains(log.String(), strconv.Quote(w)) {
+			t.Errorf("log lacks %q:\n%s", w, log.String())
+		}
+	}
+	if p := prs(t, s)[2]; p.Head != c4 || p.Base != "dev" || p.Title != "four again" {
+		t.Errorf("PR 2 = %+v, want head %s, base dev, title \"four again\"", p, c4)
+	}
 }
 
 func TestOwner(t *testing.T) {

@@ -349,21 +349,31 @@ func (s *syncer) diff(ctx context.Context, r dkstore.Reader, src *source, st *re
 		head := prs[n]
 		base := prBase(st, n)
 		old, ok := prMap[n]
-		switch {
-		case !ok || old.Head != head || old.State != bridge.PROpen:
+		pr := old
+		pr.Base = base
+		if !ok || old.Head != head || old.State != bridge.PROpen {
 			info := s.commitInfo(ctx, src, head)
-			pr := bridge.PR{Repo: repo, Number: n, Head: head, State: bridge.PROpen,
+			pr = bridge.PR{Repo: repo, Number: n, Head: head, State: bridge.PROpen,
 				Title: info.title, Owner: info.owner, Base: base, Comments: old.Comments}
-			line := fmt.Sprintf("Updating PR %d of %s to %s", n, repo, head)
-			if !ok {
-				line = fmt.Sprintf("Tracking new PR %d of %s", n, repo)
-			} else if old.State != bridge.PROpen {
-				line = fmt.Sprintf("Reopening PR %d of %s at %s", n, repo, head)
-			}
-			out = append(out, writePR(line, pr))
-		case old.Base != base:
-			old.Base = base
-			out = append(out, writePR(fmt.Sprintf("Updating base of PR %d of %s to %s", n, repo, base), old))
+		}
+		// One line per change; each writes the whole PR, which is the same.
+		var lines []string
+		switch {
+		case !ok:
+			lines = append(lines, fmt.Sprintf("Tracking new PR %d of %s", n, repo))
+		case old.State != bridge.PROpen:
+			lines = append(lines, fmt.Sprintf("Reopening PR %d of %s at %s", n, repo, head))
+		case old.Head != head:
+			lines = append(lines, fmt.Sprintf("Updating PR %d of %s to %s", n, repo, head))
+		}
+		if ok && old.Base != pr.Base {
+			lines = append(lines, fmt.Sprintf("Updating base of PR %d of %s to %s", n, repo, pr.Base))
+		}
+		if ok && old.Title != pr.Title {
+			lines = append(lines, fmt.Sprintf("Updating title of PR %d of %s to %q", n, repo, pr.Title))
+		}
+		for _, l := range lines {
+			out = append(out, writePR(l, pr))
 		}
 	}
 	return out, nil
