@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	promAddr := fs.String("listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9090); no authentication")
 	autoPush := fs.String("auto-push", "", "after branches change, force-push them (batched for 2s) to the Git `URL` of a mirror; needs --git")
 	var verbose verbosity
-	fs.Var(&verbose, "v", "log more (repeat for debug)")
+	fs.Var(&verbose, "v", "log debug messages too")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
@@ -91,8 +91,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "datakit", version)
 		return nil
 	}
-	level := new(slog.LevelVar)
-	level.Set(slog.LevelWarn - slog.Level(4*int(verbose)))
+	level := new(slog.LevelVar) // info by default: the startup line, metrics' URL, failed fetches
+	if verbose > 0 {
+		level.Set(slog.LevelDebug)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	var store *dkstore.GitStore
@@ -131,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *gitPath != "" {
 		where = "on " + store.GitDir()
 	}
-	log.Warn("starting datakit "+version, "store", where, "listen", *listen)
+	log.Info("starting datakit "+version, "store", where, "listen", *listen)
 	fmt.Fprintf(stderr, "datakit %s: serving the store %s on %s\n", version, where, *listen)
 
 	var wg sync.WaitGroup
