@@ -4,7 +4,7 @@
 // shell-of-<label>-on-<sha>, so that a restart redoes nothing that
 // finished.
 //
-//	src := git.NewRemote("https://github.com/me/p", "/var/lib/ci/git")
+//	src := git.NewRemote("https://github.com/me/p", "/var/lib/ci/git", git.Options{})
 //	test := src.Command("test", git.CommandOptions{}, []string{"make", "test"})
 //	jobs := ci.Jobs{"test": term.Then(term.Bind(src.Fetch(t.Commit()), test), "Tests passed")}
 //
