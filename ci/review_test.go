@@ -231,7 +231,7 @@ func TestStatusCommitMessages(t *testing.T) {
 func TestReservedJobNames(t *testing.T) {
 	h := citest.New(t, oneJob("me/p", func(ci.Target) ci.Jobs {
 		return ci.Jobs{"state": term.Return("x"), "description": term.Return("x"), "target_url": term.Return("x"), "ok": term.Return("fine")}
-	}))
+	}), citest.AllowBadJobs())
 	h.SetBranch("me/p", "master", sha1)
 	h.Settle()
 	h.WantStatus("me/p", sha1, "ok", ci.Success, "fine")
@@ -556,7 +556,7 @@ func TestJobsNilOrPanicking(t *testing.T) {
 			return nil
 		}
 		return ci.Jobs{"t": term.Return("ok")}
-	}))
+	}), citest.AllowBadJobs())
 	h.OpenPR("me/p", 1, sha1, "x")
 	h.SetTag("me/p", "v1", sha2)
 	h.SetBranch("me/p", "master", sha3)

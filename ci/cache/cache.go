@@ -26,6 +26,15 @@
 // nothing is saved, the jobs report status error, and the step is looked
 // up (and built) again after Options.RetryAfter.
 //
+// # Cancellation
+//
+// A running step is cancelled when no job waits for it any more: every
+// job that used it had its environment (term.Env) closed, because its
+// target moved to another head or went away. The cause is the
+// environment's ("Cancelled: PR 3 was closed"); like an infrastructure
+// error nothing is saved, and the next use builds the step again. A step
+// cancelled by request (Cancel) or by its timeout fails and is saved.
+//
 // # Memory
 //
 // A cache keeps in memory the steps running and the results used within
@@ -132,6 +141,45 @@ type entry[V any] struct {
 	generating    bool         // the builder runs: the step can be cancelled
 	ev            *term.Event  // fired at the next change, then replaced
 	cancel        context.CancelCauseFunc
+	users         map[context.Context]func() bool // while building: the lifetimes of the jobs waiting for it
+}
+
+// abandoned is the cause of a build cancelled because every job that
+// wanted it went away (their targets moved on or were removed): not a
+// result of the step, so nothing is saved and the next use builds again.
+type abandoned struct{ cause error }
+
+func (a abandoned) Error() string { return "Cancelled: " + a.cause.Error() }
+
+// addUser records that the job whose background work lives in ctx (its
+// environment's) waits for the build; when every such job has gone, the
+// build is cancelled. Called with c.mu held.
+func (e *entry[V]) addUser(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done || e.users == nil || e.users[ctx] != nil || ctx.Done() == nil {
+		return // finished, or a lifetime that never ends
+	}
+	e.users[ctx] = context.AfterFunc(ctx, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.users == nil {
+			return
+		}
+		delete(e.users, ctx)
+		if len(e.users) == 0 && e.generating {
+			e.cancel(abandoned{context.Cause(ctx)})
+		}
+	})
+}
+
+// dropUsers stops watching the jobs' lifetimes (the build is over).
+// Called with e.mu held.
+func (e *entry[V]) dropUsers() {
+	for _, stop := range e.users {
+		stop()
+	}
+	e.users = nil
 }
 
 func (e *entry[V]) changed() {
@@ -199,6 +247,9 @@ func (c *Cache[K, V]) entry(tc *term.Ctx, store dkstore.Store, logs *livelog.Man
 		c.entries[branch] = e
 	}
 	e.used = now
+	if env := tc.Env(); env != nil {
+		e.addUser(env.Context())
+	}
 	return e, evicted, nil
 }
 
@@ -287,7 +338,7 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.B
 		// Another cache builds on this branch: try again later.
 		return c.failed(branch, key, err)
 	}
-	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent(), log: log, generating: true}
+	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent(), log: log, generating: true, users: map[context.Context]func() bool{}}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	if rebuild {
 		ctx = context.WithValue(ctx, rebuildKey{}, true)
@@ -322,8 +373,13 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.B
 		e.generating = false
 		e.retry = res.State == term.Error
 		e.log = nil // the text is saved (or lost with an error): free it
+		e.dropUsers()
 		e.mu.Unlock()
-		if res.State == term.Error {
+		switch {
+		case errors.As(context.Cause(ctx), new(abandoned)) && res.State == term.Error:
+			c.forget(e) // no one wanted it: the next use builds again
+			return
+		case res.State == term.Error:
 			// not saved: try again after a while
 			time.AfterFunc(c.opts.RetryAfter, func() { c.forget(e) })
 		}
@@ -379,6 +435,9 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	e.mu.Unlock()
 	if err != nil && ctx.Err() != nil {
 		err = context.Cause(ctx) // the timeout's or the cancellation's text
+		if errors.As(err, new(abandoned)) {
+			err = term.Infra(err) // not the step's result: not saved
+		}
 	}
 	lastChunk := saver()
 	res := term.FromError(v, err)

@@ -548,3 +548,66 @@ datakitci_cache_builds_in_progress{name="fake"} 0
 		t.Error(err)
 	}
 }
+
+// A build no job wants any more (every target that used it moved on or
+// went away) is cancelled, with the reason; nothing is saved, so the next
+// use builds again. While one target still uses it, it goes on.
+func TestAbandonedBuildCancelled(t *testing.T) {
+	const sha2 = "2222222222222222222222222222222222222222"
+	started := make(chan struct{}, 4)
+	causes := make(chan error, 4)
+	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return "", ctx.Err()
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(tg ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find(tg.Head)} }))
+	h.SetBranch("me/p", "master", sha1)
+	h.OpenPR("me/p", 1, sha1, "shares the build")
+	<-started
+	h.Settle()
+
+	h.SetBranch("me/p", "master", sha2) // the PR still wants the build of sha1
+	<-started                           // sha2's
+	h.Settle()
+	select {
+	case err := <-causes:
+		t.Fatalf("build cancelled (%v) while PR 1 still uses it", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	h.ClosePR("me/p", 1)
+	var cause error
+	select {
+	case cause = <-causes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the build of sha1 goes on with no target left to use it")
+	}
+	if want := "Cancelled: PR 1 was closed"; cause == nil || cause.Error() != want {
+		t.Errorf("cancelled with %v, want %q", cause, want)
+	}
+	// Nothing saved as a result: the branch holds at most the live log.
+	br, _ := h.Store.Branch("fake-of-" + sha1)
+	if head, _ := br.Head(context.Background()); !head.IsZero() {
+		_, tree := headOf(t, h.Store, "fake-of-"+sha1)
+		if _, err := tree.Stat(context.Background(), "live"); err != nil {
+			t.Errorf("an abandoned build left a result on its branch (no live marker: %v)", err)
+		}
+	}
+
+	// sha1 wanted again: built again, not a cached failure.
+	h.SetBranch("me/p", "master", sha1)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sha1 wanted again is not built again")
+	}
+	if n := f.count(sha1); n != 2 {
+		t.Errorf("%d builds of sha1, want 2", n)
+	}
+	if st := h.WaitStatus("me/p", sha1, "t", ci.Pending); st.Description != "Fake build of "+sha1 {
+		t.Errorf("status of sha1 wanted again: %q", st.Description)
+	}
+}

@@ -136,7 +136,10 @@ func buildBase(ctx context.Context, c *Client, busybox, tag string) error {
 	files := map[string]string{
 		"rootfs/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
 		"rootfs/etc/group":  "root:x:0:\nnogroup:x:65534:\n",
-		"Dockerfile":        "FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nCMD [\"sh\"]\n",
+		// The label makes this run's image (and so the "ancestor" of its
+		// containers) its own: another test process's leftover check must
+		// not take our containers for its own.
+		"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nLABEL " + testLabel + "=" + runID + "\nCMD [\"sh\"]\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
