@@ -41,6 +41,10 @@ type Options struct {
 	// Secrets are values masked as "***" in every log, status and history
 	// entry the CI writes.
 	Secrets []string
+	// OnBadJobs, if set, is told when a project's Jobs function panics or
+	// names a job invalidly (the engine logs it, skips what is bad and
+	// carries on); ci/citest fails the test.
+	OnBadJobs func(TargetID, error)
 }
 
 // Engine evaluates the jobs of every target and writes their statuses. It
@@ -687,6 +691,7 @@ func (e *Engine) makeJobs(ctx context.Context, t *target) {
 	jobs, err := callJobs(p.Jobs, t.Target)
 	if err != nil {
 		e.log.Error("project's Jobs function failed", "target", t.ID.String(), "err", err)
+		e.badJobs(t.ID, fmt.Errorf("project's Jobs function failed: %w", err))
 	}
 	t.jobs = map[string]*job{}
 	var r dkstore.Reader = bridge.Empty
@@ -696,6 +701,7 @@ func (e *Engine) makeJobs(ctx context.Context, t *target) {
 	for name, tm := range jobs {
 		if !validJobName(name) {
 			e.log.Error(`invalid job name (want letters, digits, '.', '_', '-'; not "state", "description" or "target_url")`, "target", t.ID.String(), "job", name)
+			e.badJobs(t.ID, fmt.Errorf(`invalid job name %q (want letters, digits, '.', '_', '-'; not "state", "description" or "target_url")`, name))
 			continue
 		}
 		j := &job{t: t, name: name, term: tm}
@@ -705,6 +711,12 @@ func (e *Engine) makeJobs(ctx context.Context, t *target) {
 		e.loadWritten(ctx, r, statusKey{t.ID.Repo, t.Head, name})
 	}
 	e.hist[t] = struct{}{}
+}
+
+func (e *Engine) badJobs(id TargetID, err error) {
+	if e.opts.OnBadJobs != nil {
+		e.opts.OnBadJobs(id, err)
+	}
 }
 
 // loadWritten reads the status k from the metadata, unless it is known.

@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +90,13 @@ func New(t testing.TB, cfg ci.Config, options ...Option) *Harness {
 		s.opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	if !s.badJobs {
-		s.opts.Logger = slog.New(badJobsHandler{next: s.opts.Logger.Handler(), t: t})
+		next := s.opts.OnBadJobs
+		s.opts.OnBadJobs = func(id ci.TargetID, err error) {
+			t.Errorf("citest: the pipeline is broken: %s: %v\n(citest.AllowBadJobs lets a test do this on purpose)", id, err)
+			if next != nil {
+				next(id, err)
+			}
+		}
 	}
 	e, err := ci.NewEngine(cfg, s.opts)
 	if err != nil {
@@ -134,67 +139,6 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-// badJobsMessages are the messages with which the engine logs (at level
-// Error) a broken Jobs function: see makeJobs in ci/engine.go. They are
-// matched as prefixes; TestBadJobs notices if they change.
-var badJobsMessages = []string{
-	"project's Jobs function failed",
-	"invalid job name",
-}
-
-// badJobsHandler passes the engine's log on to next, and fails the test on
-// the records that say that a project's Jobs function is broken.
-type badJobsHandler struct {
-	next  slog.Handler
-	t     testing.TB
-	attrs []slog.Attr // from WithAttrs, for the failure message
-}
-
-func (h badJobsHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelError || h.next.Enabled(ctx, l)
-}
-
-func (h badJobsHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError && badJobs(r.Message) {
-		var b strings.Builder
-		b.WriteString(r.Message)
-		attr := func(a slog.Attr) bool {
-			v := a.Value.Resolve().String()
-			if v == "" || strings.ContainsAny(v, " \t\"=") && !strings.Contains(v, "\n") {
-				v = strconv.Quote(v)
-			}
-			fmt.Fprintf(&b, " %s=%s", a.Key, v)
-			return true
-		}
-		for _, a := range h.attrs {
-			attr(a)
-		}
-		r.Attrs(attr)
-		h.t.Errorf("citest: the pipeline is broken: %s\n(citest.AllowBadJobs lets a test do this on purpose)", b.String())
-	}
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
-}
-
-func (h badJobsHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return badJobsHandler{next: h.next.WithAttrs(as), t: h.t, attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...)}
-}
-
-func (h badJobsHandler) WithGroup(name string) slog.Handler {
-	return badJobsHandler{next: h.next.WithGroup(name), t: h.t, attrs: h.attrs}
-}
-
-func badJobs(msg string) bool {
-	for _, m := range badJobsMessages {
-		if strings.HasPrefix(msg, m) {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *Harness) ctx() (context.Context, context.CancelFunc) {

@@ -184,11 +184,11 @@ func TestBadJobs(t *testing.T) {
 	}{
 		{"good", func(ci.Target) ci.Jobs { return ci.Jobs{"test": ok} }, false, nil},
 		{"invalid name", func(ci.Target) ci.Jobs { return ci.Jobs{"test": ok, "bad name": ok} }, false,
-			[]string{"citest: the pipeline is broken: invalid job name", "target=me/p/heads/master", `job="bad name"`}},
+			[]string{"citest: the pipeline is broken: me/p/heads/master: invalid job name \"bad name\""}},
 		{"reserved name", func(ci.Target) ci.Jobs { return ci.Jobs{"test": ok, "state": ok} }, false,
-			[]string{"invalid job name", "job=state"}},
+			[]string{`invalid job name "state"`}},
 		{"panic", func(ci.Target) ci.Jobs { panic("no config") }, false,
-			[]string{"citest: the pipeline is broken: project's Jobs function failed", "target=me/p/heads/master", "err=panic: no config\n"}},
+			[]string{"citest: the pipeline is broken: me/p/heads/master: project's Jobs function failed: panic: no config\n"}},
 		{"allowed invalid name", func(ci.Target) ci.Jobs { return ci.Jobs{"test": ok, "bad name": ok} }, true, nil},
 		{"allowed panic", func(ci.Target) ci.Jobs { panic("no config") }, true, nil},
 		{"term panics", func(ci.Target) ci.Jobs {
@@ -222,8 +222,7 @@ func TestBadJobs(t *testing.T) {
 	}
 }
 
-// The engine's log goes on to the test's logger, with the check in front
-// of it; a logger that drops everything does not hide a broken pipeline.
+// A logger that drops everything does not hide a broken pipeline.
 func TestBadJobsQuietLogger(t *testing.T) {
 	r := &recorder{TB: t}
 	quiet := citest.WithOptions(ci.Options{Logger: slog.New(slog.DiscardHandler)})
