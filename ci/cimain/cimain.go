@@ -155,7 +155,7 @@ func parseFlags(cfg ci.Config, cmd string, args []string, stderr io.Writer) (*fl
 	fs.Var(listFlag{&f.canaries}, "canary", "test only this `TARGET` (USER/REPO/heads/BRANCH, USER/REPO/tags/TAG or USER/REPO/prs/N); repeatable")
 	fs.Var(listFlag{&f.localRepos}, "local-repo", "mirror the branches, tags and refs/pull/N/head refs of the local Git repository at PATH as project USER/REPO (`USER/REPO:PATH`); repeatable")
 	fs.StringVar(&f.prom, "listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics")
-	fs.Var(countFlag{&f.verbose}, "v", "log more (repeat for debug)")
+	fs.Var(countFlag{&f.verbose}, "v", "debug logging")
 	return f, fs, nil
 }
 
