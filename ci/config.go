@@ -63,7 +63,9 @@ func (a ACL) Allows(user string) bool {
 
 // Config is a CI: its projects and who may see and rebuild them.
 type Config struct {
-	// Name is the CI's name: the web UI's heading (default "datakit-ci").
+	// Name is the CI's name: the status page's heading (when unset, the
+	// page is headed with the projects) and the default state directory's
+	// last element ("datakit-ci" when unset).
 	Name     string
 	Projects []Project
 	// CanRead may see the web UI; CanBuild may rebuild and cancel.

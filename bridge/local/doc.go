@@ -20,7 +20,8 @@
 // The commit lists the changes, one per line ("Tracking new branch master
 // of u/r", "Updating existing branch master of u/r to <sha>", "Removing
 // deleted branch …", "Tracking new PR 3 of u/r", "Updating PR 3 of u/r to
-// <sha>", "Closing PR 3 of u/r", …). Nothing is committed when nothing
+// <sha>", "Updating base of PR 3 of u/r to main", "Updating title of PR 3
+// of u/r to \"Fix\"", "Closing PR 3 of u/r", …). Nothing is committed when nothing
 // changed. Only the refs and PRs of the configured repositories are
 // touched; names the metadata layout cannot hold are skipped, with a log
 // line.
