@@ -164,6 +164,14 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	// An open file (fstat) is asked through its own fid: its path may be
+	// gone, as a transaction's ctl after commit.
+	if h, ok := fh.(*handle); ok && h.f != nil {
+		if q, _, attr, err := h.f.GetAttr(p9.AttrMaskAll); err == nil {
+			fillAttr(q, attr, &out.Attr)
+			return 0
+		}
+	}
 	f, err := n.m.walk(n.path)
 	if err != nil {
 		return toErrno(err)

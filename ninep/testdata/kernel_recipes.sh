@@ -27,6 +27,17 @@ test "$(cat $B/dev/head)" = "$H1" || fail "fork"
 mv $B/dev $B/feature
 test "$(ls $B)" = "$(printf 'feature\nmaster')" || fail "rename: $(ls $B)"
 
+# ctl, read back through the descriptor that committed, gives the new
+# head, though the transaction's directory is gone by then (fstat works);
+# the descriptor's offset is past the 7 bytes of "commit\n".
+mkdir $B/master/transactions/t4
+echo again > $B/master/transactions/t4/rw/dir/file
+exec 3<>$B/master/transactions/t4/ctl
+echo commit >&3
+H4=$(cat <&3)
+exec 3>&-
+test "$H4" = "$(cut -c8- $B/master/head)" || fail "ctl after commit: '$H4'"
+
 # A command that fails says why.
 mkdir $B/master/transactions/t2
 if echo bogus > $B/master/transactions/t2/ctl; then fail "bogus command accepted"; fi
