@@ -2,6 +2,7 @@ package ninep
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/hugelgupf/p9/linux"
@@ -46,7 +47,11 @@ func (b *remoteBranch) Head(ctx context.Context) (dkstore.CommitID, error) {
 	if err != nil {
 		return dkstore.CommitID{}, b.c.wireErr(op, err)
 	}
-	return parseHeadLine(strings.TrimSpace(string(data)))
+	id, err := parseHeadLine(strings.TrimSpace(string(data)))
+	if err != nil {
+		return dkstore.CommitID{}, fmt.Errorf("ninep: %s: %w", op, err)
+	}
+	return id, nil
 }
 
 // parseHeadLine reads a head: "" for none.
