@@ -76,6 +76,7 @@ type Engine struct {
 	remonitor bool // the metadata branch was deleted: write .monitor when it is back
 	envCtx    context.Context
 	envClose  context.CancelFunc
+	closing   []closing // environments of dropped targets, closed after the round
 
 	steps *steps
 
@@ -96,6 +97,12 @@ type target struct {
 	env     *term.Env
 	jobs    map[string]*job
 	history *history
+}
+
+// closing is the environment of a target that moved or went away, and why.
+type closing struct {
+	env   *term.Env
+	cause error
 }
 
 // job is one job of a target.
@@ -219,6 +226,7 @@ func (e *Engine) Run(ctx context.Context, store dkstore.Store) error {
 		e.running = false
 		e.mu.Unlock()
 	}()
+	defer e.closeDropped()
 	e.mu.Lock()
 	e.store = store // read by Rebuild from other goroutines
 	e.mu.Unlock()
@@ -651,7 +659,10 @@ func (e *Engine) owns(j *job) bool {
 
 // dropTarget cancels a target's work (with reason) and drops its jobs.
 func (e *Engine) dropTarget(t *target, reason string) {
-	t.env.Close(errors.New(reason))
+	// Closed once the round has evaluated the new jobs: a step the new
+	// head still uses (a key that does not change with the head) then has
+	// a job waiting for it again and is not cancelled.
+	e.closing = append(e.closing, closing{t.env, errors.New(reason)})
 	for _, j := range t.jobs {
 		e.cancelJob(t, j, reason)
 		e.dropJob(j)
@@ -837,6 +848,7 @@ func (e *Engine) takeWoken() {
 // round evaluates the dirty jobs and writes what changed.
 func (e *Engine) round(ctx context.Context) {
 	e.retry = false
+	defer e.closeDropped()
 	if e.snap == nil {
 		return
 	}
@@ -859,6 +871,16 @@ func (e *Engine) round(ctx context.Context) {
 	}
 	e.flushStatuses(ctx)
 	e.flushHistory(ctx)
+}
+
+// closeDropped closes the environments of the targets dropped since the
+// last round, cancelling their background work.
+func (e *Engine) closeDropped() {
+	for _, c := range e.closing {
+		c.env.Close(c.cause)
+	}
+	clear(e.closing)
+	e.closing = e.closing[:0]
 }
 
 // eval evaluates one job and queues its status if it changed.

@@ -611,3 +611,36 @@ func TestAbandonedBuildCancelled(t *testing.T) {
 		t.Errorf("status of sha1 wanted again: %q", st.Description)
 	}
 }
+
+// A step whose key does not change when the head moves (a base image keyed
+// by its Dockerfile, say) is still wanted by the new head's job.
+func TestMovedHeadKeepsSharedStep(t *testing.T) {
+	const sha2 = "2222222222222222222222222222222222222222"
+	started := make(chan struct{}, 4)
+	causes := make(chan error, 4)
+	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return "", ctx.Err()
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("base")} }))
+	h.SetBranch("me/p", "master", sha1)
+	<-started
+	h.Settle()
+	for range 20 { // the cancellation depended on timing: try it often
+		h.SetBranch("me/p", "master", sha2)
+		h.Settle()
+		h.SetBranch("me/p", "master", sha1)
+		h.Settle()
+	}
+	select {
+	case err := <-causes:
+		t.Errorf("build cancelled (%v) although master's new head uses it; builds: %d", err, f.count("base"))
+	case <-time.After(300 * time.Millisecond):
+	}
+	if n := f.count("base"); n != 1 {
+		t.Errorf("%d builds of base, want 1", n)
+	}
+}

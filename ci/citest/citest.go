@@ -45,6 +45,7 @@ type Harness struct {
 
 	opts     ci.Options
 	projects map[bridge.Repo]bool // the configured projects
+	shared   bool                 // the store is the test's (WithStore): others may write to it
 	cancel   context.CancelFunc
 	stopped  chan struct{} // closed when the engine's Run returns
 	runErr   error         // what it returned
@@ -103,7 +104,7 @@ func New(t testing.TB, cfg ci.Config, options ...Option) *Harness {
 		t.Fatalf("citest: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Harness{T: t, Store: store, Engine: e, Timeout: 10 * time.Second, opts: s.opts, projects: map[bridge.Repo]bool{}, cancel: cancel, stopped: make(chan struct{})}
+	h := &Harness{T: t, Store: store, Engine: e, Timeout: 10 * time.Second, opts: s.opts, projects: map[bridge.Repo]bool{}, shared: s.store != nil, cancel: cancel, stopped: make(chan struct{})}
 	for _, p := range cfg.Projects {
 		if r, err := bridge.ParseRepo(p.Repo); err == nil { // NewEngine checked it
 			h.projects[r] = true
@@ -285,14 +286,18 @@ func (h *Harness) stopReason() string {
 	return "Stop was called"
 }
 
-// Status reads the status the CI wrote for job on commit head. It fails
-// the test at once if repo is not a configured project: the CI sets no
-// status there.
-func (h *Harness) Status(repo, head, job string) (ci.CommitStatus, bool) {
+// wantConfigured fails the test at once if repo is not a configured
+// project: a status is wanted there, and the CI sets none.
+func (h *Harness) wantConfigured(repo, head, job string) {
 	h.T.Helper()
 	if r := h.repo(repo); !h.projects[r] {
 		h.T.Fatalf("citest: no status of %s on %s@%s: %s is not a configured project (did the test open a PR or set a branch of a configured project? the configuration has %s)", job, repo, short(head), r, h.projectList())
 	}
+}
+
+// Status reads the status the CI wrote for job on commit head.
+func (h *Harness) Status(repo, head, job string) (ci.CommitStatus, bool) {
+	h.T.Helper()
 	ctx, cancel := h.ctx()
 	defer cancel()
 	st, ok, err := h.read(ctx, func(r dkstore.Reader) (bridge.Status, bool, error) {
@@ -325,6 +330,7 @@ func (h *Harness) read(ctx context.Context, f func(dkstore.Reader) (bridge.Statu
 // and description descr.
 func (h *Harness) WantStatus(repo, head, job string, state ci.State, descr string) {
 	h.T.Helper()
+	h.wantConfigured(repo, head, job)
 	st, ok := h.Status(repo, head, job)
 	switch {
 	case !ok:
@@ -344,10 +350,13 @@ func (h *Harness) WantNoStatus(repo, head, job string) {
 
 // WaitStatus waits (up to Timeout) until job's status on head has state,
 // for jobs whose background work finishes after Settle returned. It fails
-// the test at once if, once the engine has settled, no target tests head
-// with job: then nothing will change the status.
+// the test at once if repo is not a configured project, or if, once the
+// engine has settled, no target tests head with job: then nothing will
+// change the status. (With WithStore, where a bridge of the test may yet
+// add the target, it waits for Timeout instead.)
 func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitStatus {
 	h.T.Helper()
+	h.wantConfigured(repo, head, job)
 	deadline := time.Now().Add(h.Timeout)
 	for {
 		h.Settle()
@@ -355,7 +364,7 @@ func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitSt
 		if ok && st.State == state {
 			return st
 		}
-		if !h.tests(repo, head, job) {
+		if !h.shared && !h.tests(repo, head, job) {
 			got := "none"
 			if ok {
 				got = fmt.Sprintf("%s %q", st.State, st.Description)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/dkstore"
@@ -288,4 +289,39 @@ func TestWaitForNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The CI must leave repositories it does not test alone.
+func TestWantNoStatusOtherRepo(t *testing.T) {
+	const sha = "1111111111111111111111111111111111111111"
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.Return("ok")}
+	}}}})
+	h.SetBranch("other/p", "master", sha)
+	h.Settle()
+	h.WantNoStatus("other/p", sha, "t")
+}
+
+// A bridge (here a goroutine) shares the store and writes the target a
+// little later: WaitStatus waits for it rather than failing at once.
+func TestWaitStatusExternalWriter(t *testing.T) {
+	store := dkstore.NewMemory(dkstore.Options{})
+	t.Cleanup(func() { store.Close() })
+	const sha = "1111111111111111111111111111111111111111"
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.Return("ok")}
+	}}}}, citest.WithStore(store))
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		ctx := context.Background()
+		br, _ := store.Branch(bridge.DefaultBranch)
+		tx, err := br.Transaction(ctx, dkstore.TxOptions{})
+		if err != nil {
+			return
+		}
+		r, _ := bridge.ParseRepo("me/p")
+		bridge.WriteRef(ctx, tx, bridge.Ref{Repo: r, Name: "heads/master", Head: sha})
+		tx.Commit(ctx, "bridge")
+	}()
+	h.WaitStatus("me/p", sha, "t", ci.Success)
 }
