@@ -317,8 +317,12 @@ func FuzzParseAddr(f *testing.F) {
 				t.Fatalf("ParseAddr(%q) = %q, %q", url, network, addr)
 			}
 		case network == "tcp":
-			if _, _, err := net.SplitHostPort(addr); err != nil {
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
 				t.Fatalf("ParseAddr(%q) = %q, %q, which is not HOST:PORT: %v", url, network, addr, err)
+			}
+			if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 || strings.Contains(host, "/") {
+				t.Fatalf("ParseAddr(%q) = %q, %q: not a host and port number", url, network, addr)
 			}
 		default:
 			t.Fatalf("ParseAddr(%q) = %q, %q: unknown network", url, network, addr)
@@ -328,4 +332,26 @@ func FuzzParseAddr(f *testing.F) {
 			t.Fatalf("ParseAddr(%q) = %q, %q, but ParseAddr(%q) = %q, %q, %v", url, network, addr, network+"://"+addr, n2, a2, err)
 		}
 	})
+}
+
+func TestParseAddr(t *testing.T) {
+	for _, c := range []struct{ in, network, addr string }{
+		{"tcp://localhost", "tcp", "localhost:5640"},
+		{"tcp://127.0.0.1:564", "tcp", "127.0.0.1:564"},
+		{"tcp://[::1]", "tcp", "[::1]:5640"},
+		{"tcp://:5640", "tcp", ":5640"},
+		{"localhost:1", "tcp", "localhost:1"},
+		{"unix:///run/x.sock", "unix", "/run/x.sock"},
+		{"tcp://host:", "", ""},
+		{"tcp://host:port", "", ""},
+		{"tcp://host:70000", "", ""},
+		{"tcp://host/path", "", ""},
+		{"tcp://a:b:c", "", ""},
+		{"host:http", "", ""},
+	} {
+		network, addr, err := ParseAddr(c.in)
+		if network != c.network || addr != c.addr || (err != nil) != (c.network == "") {
+			t.Errorf("ParseAddr(%q) = %q, %q, %v; want %q, %q", c.in, network, addr, err, c.network, c.addr)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -23,10 +24,14 @@ func ParseAddr(url string) (network, addr string, err error) {
 			return "", "", fmt.Errorf("%q: no host", url)
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			addr = net.JoinHostPort(strings.Trim(addr, "[]"), DefaultPort)
-			if _, _, err := net.SplitHostPort(addr); err != nil {
-				return "", "", fmt.Errorf("%q: want tcp://HOST[:PORT]", url)
+			host := strings.Trim(addr, "[]")
+			if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+				return "", "", fmt.Errorf("%q: want tcp://HOST[:PORT]", url) // a:b:c is no IPv6 address
 			}
+			addr = net.JoinHostPort(host, DefaultPort)
+		}
+		if !validHostPort(addr) {
+			return "", "", fmt.Errorf("%q: want tcp://HOST[:PORT]", url)
 		}
 		return "tcp", addr, nil
 	case strings.HasPrefix(url, "unix://"):
@@ -40,10 +45,21 @@ func ParseAddr(url string) (network, addr string, err error) {
 	case url == "":
 		return "", "", errors.New("empty address")
 	}
-	if _, _, err := net.SplitHostPort(url); err != nil {
+	if !validHostPort(url) {
 		return "", "", fmt.Errorf("%q: want tcp://HOST:PORT or unix:///PATH", url)
 	}
 	return "tcp", url, nil
+}
+
+// validHostPort reports whether addr is HOST:PORT with a port number
+// (0 to 65535) and a host with no '/' (empty: every interface).
+func validHostPort(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || strings.ContainsAny(host, "/?#") {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n <= 65535
 }
 
 // Listen listens on a URL as ParseAddr reads it. A stale unix socket file

@@ -56,8 +56,9 @@ func Main(cfg ci.Config) {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
 	case stdout.closed() && errors.Is(err, syscall.EPIPE):
-		// The reader went away (PROG status | head): end quietly, as
-		// programs killed by SIGPIPE do.
+		// The reader went away (PROG status | head): end quietly, with
+		// no error text (a shell takes exit 0 as success; a program
+		// killed by SIGPIPE would give 141).
 		os.Exit(0)
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), err)

@@ -226,6 +226,8 @@ func TestStatusPage(t *testing.T) {
 		{"commit", "/me/p/commit/" + second, 200, []string{"<h1>Hello CI</h1>", "me/p/heads/master", ">t<"}, []string{"heads/old"}},
 		{"commit and job", "/me/p/commit/" + second + "?test=t", 200, []string{"me/p/heads/master"}, []string{"heads/old"}},
 		{"short commit", "/me/p/commit/" + first[:7], 200, []string{"me/p/heads/old"}, []string{"heads/master"}},
+		{"upper-case commit", "/me/p/commit/" + strings.ToUpper(first), 200, []string{"me/p/heads/old", `href="../../../"`}, []string{"heads/master"}},
+		{"too short", "/me/p/commit/" + first[:6], 404, []string{"at least 7 hex digits"}, nil},
 		{"unknown job", "/me/p/commit/" + second + "?test=nope", 404, []string{"no target of me/p has head " + second + " and a job nope"}, nil},
 		{"unknown commit", "/me/p/commit/0123456789abcdef0123456789abcdef01234567", 404, []string{"no target of me/p"}, nil},
 		{"other project", "/me/q/commit/" + second, 404, []string{"no target of me/q"}, nil},

@@ -138,7 +138,11 @@ func statusPage(cfg ci.Config, e *ci.Engine) http.Handler {
 	})
 	mux.HandleFunc("GET /{user}/{repo}/commit/{sha}", func(w http.ResponseWriter, r *http.Request) {
 		repo := r.PathValue("user") + "/" + r.PathValue("repo")
-		sha, job := r.PathValue("sha"), r.URL.Query().Get("test")
+		sha, job := strings.ToLower(r.PathValue("sha")), r.URL.Query().Get("test")
+		if len(sha) < 7 {
+			http.Error(w, "want a commit id of at least 7 hex digits, not "+sha, http.StatusNotFound)
+			return
+		}
 		var ts []ci.TargetSummary
 		for _, t := range e.Targets() {
 			if t.Target.ID.Repo.String() != repo || !sameCommit(t.Target.Head, sha) {
@@ -192,7 +196,7 @@ func writePage(w http.ResponseWriter, cfg ci.Config, sub string, ts []ci.TargetS
 	title := heading
 	if sub != "" {
 		title += " - " + sub
-		projects += `<p>` + html.EscapeString(sub) + ` (<a href="/">all targets</a>)</p>` + "\n"
+		projects += `<p>` + html.EscapeString(sub) + ` (<a href="../../../">all targets</a>)</p>` + "\n"
 	}
 	fmt.Fprintf(w, "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5><title>%s</title>\n<h1>%s</h1>\n%s",
 		html.EscapeString(title), html.EscapeString(heading), projects)
