@@ -142,6 +142,7 @@ type entry[V any] struct {
 	ev            *term.Event  // fired at the next change, then replaced
 	cancel        context.CancelCauseFunc
 	users         map[context.Context]func() bool // while building: the lifetimes of the jobs waiting for it
+	abandoned     bool                            // cancelled: no job waits for it any more
 }
 
 // abandoned is the cause of a build cancelled because every job that
@@ -168,6 +169,7 @@ func (e *entry[V]) addUser(ctx context.Context) {
 		}
 		delete(e.users, ctx)
 		if len(e.users) == 0 && e.generating {
+			e.abandoned = true
 			e.cancel(abandoned{context.Cause(ctx)})
 		}
 	})
@@ -620,7 +622,7 @@ func (c *Cache[K, V]) Cancel(branch string) bool {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.generating {
+	if !e.generating || e.abandoned {
 		return false
 	}
 	e.log.Printf("Cancelled at user's request")

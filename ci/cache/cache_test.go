@@ -588,6 +588,9 @@ func TestAbandonedBuildCancelled(t *testing.T) {
 	if want := "Cancelled: PR 1 was closed"; cause == nil || cause.Error() != want {
 		t.Errorf("cancelled with %v, want %q", cause, want)
 	}
+	if c.Cancel("fake-of-" + sha1) {
+		t.Error("Cancel of an abandoned build = true, want false (it is not building any more)")
+	}
 	// Nothing saved as a result: the branch holds at most the live log.
 	br, _ := h.Store.Branch("fake-of-" + sha1)
 	if head, _ := br.Head(context.Background()); !head.IsZero() {
