@@ -19,6 +19,10 @@ import (
 // leftovers can be found and removed ([Client.RemoveContainers]).
 const OwnerLabel = "org.dkgo.datakit.ci"
 
+// CILabel names, on the containers an [Engine]'s run steps create, the CI
+// they belong to ([Options.Owner]).
+const CILabel = "org.dkgo.datakit.ci.owner"
+
 // Defaults for [Options].
 const (
 	DefaultCallTimeout = 2 * time.Minute
@@ -45,6 +49,14 @@ type Options struct {
 	// Heartbeat) end the operation with an infrastructure error. Zero means
 	// DefaultHeartbeat; negative turns the heartbeat off.
 	Heartbeat time.Duration
+
+	// Owner, used by [Engine], names this CI among those that share the
+	// daemon (e.g. its name and state directory); it must be the same at
+	// every start. The run steps' containers carry it (label [CILabel]),
+	// and the Engine's first connection removes the containers a previous
+	// run of this CI left behind (killed mid-run, its containers outlive
+	// it). Empty: no such clean-up.
+	Owner string
 }
 
 // Client talks to one Docker daemon. It is safe for concurrent use.

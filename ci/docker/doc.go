@@ -12,8 +12,11 @@
 // container, attaches to its output, starts it, streams its stdout and
 // stderr to a log as they come, waits for it and always removes it.
 //
-// Nothing here pulls from a registry: builds use the classic builder with
-// --pull off and a run refers to a local image (a missing one is an error).
+// A run refers to a local image (a missing one is an error, never
+// pulled). Builds use the classic builder without --pull, so a FROM image
+// that is present is used as it is; one that is missing is pulled by the
+// daemon, as docker build does (with no registry reachable the build fails
+// with the daemon's message).
 // A run has no network unless [RunOptions.Network] asks for one (a build's
 // RUN steps have the daemon's default network, as with docker build).
 // Containers log nothing on the daemon's side: their output is streamed.
@@ -48,7 +51,10 @@
 // a fresh context with a deadline, so a cancelled caller still gets its
 // container removed. Only when the daemon itself cannot be reached does a
 // container survive (the error says so); [Client.RemoveContainers] removes
-// such leftovers later, e.g. when a CI restarts.
+// such leftovers later. So does a CI killed mid-run: with
+// [Options.Owner] set, an [Engine] labels its run steps' containers with
+// it ([CILabel]) and, when it first connects, removes those a previous run
+// of the same CI left.
 //
 // # Concurrency
 //

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkgo/datakit/term"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/term"
 )
 
 // run runs cmd in the base image with the test's labels.
@@ -341,4 +343,62 @@ func makeLeftover(t *testing.T, c *Client, labels map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An Engine with an Owner removes, when it first connects, the containers
+// an earlier run of the same CI left (killed mid-run), and no others; its
+// run steps' containers carry the owner.
+func TestEngineRemovesLeftovers(t *testing.T) {
+	c := needDocker(t)
+	owner := "test-ci-" + runID
+	mine := map[string]string{testLabel: runID, CILabel: owner}
+	other := map[string]string{testLabel: runID, CILabel: owner + "-other"}
+	makeLeftover(t, c, mine)
+	makeLeftover(t, c, mine)
+	makeLeftover(t, c, other)
+	count := func(labels map[string]string) int {
+		f := client.Filters{}
+		for k, v := range labels {
+			f.Add("label", k+"="+v)
+		}
+		list, err := c.api.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list.Items)
+	}
+	e := NewEngine(Options{Owner: owner})
+	defer e.Close()
+	if _, err := e.client(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(mine); n != 0 {
+		t.Errorf("%d containers of this CI left after the Engine connected, want 0", n)
+	}
+	if n := count(other); n != 1 {
+		t.Errorf("%d containers of another CI, want 1 (not ours to remove)", n)
+	}
+	if n, err := c.RemoveContainers(context.Background(), other); n != 1 || err != nil {
+		t.Errorf("RemoveContainers(other) = %d, %v", n, err)
+	}
+
+	// The label is on the run step's containers.
+	log, err := livelog.NewManager(nil).Create("owner-test", "owner test", livelog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Finish()
+	rb := runBuilder{r: NewRun(e, "label", RunOptions{Cmd: []string{"sh", "-c", "echo up; sleep 30"}, Labels: testLabels()}, StepOptions{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rb.run(ctx, log, baseImage) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for count(mine) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := count(mine); n != 1 {
+		t.Errorf("%d running containers with the owner label, want 1", n)
+	}
+	cancel()
+	<-done
 }

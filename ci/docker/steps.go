@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -21,9 +23,10 @@ import (
 // CI starts while the daemon is down; its steps then report status error
 // and are tried again).
 type Engine struct {
-	opts Options
-	mu   sync.Mutex
-	c    *Client
+	opts    Options
+	mu      sync.Mutex
+	c       *Client
+	cleaned bool // the leftovers of an earlier run were removed
 }
 
 // NewEngine returns a lazily connected Docker engine.
@@ -38,6 +41,19 @@ func (e *Engine) client(ctx context.Context) (*Client, error) {
 	c, err := New(ctx, e.opts)
 	if err != nil {
 		return nil, err
+	}
+	if e.opts.Owner != "" && !e.cleaned {
+		// Containers of ours that no Run of this process made: a CI killed
+		// mid-run left them (still running, perhaps).
+		n, err := c.RemoveContainers(ctx, map[string]string{CILabel: e.opts.Owner})
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if n > 0 {
+			slog.Info("docker: removed containers left by an earlier run of this CI", "count", n, "owner", e.opts.Owner)
+		}
+		e.cleaned = true
 	}
 	e.c = c
 	return c, nil
@@ -274,6 +290,13 @@ func (rb runBuilder) run(ctx context.Context, log *livelog.Log, id string) error
 	}
 	o := rb.r.run
 	o.Image = id
+	if owner := rb.r.e.opts.Owner; owner != "" {
+		o.Labels = maps.Clone(o.Labels)
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
+		}
+		o.Labels[CILabel] = owner
+	}
 	tail := &lastLine{}
 	err = c.Run(ctx, o, multiWriter{log, tail})
 	var exit *ExitError

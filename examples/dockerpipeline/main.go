@@ -38,7 +38,9 @@ func main() {
 	var run *docker.RunStep
 	jobs := func(t ci.Target) ci.Jobs {
 		if remote == nil {
-			dk, p := docker.NewEngine(docker.Options{}), dockerPool
+			// Owner: the containers of a run of this CI that was killed
+			// are removed at the next start.
+			dk, p := docker.NewEngine(docker.Options{Owner: "dockerpipeline:" + *workDir}), dockerPool
 			remote = git.NewRemote(*src, *workDir, git.Options{})
 			build = docker.NewBuild(dk, strings.ReplaceAll(*dockerfile, "/", "-"), docker.BuildOptions{Dockerfile: *dockerfile}, docker.StepOptions{Pool: p})
 			run = docker.NewRun(dk, "test", docker.RunOptions{Cmd: []string{"sh", "-c", *test}}, docker.StepOptions{Pool: p})
