@@ -2,6 +2,8 @@ package ci
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/dkgo/datakit/ci/livelog"
 	"github.com/dkgo/datakit/dkstore"
@@ -34,15 +36,73 @@ func (e *Engine) evalContext(ctx context.Context) context.Context {
 	ctx = context.WithValue(ctx, storeKey{}, e.store)
 	ctx = context.WithValue(ctx, logsKey{}, e.opts.Logs)
 	ctx = context.WithValue(ctx, stepsKey{}, e.steps)
-	ctx = context.WithValue(ctx, metricsKey{}, e.opts.Metrics)
+	ctx = context.WithValue(ctx, metricsKey{}, observer{e.opts.Metrics, &e.builds})
 	return withSnapshot(ctx, e.snap)
 }
 
-// BuildObserverOf returns what counts the builds of the steps evaluated in
-// c: the engine's metrics (a no-op outside the engine, or without metrics).
+// BuildObserverOf returns what hears of the builds of the steps evaluated
+// in c: the engine's metrics, and the count of running builds that Close
+// waits for (a no-op outside the engine).
 func BuildObserverOf(c *term.Ctx) BuildObserver {
-	m, _ := c.Context().Value(metricsKey{}).(*Metrics)
-	return m // a nil *Metrics counts nothing
+	o, _ := c.Context().Value(metricsKey{}).(observer)
+	return o
+}
+
+// observer counts builds in the engine's metrics (if any) and in running.
+type observer struct {
+	m       *Metrics
+	running *running
+}
+
+func (o observer) BuildStarted(builder string) {
+	o.running.add(1)
+	o.m.BuildStarted(builder)
+}
+
+func (o observer) BuildFinished(builder string, s State, d time.Duration) {
+	o.m.BuildFinished(builder, s, d)
+	o.running.add(-1)
+}
+
+// running counts the builds in progress.
+type running struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0, then replaced
+}
+
+func (r *running) add(d int) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n += d
+	if r.n == 0 && r.idle != nil {
+		close(r.idle)
+		r.idle = nil
+	}
+}
+
+// wait waits until no build runs, or for at most d; it reports whether
+// none does.
+func (r *running) wait(d time.Duration) bool {
+	r.mu.Lock()
+	if r.n == 0 {
+		r.mu.Unlock()
+		return true
+	}
+	if r.idle == nil {
+		r.idle = make(chan struct{})
+	}
+	idle := r.idle
+	r.mu.Unlock()
+	select {
+	case <-idle:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // Logs returns the engine's live logs.

@@ -77,6 +77,7 @@ type Engine struct {
 	envCtx    context.Context
 	envClose  context.CancelFunc
 	closing   []closing // environments of dropped targets, closed after the round
+	builds    running   // cached steps building
 
 	steps *steps
 
@@ -201,10 +202,18 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close cancels all background work of all jobs. The engine must not be
+// closeWait bounds how long Close waits for the cancelled builds to end.
+const closeWait = 10 * time.Second
+
+// Close cancels all background work of all jobs and waits (up to 10 s)
+// for the cached steps still building to end, so that they clean up
+// (containers, checkouts) before the program exits. The engine must not be
 // run again.
 func (e *Engine) Close() {
 	e.envClose()
+	if !e.builds.wait(closeWait) {
+		e.log.Warn("ci: stopped waiting for builds that do not end when cancelled", "after", closeWait)
+	}
 }
 
 // Run connects the engine to store and runs it until ctx is done (it then

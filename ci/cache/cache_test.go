@@ -647,3 +647,30 @@ func TestMovedHeadKeepsSharedStep(t *testing.T) {
 		t.Errorf("%d builds of base, want 1", n)
 	}
 }
+
+// Closing the engine cancels the steps building and waits for them to end
+// (to clean up), so that a CI that stops leaves nothing running.
+func TestCloseWaitsForBuilds(t *testing.T) {
+	started := make(chan struct{}, 1)
+	var mu sync.Mutex
+	cleaned := false
+	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		time.Sleep(200 * time.Millisecond) // removing a container, say
+		mu.Lock()
+		cleaned = true
+		mu.Unlock()
+		return "", ctx.Err()
+	})
+	c := cache.New[string, string](f, cache.Options{})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }))
+	h.SetBranch("me/p", "master", sha1)
+	<-started
+	h.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if !cleaned {
+		t.Error("Stop (Engine.Close) returned before the cancelled build ended")
+	}
+}

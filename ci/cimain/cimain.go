@@ -284,6 +284,9 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 		return err
 	}
 	defer cleanup()
+	// Before the store closes: the cancelled builds end (removing their
+	// containers) and save their logs.
+	defer engine.Close()
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/internal/gitfixture"
@@ -110,5 +112,81 @@ func TestDockerRestartMidBuild(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "pending") {
 		t.Errorf("the third start reported pending work:\n%s", out)
+	}
+}
+
+// TestDockerRestartMidRun kills examples/dockerpipeline (SIGKILL) while
+// its test container runs: the container outlives it, and the restarted
+// CI removes it before running the test again.
+func TestDockerRestartMidRun(t *testing.T) {
+	c := needDocker(t)
+	gitfixture.Need(t)
+	bin := filepath.Join(t.TempDir(), "dockerpipeline")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/dockerpipeline").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "app"))
+	repo.Commit("slow test", map[string]string{
+		"Dockerfile": "FROM " + baseImage + "\nCOPY . /src\nWORKDIR /src\n",
+		"test.sh":    "echo started; sleep 60\n",
+	})
+	state, work := t.TempDir(), t.TempDir()
+	args := []string{"--state-dir", state, "--listen", "off", "--local-repo", "me/app:" + repo.Dir,
+		"--src", repo.Dir, "--work-dir", work, "--test", "sh test.sh"}
+	owner := map[string]string{CILabel: "dockerpipeline:" + work}
+	containers := func() []string {
+		f := client.Filters{}.Add("label", CILabel+"="+owner[CILabel])
+		list, err := c.api.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, ctr := range list.Items {
+			ids = append(ids, ctr.ID)
+		}
+		return ids
+	}
+	defer c.RemoveContainers(context.Background(), owner)
+	start := func() (*exec.Cmd, *bytes.Buffer) {
+		cmd := exec.Command(bin, args...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &out
+	}
+	waitFor := func(cmd *exec.Cmd, out *bytes.Buffer, what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(90 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("timed out waiting for %s; the CI said:\n%s", what, out)
+			}
+		}
+	}
+
+	cmd, out := start()
+	waitFor(cmd, out, "the test's container", func() bool { return len(containers()) == 1 })
+	first := containers()[0]
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if ids := containers(); len(ids) != 1 || ids[0] != first {
+		t.Fatalf("after the kill: containers %v, want the test's %.12s still there", ids, first)
+	}
+
+	cmd, out = start()
+	waitFor(cmd, out, "the leftover to go and the test to run again", func() bool {
+		ids := containers()
+		return len(ids) == 1 && ids[0] != first
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if ids := containers(); len(ids) != 0 {
+		t.Errorf("a CI stopped with SIGTERM left containers %v", ids)
+	}
+	if !strings.Contains(out.String(), "removed containers left by an earlier run of this CI") {
+		t.Errorf("the restarted CI did not say it removed the leftover:\n%s", out)
 	}
 }
