@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -947,8 +948,21 @@ func sameLogs(a, b []term.Log) bool {
 	return true
 }
 
-// trimDescr makes a description fit GitHub's 140 characters.
+// ansiEscape matches a terminal escape sequence (colours, cursor moves),
+// which a build's last output line often carries.
+var ansiEscape = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])`)
+
+// trimDescr makes a description fit GitHub's 140 characters, as plain
+// text: terminal escape sequences and other control characters (but the
+// first line break, which ends it) are dropped.
 func trimDescr(s string) string {
+	s = ansiEscape.ReplaceAllString(s, "")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = strings.TrimSpace(s[:i]) + "…"

@@ -3,6 +3,7 @@ package ci
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +72,20 @@ func TestInvalidStatusDropped(t *testing.T) {
 	st, ok, err := bridge.ReadStatus(ctx, tree, repo, good.commit, StatusContextPrefix+"build")
 	if err != nil || !ok || st.State != "success" {
 		t.Errorf("good status: %+v %v %v", st, ok, err)
+	}
+}
+
+func TestTrimDescr(t *testing.T) {
+	for in, want := range map[string]string{
+		"Built":                        "Built",
+		"  two\nlines ":                "two…",
+		"exited: \x1b[31mred\x1b[0m\r": "exited: red",
+		"\x1b]0;title\x07bell\x07 and \x1b[2Kclear": "bell and clear",
+		"tab\there":              "tab\there",
+		strings.Repeat("é", 200): strings.Repeat("é", 139) + "…",
+	} {
+		if got := trimDescr(in); got != want {
+			t.Errorf("trimDescr(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
