@@ -28,13 +28,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dkgo/datakit/ci"
@@ -297,7 +300,8 @@ func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cle
 	if c.r == nil || !c.r.has(ctx, c.Hash) {
 		return "", nil, term.Infra(fmt.Errorf("commit %s is not in the mirror: fetch it first", short(c.Hash)))
 	}
-	dir, err = os.MkdirTemp("", "datakit-ci-checkout-")
+	sweepCheckouts.Do(func() { removeDeadCheckouts(os.TempDir()) })
+	dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", checkoutPrefix, os.Getpid()))
 	if err != nil {
 		return "", nil, term.Infra(err)
 	}
@@ -311,6 +315,35 @@ func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cle
 		return "", nil, term.Infra(fmt.Errorf("checking out %s: %w", short(c.Hash), err))
 	}
 	return dir, cleanup, nil
+}
+
+// checkoutPrefix starts the name of every checkout directory, followed by
+// the process id of the CI that made it.
+const checkoutPrefix = "datakit-ci-checkout-"
+
+var sweepCheckouts sync.Once
+
+// removeDeadCheckouts removes the checkouts in dir left by CI processes
+// that are gone (killed in the middle of a step: their cleanup never ran).
+func removeDeadCheckouts(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), checkoutPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pid, _, ok := strings.Cut(rest, "-")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || n <= 0 || n == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(n, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func (c *commander) Load(context.Context, dkstore.Tree, string) (struct{}, error) {
