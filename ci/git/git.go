@@ -306,7 +306,15 @@ func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cle
 		return "", nil, term.Infra(err)
 	}
 	cleanup = func() { os.RemoveAll(dir) }
-	err = git(ctx, log, nil, "", "clone", "--quiet", "--shared", "--no-checkout", c.r.mirror, dir)
+	// As clone --shared (the objects stay in the mirror, through git's
+	// alternates), without its warning about the mirror having no refs.
+	err = git(ctx, log, nil, "", "init", "--quiet", dir)
+	if err == nil {
+		var objects string
+		if objects, err = filepath.Abs(filepath.Join(c.r.mirror, "objects")); err == nil {
+			err = os.WriteFile(filepath.Join(dir, ".git", "objects", "info", "alternates"), []byte(objects+"\n"), 0o644)
+		}
+	}
 	if err == nil {
 		err = git(ctx, log, nil, dir, "checkout", "--quiet", "--detach", c.Hash)
 	}

@@ -59,6 +59,9 @@ func TestCommand(t *testing.T) {
 	h.SetBranch("me/p", "master", sha)
 	h.WaitStatus("me/p", sha, "ls", ci.Success)
 	log, msg := readBranchFile(t, h.Store, "shell-of-ls-on-"+sha, "log")
+	if strings.Contains(log, "warning:") {
+		t.Errorf("the checkout warns: %q", log)
+	}
 	if !strings.Contains(log, "Running \"ls\"...\nsrc\n") || msg != "Cached successful result" {
 		t.Errorf("log = %q (commit %q)", log, msg)
 	}
