@@ -193,7 +193,7 @@ func (bb buildBuilder) generate(ctx context.Context, log *livelog.Log, tx dkstor
 	if err != nil {
 		return Image{}, err
 	}
-	dir, cleanup, err := k.commit.Checkout(ctx, log)
+	dir, cleanup, err := k.commit.CheckoutShallow(ctx, log) // its .git works in the image
 	if err != nil {
 		return Image{}, err
 	}

@@ -295,8 +295,21 @@ func (c *commander) run(ctx context.Context, log *livelog.Log, sha string) error
 
 // Checkout checks the commit out into a fresh temporary directory (git's
 // output goes to log); cleanup removes it. Errors are infrastructure
-// errors.
+// errors. Its .git reads the mirror's objects (git's alternates): the
+// whole history is there, but only on this machine.
 func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cleanup func(), err error) {
+	return c.checkout(ctx, log, false)
+}
+
+// CheckoutShallow is Checkout with a .git of its own that holds only the
+// commit (a shallow repository, as clone --depth 1 makes): the directory
+// can be copied elsewhere, e.g. into a Docker image, and git still works
+// there.
+func (c Commit) CheckoutShallow(ctx context.Context, log *livelog.Log) (dir string, cleanup func(), err error) {
+	return c.checkout(ctx, log, true)
+}
+
+func (c Commit) checkout(ctx context.Context, log *livelog.Log, shallow bool) (dir string, cleanup func(), err error) {
 	if c.r == nil || !c.r.has(ctx, c.Hash) {
 		return "", nil, term.Infra(fmt.Errorf("commit %s is not in the mirror: fetch it first", short(c.Hash)))
 	}
@@ -317,6 +330,17 @@ func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cle
 	}
 	if err == nil {
 		err = git(ctx, log, nil, dir, "checkout", "--quiet", "--detach", c.Hash)
+	}
+	if err == nil && shallow {
+		// The commit as a shallow boundary: repack copies its objects and
+		// no others; then the mirror is not needed any more.
+		err = os.WriteFile(filepath.Join(dir, ".git", "shallow"), []byte(c.Hash+"\n"), 0o644)
+		if err == nil {
+			err = git(ctx, log, nil, dir, "repack", "-a", "-d", "-q")
+		}
+		if err == nil {
+			err = os.Remove(filepath.Join(dir, ".git", "objects", "info", "alternates"))
+		}
 	}
 	if err != nil {
 		cleanup()

@@ -3,6 +3,8 @@ package git_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/ci/git"
+	"github.com/dkgo/datakit/ci/livelog"
 	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/internal/gitfixture"
@@ -285,4 +288,63 @@ func TestTimeoutStartsWithSlot(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // longer than its timeout, queued
 	release()
 	h.WaitStatus("me/p", sha, "quick", ci.Success)
+}
+
+// CheckoutShallow gives a directory whose .git holds the commit itself:
+// moved away from the mirror (as into a Docker image), git still works
+// there; Checkout's .git has the whole history, through the mirror.
+func TestCheckoutShallow(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	repo.Commit("first", map[string]string{"a": "1\n"})
+	sha := repo.Commit("second", map[string]string{"a": "2\n"})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	logs := livelog.NewManager(nil)
+	away := filepath.Join(t.TempDir(), "away")
+	check := func(cm git.Commit) (string, error) {
+		log, err := logs.Create("checkout-test", "checkout", livelog.Options{})
+		if err != nil {
+			return "", err
+		}
+		defer log.Finish()
+		full, cleanup, err := cm.Checkout(context.Background(), log)
+		if err != nil {
+			return "", err
+		}
+		n, _ := exec.Command("git", "-C", full, "rev-list", "--count", "HEAD").Output()
+		cleanup()
+		dir, cleanup, err := cm.CheckoutShallow(context.Background(), log)
+		if err != nil {
+			return "", err
+		}
+		defer cleanup()
+		if err := os.Rename(dir, away); err != nil {
+			return "", err
+		}
+		defer os.Rename(away, dir) // for cleanup
+		if out, err := exec.Command("git", "-C", away, "fsck", "--no-progress").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("git fsck of the shallow checkout, moved: %v\n%s", err, out)
+		}
+		head, err := exec.Command("git", "-C", away, "log", "--format=%H %s").Output()
+		if err != nil {
+			return "", fmt.Errorf("git log in the shallow checkout: %v", err)
+		}
+		status, _ := exec.Command("git", "-C", away, "status", "--porcelain").Output()
+		return fmt.Sprintf("full history %s; shallow %s; status %q", strings.TrimSpace(string(n)), strings.TrimSpace(string(head)), status), nil
+	}
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"check": term.Bind(remote.Fetch(tg.Commit()), func(cm git.Commit) term.Term[string] {
+			return term.New(func(*term.Ctx) term.Result[string] {
+				s, err := check(cm)
+				return term.FromError(s, err)
+			})
+		})}
+	}}}}
+	h := citest.New(t, cfg)
+	h.Timeout = time.Minute
+	h.SetBranch("me/p", "master", sha)
+	st := h.WaitStatus("me/p", sha, "check", ci.Success)
+	if want := fmt.Sprintf("full history 2; shallow %s second; status \"\"", sha); st.Description != want {
+		t.Errorf("got %q, want %q", st.Description, want)
+	}
 }
