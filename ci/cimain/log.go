@@ -34,11 +34,25 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	fmt.Fprintf(&b, " %-4s ", r.Level.String())
 	b.WriteString(r.Message)
 	b.WriteString(h.attrs)
+	// A value of several lines (a stack, say) follows the line, indented,
+	// rather than as one long quoted string.
+	var blocks []slog.Attr
 	r.Attrs(func(a slog.Attr) bool {
+		if strings.Contains(strings.TrimRight(a.Value.String(), "\n"), "\n") {
+			fmt.Fprintf(&b, " %s=(below)", a.Key)
+			blocks = append(blocks, a)
+			return true
+		}
 		writeAttr(&b, a)
 		return true
 	})
 	b.WriteByte('\n')
+	for _, a := range blocks {
+		fmt.Fprintf(&b, "  %s:\n", a.Key)
+		for _, l := range strings.Split(strings.TrimRight(a.Value.String(), "\n"), "\n") {
+			b.WriteString("    " + l + "\n")
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	_, err := io.WriteString(h.w, b.String())
