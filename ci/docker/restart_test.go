@@ -24,10 +24,7 @@ import (
 func TestDockerRestartMidBuild(t *testing.T) {
 	needDocker(t)
 	gitfixture.Need(t)
-	bin := filepath.Join(t.TempDir(), "dockerpipeline")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/dockerpipeline").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildPipeline(t)
 	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "app"))
 	head := repo.Commit("slow to build", map[string]string{
 		"Dockerfile": "FROM " + baseImage + "\nRUN sleep 2\nCOPY . /src\nWORKDIR /src\n",
@@ -36,15 +33,7 @@ func TestDockerRestartMidBuild(t *testing.T) {
 	state, work := t.TempDir(), t.TempDir()
 	args := []string{"--state-dir", state, "--listen", "off", "--local-repo", "me/app:" + repo.Dir,
 		"--src", repo.Dir, "--work-dir", work, "--test", "sh test.sh"}
-	start := func() (*exec.Cmd, *bytes.Buffer) {
-		cmd := exec.Command(bin, args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd, &out
-	}
+	start := func() (*exec.Cmd, *bytes.Buffer) { return startProcess(t, bin, args) }
 	store, err := dkstore.Open(state, dkstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -121,10 +110,7 @@ func TestDockerRestartMidBuild(t *testing.T) {
 func TestDockerRestartMidRun(t *testing.T) {
 	c := needDocker(t)
 	gitfixture.Need(t)
-	bin := filepath.Join(t.TempDir(), "dockerpipeline")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/dockerpipeline").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildPipeline(t)
 	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "app"))
 	repo.Commit("slow test", map[string]string{
 		"Dockerfile": "FROM " + baseImage + "\nCOPY . /src\nWORKDIR /src\n",
@@ -147,15 +133,7 @@ func TestDockerRestartMidRun(t *testing.T) {
 		return ids
 	}
 	defer c.RemoveContainers(context.Background(), owner)
-	start := func() (*exec.Cmd, *bytes.Buffer) {
-		cmd := exec.Command(bin, args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd, &out
-	}
+	start := func() (*exec.Cmd, *bytes.Buffer) { return startProcess(t, bin, args) }
 	waitFor := func(cmd *exec.Cmd, out *bytes.Buffer, what string, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(90 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
@@ -189,4 +167,26 @@ func TestDockerRestartMidRun(t *testing.T) {
 	if !strings.Contains(out.String(), "removed containers left by an earlier run of this CI") {
 		t.Errorf("the restarted CI did not say it removed the leftover:\n%s", out)
 	}
+}
+
+// buildPipeline builds examples/dockerpipeline and returns its path.
+func buildPipeline(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dockerpipeline")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/dockerpipeline").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startProcess starts bin with args, its output going to the buffer.
+func startProcess(t *testing.T, bin string, args []string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &out
 }
