@@ -554,14 +554,7 @@ datakitci_cache_builds_in_progress{name="fake"} 0
 // use builds again. While one target still uses it, it goes on.
 func TestAbandonedBuildCancelled(t *testing.T) {
 	const sha2 = "2222222222222222222222222222222222222222"
-	started := make(chan struct{}, 4)
-	causes := make(chan error, 4)
-	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
-		started <- struct{}{}
-		<-ctx.Done()
-		causes <- context.Cause(ctx)
-		return "", ctx.Err()
-	})
+	f, started, causes := untilCancelled()
 	c := cache.New[string, string](f, cache.Options{})
 	h := citest.New(t, config(func(tg ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find(tg.Head)} }))
 	h.SetBranch("me/p", "master", sha1)
@@ -619,14 +612,7 @@ func TestAbandonedBuildCancelled(t *testing.T) {
 // by its Dockerfile, say) is still wanted by the new head's job.
 func TestMovedHeadKeepsSharedStep(t *testing.T) {
 	const sha2 = "2222222222222222222222222222222222222222"
-	started := make(chan struct{}, 4)
-	causes := make(chan error, 4)
-	f := newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
-		started <- struct{}{}
-		<-ctx.Done()
-		causes <- context.Cause(ctx)
-		return "", ctx.Err()
-	})
+	f, started, causes := untilCancelled()
 	c := cache.New[string, string](f, cache.Options{})
 	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("base")} }))
 	h.SetBranch("me/p", "master", sha1)
@@ -673,4 +659,17 @@ func TestCloseWaitsForBuilds(t *testing.T) {
 	if !cleaned {
 		t.Error("Stop (Engine.Close) returned before the cancelled build ended")
 	}
+}
+
+// untilCancelled is a builder whose builds say when they start, and run
+// until cancelled, saying why.
+func untilCancelled() (f *fake, started chan struct{}, causes chan error) {
+	started, causes = make(chan struct{}, 4), make(chan error, 4)
+	f = newFake(func(ctx context.Context, log *livelog.Log, key string) (string, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return "", ctx.Err()
+	})
+	return f, started, causes
 }
