@@ -100,10 +100,13 @@ func (c *Client) Run(ctx context.Context, o RunOptions, log io.Writer) (err erro
 	}
 
 	// The container gets a name of ours, so that it can be removed even
-	// if the answer to its creation is lost.
+	// if the answer to its creation is lost. The creation itself is not
+	// cancelled (CallTimeout bounds it): a creation abandoned half way may
+	// still complete in the daemon after our removal, leaving the
+	// container behind.
 	name := newName()
 	defer func() { err = c.removeContainer(ctx, name, err) }()
-	err = c.call(runCtx, "create container", func(ctx context.Context) error {
+	err = c.call(context.WithoutCancel(runCtx), "create container", func(ctx context.Context) error {
 		_, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
 			Name: name,
 			Config: &container.Config{
@@ -128,6 +131,9 @@ func (c *Client) Run(ctx context.Context, o RunOptions, log io.Writer) (err erro
 		})
 		return err
 	})
+	if err == nil && runCtx.Err() != nil {
+		err = contextError(runCtx, "create container")
+	}
 	if err != nil {
 		return err
 	}
