@@ -92,20 +92,7 @@ func TestFailureMessages(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			msgs := r.run(c.f)
-			if c.want == nil {
-				if len(msgs) != 0 {
-					t.Errorf("failures %q, want none", msgs)
-				}
-				return
-			}
-			if len(msgs) != 1 {
-				t.Fatalf("failures %q, want one", msgs)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(msgs[0], w) {
-					t.Errorf("failure %q does not say %q", msgs[0], w)
-				}
-			}
+			wantFailure(t, msgs, c.want)
 		})
 	}
 }
@@ -205,20 +192,7 @@ func TestBadJobs(t *testing.T) {
 			h := citest.New(r, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: c.jobs}}}, opts...)
 			h.SetBranch("me/p", "master", sha1)
 			msgs := r.run(h.Settle)
-			if c.want == nil {
-				if len(msgs) != 0 {
-					t.Errorf("failures %q, want none", msgs)
-				}
-				return
-			}
-			if len(msgs) != 1 {
-				t.Fatalf("failures %q, want one", msgs)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(msgs[0], w) {
-					t.Errorf("failure %q does not say %q", msgs[0], w)
-				}
-			}
+			wantFailure(t, msgs, c.want)
 		})
 	}
 }
@@ -279,14 +253,7 @@ func TestWaitForNothing(t *testing.T) {
 			if d := time.Since(start); d > h.Timeout/2 {
 				t.Errorf("took %v to fail", d)
 			}
-			if len(msgs) != 1 {
-				t.Fatalf("failures %q, want one", msgs)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(msgs[0], w) {
-					t.Errorf("failure %q does not say %q", msgs[0], w)
-				}
-			}
+			wantFailure(t, msgs, c.want) // every case wants a failure
 		})
 	}
 }
@@ -324,4 +291,24 @@ func TestWaitStatusExternalWriter(t *testing.T) {
 		tx.Commit(ctx, "bridge")
 	}()
 	h.WaitStatus("me/p", sha, "t", ci.Success)
+}
+
+// wantFailure checks that msgs is one failure saying every one of want,
+// or none if want is nil.
+func wantFailure(t *testing.T, msgs, want []string) {
+	t.Helper()
+	if want == nil {
+		if len(msgs) != 0 {
+			t.Errorf("failures %q, want none", msgs)
+		}
+		return
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("failures %q, want one", msgs)
+	}
+	for _, w := range want {
+		if !strings.Contains(msgs[0], w) {
+			t.Errorf("failure %q does not say %q", msgs[0], w)
+		}
+	}
 }
