@@ -952,9 +952,17 @@ func sameLogs(a, b []term.Log) bool {
 // which a build's last output line often carries.
 var ansiEscape = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])`)
 
+// maxDescr is GitHub's limit on a status description, in characters.
+const maxDescr = 140
+
 // trimDescr makes a description fit GitHub's 140 characters, as plain
 // text: terminal escape sequences and other control characters (but the
-// first line break, which ends it) are dropped.
+// first line break, which ends it) are dropped. A description too long is
+// shortened in its middle, not at its end, where a failure says what went
+// wrong ("Command … exited with status 1: no license header in x.go"):
+// the longest part from a ": " to the end that fits is kept whole (the
+// head, often a long command line, is abbreviated), else the first 40
+// and the last 99 characters are.
 func trimDescr(s string) string {
 	s = ansiEscape.ReplaceAllString(s, "")
 	s = strings.Map(func(r rune) rune {
@@ -967,11 +975,20 @@ func trimDescr(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = strings.TrimSpace(s[:i]) + "…"
 	}
-	if utf8.RuneCountInString(s) <= 140 {
+	if utf8.RuneCountInString(s) <= maxDescr {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:139]) + "…"
+	const minHead = 20
+	for i := 1; i+2 < len(r); i++ {
+		// The longest ": reason" tail that fits beside a head of minHead.
+		if r[i] == ':' && r[i+1] == ' ' && len(r)-i <= maxDescr-1-minHead {
+			head := maxDescr - 1 - (len(r) - i)
+			return string(r[:head]) + "…" + string(r[i:])
+		}
+	}
+	const keepHead = 40
+	return string(r[:keepHead]) + "…" + string(r[len(r)-(maxDescr-1-keepHead):])
 }
 
 func (e *Engine) targetURL(c Commit, jobName string) string {

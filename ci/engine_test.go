@@ -273,13 +273,17 @@ func TestStatusBranchNames(t *testing.T) {
 
 func TestDescriptionTrimmed(t *testing.T) {
 	long := strings.Repeat("x", 200)
+	cmd := `Command "sh" "-c" "` + strings.Repeat("y", 200) + `" exited with status 1`
 	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
-		return ci.Jobs{"t": term.Failf[string]("%s", long), "multi": term.Failf[string]("first line\nsecond")}
+		return ci.Jobs{"t": term.Failf[string]("%s", long), "multi": term.Failf[string]("first line\nsecond"),
+			"check": term.Failf[string]("%s: no license header in ./extra.go", cmd)}
 	}}}}
 	h := citest.New(t, cfg)
 	h.SetBranch("me/p", "master", sha1)
 	h.Settle()
-	h.WantStatus("me/p", sha1, "t", ci.Failure, strings.Repeat("x", 139)+"…")
+	h.WantStatus("me/p", sha1, "t", ci.Failure, strings.Repeat("x", 40)+"…"+strings.Repeat("x", 99))
+	// The reason, at the end, survives; the command is abbreviated.
+	h.WantStatus("me/p", sha1, "check", ci.Failure, cmd[:139-len(": no license header in ./extra.go")]+"…: no license header in ./extra.go")
 	h.WantStatus("me/p", sha1, "multi", ci.Failure, "first line…")
 }
 

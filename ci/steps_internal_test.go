@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/dkstore"
@@ -82,10 +83,21 @@ func TestTrimDescr(t *testing.T) {
 		"exited: \x1b[31mred\x1b[0m\r": "exited: red",
 		"\x1b]0;title\x07bell\x07 and \x1b[2Kclear": "bell and clear",
 		"tab\there":              "tab\there",
-		strings.Repeat("é", 200): strings.Repeat("é", 139) + "…",
+		strings.Repeat("é", 200): strings.Repeat("é", 40) + "…" + strings.Repeat("é", 99),
+		// A failure keeps its reason whole; the command is abbreviated.
+		`Command "sh" "-c" "` + strings.Repeat("x", 150) + `" exited with status 1: no license header in ./extra.go`: `Command "sh" "-c" "` +
+			strings.Repeat("x", 139-len(`Command "sh" "-c" "`)-len(": no license header in ./extra.go")) + "…: no license header in ./extra.go",
+		// A reason with colons of its own is kept whole.
+		`Command "` + strings.Repeat("x", 150) + `" exited with status 1: ./extra.go:3: no license header`: `Command "` +
+			strings.Repeat("x", 139-len(`Command "`)-len(": ./extra.go:3: no license header")) + "…: ./extra.go:3: no license header",
+		// A reason too long to keep whole keeps its end.
+		"Failed: " + strings.Repeat("a", 100) + strings.Repeat("b", 100): "Failed: " + strings.Repeat("a", 32) + "…" + strings.Repeat("b", 99),
 	} {
 		if got := trimDescr(in); got != want {
 			t.Errorf("trimDescr(%q) = %q, want %q", in, got, want)
+		}
+		if n := utf8.RuneCountInString(trimDescr(in)); n > maxDescr {
+			t.Errorf("trimDescr(%q) has %d characters, want at most %d", in, n, maxDescr)
 		}
 	}
 }
