@@ -525,3 +525,53 @@ func TestOverwrittenStatusRestored(t *testing.T) {
 		t.Errorf("%d evaluations after the overwrite, want 1", evals-before)
 	}
 }
+
+// TestNoJobsNoHistory: a target for which the project has no jobs (here
+// tags) gets no status branch and no commit index entry; one that loses
+// its jobs records their removal.
+func TestNoJobsNoHistory(t *testing.T) {
+	ctx := context.Background()
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		if tg.ID.Ref == "heads/master" || tg.ID.IsPR() && tg.Title != "no jobs" {
+			return ci.Jobs{"build": term.Return("Built")}
+		}
+		return nil
+	}}}}
+	h := citest.New(t, cfg)
+	h.SetTag("me/p", "v1.0", sha1)
+	h.SetBranch("me/p", "master", sha2)
+	h.OpenPR("me/p", 4, sha1, "has jobs")
+	h.Settle()
+	h.WantStatus("me/p", sha2, "build", ci.Success, "Built")
+	heads := func(name dkstore.BranchName) dkstore.CommitID {
+		br, err := h.Store.Branch(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := br.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	if id := heads("status-me-p-ref-tags-v1.0"); !id.IsZero() {
+		t.Errorf("the tag, which has no jobs, got a status branch (head %s)", id)
+	}
+	if heads("status-me-p-ref-heads-master").IsZero() || heads("status-me-p-pr-4").IsZero() {
+		t.Error("a target with jobs got no status branch")
+	}
+	if got := readAt(t, h.Store, ci.CommitIndexBranch, "me/p/commit/"+sha1+"/ref-tags-v1.0"); got != "" {
+		t.Errorf("the tag, which has no jobs, is in the commit index (%q)", got)
+	}
+	if got := readAt(t, h.Store, ci.CommitIndexBranch, "me/p/commit/"+sha1+"/pr-4"); got == "" {
+		t.Error("the PR is not in the commit index")
+	}
+	pr := heads("status-me-p-pr-4")
+	h.Update("Retitle", func(ctx context.Context, tx dkstore.Transaction) error {
+		return tx.WriteFile(ctx, "me/p/pr/4/title", []byte("no jobs\n"), dkstore.KindFile)
+	})
+	h.Settle()
+	if heads("status-me-p-pr-4") == pr {
+		t.Error("the PR lost its jobs and its status branch did not record it")
+	}
+}

@@ -228,6 +228,11 @@ func (e *Engine) record(ctx context.Context, t *target) (dkstore.CommitID, bool,
 		t.history = h
 	}
 	h := t.history
+	if len(t.jobs) == 0 && h.head.IsZero() {
+		// No jobs, and never had any: nothing to record (a project that
+		// tests no tags gets no status branch per tag).
+		return h.head, false, nil
+	}
 	outputs := map[string]string{}
 	var names []string
 	for name, j := range t.jobs {
