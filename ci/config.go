@@ -17,8 +17,9 @@ type Jobs map[string]term.Term[string]
 type Project struct {
 	// Repo is "user/repo".
 	Repo string
-	// Dashboards lists the branches shown on the dashboard (default
-	// "master").
+	// Dashboards lists the branches shown on the web UI's dashboard
+	// (default "master"). Not used yet: the status page lists every
+	// target, and there is no dashboard until the web UI has one.
 	Dashboards []string
 	// Jobs returns the jobs of a target. It is called when the target
 	// appears and again whenever its head (or title) changes; it may return
@@ -69,6 +70,11 @@ type Config struct {
 	Name     string
 	Projects []Project
 	// CanRead may see the web UI; CanBuild may rebuild and cancel.
+	//
+	// Not enforced yet: the status page (--listen) is public whatever
+	// CanRead says, and rebuilds and cancellations are only reachable
+	// through Engine's methods, not over HTTP. Bind --listen to loopback
+	// or a private network until the web UI with login arrives.
 	CanRead, CanBuild ACL
 	// Pools are the resource pools the pipelines use: the CI reports their
 	// metrics and shows them. Names must be unique.
