@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
-	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/ci/livelog"
@@ -51,6 +50,13 @@ type Options struct {
 // Engine evaluates the jobs of every target and writes their statuses. It
 // keeps its state (targets, jobs, their background work) across
 // reconnections to the store. Its methods are safe for concurrent use.
+//
+// It coordinates a few parts, each owned by the goroutine in Run: the
+// targets and the commits they test (targetSet), which jobs read which
+// metadata and which are due (depIndex), the statuses written and to
+// write (statusWriter), and the status branches and commit index still
+// to record (recorder). What other goroutines see (woken jobs, the
+// summary, progress for Settle) is under mu.
 type Engine struct {
 	cfg      Config
 	projects map[Repo]project
@@ -61,17 +67,11 @@ type Engine struct {
 	// Owned by the goroutine in Run.
 	store     dkstore.Store
 	snap      *snapshot
-	targets   map[TargetID]*target
-	deps      map[string]map[*job]struct{}
-	dirty     map[*job]struct{}
-	writes    map[statusKey]write
-	written   map[statusKey]statusValue
-	hist      map[*target]struct{}
-	index     map[indexEntry]dkstore.CommitID // commit index entries to write
-	byHead    map[Commit]map[*target]struct{} // targets by the commit they test
-	touched   map[TargetID]struct{}           // targets whose summary changed
-	kinds     map[string]int                  // targets by kind
-	njobs     int
+	targets   *targetSet
+	deps      *depIndex
+	statuses  *statusWriter
+	history   *recorder
+	touched   map[TargetID]struct{} // targets whose summary changed
 	retry     bool
 	swept     bool // stale pending statuses were cancelled (once, at startup)
 	remonitor bool // the metadata branch was deleted: write .monitor when it is back
@@ -91,57 +91,6 @@ type Engine struct {
 	running  bool
 	summary  map[TargetID]TargetSummary
 	idle     bool
-}
-
-// target is a target and its jobs.
-type target struct {
-	Target
-	env     *term.Env
-	jobs    map[string]*job
-	history *history
-}
-
-// closing is the environment of a target that moved or went away, and why.
-type closing struct {
-	env   *term.Env
-	cause error
-}
-
-// job is one job of a target.
-type job struct {
-	t       *target
-	name    string
-	term    term.Term[string]
-	result  term.Result[string]
-	done    bool // evaluated at least once
-	keys    []string
-	unsub   []func()
-	dropped bool
-	spins   int // evaluations in a row that depended on an event already fired
-}
-
-// statusKey names one status the CI writes.
-type statusKey struct {
-	repo   Repo
-	commit string
-	job    string
-}
-
-type statusValue struct {
-	state, descr, url string
-}
-
-type write struct {
-	value  statusValue
-	target TargetID // whose job wrote it (for messages and logs); zero for a sweep
-}
-
-// name names the write's target in commit messages.
-func (w write) name(k statusKey) string {
-	if w.target == (TargetID{}) {
-		return k.repo.String() + "/commit/" + short(k.commit)
-	}
-	return targetName(w.target)
 }
 
 // NewEngine checks cfg and returns an engine for it.
@@ -171,16 +120,11 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, opts: opts, log: opts.Logger,
 		projects: map[Repo]project{},
-		targets:  map[TargetID]*target{},
-		deps:     map[string]map[*job]struct{}{},
-		dirty:    map[*job]struct{}{},
-		writes:   map[statusKey]write{},
-		written:  map[statusKey]statusValue{},
-		hist:     map[*target]struct{}{},
-		index:    map[indexEntry]dkstore.CommitID{},
-		byHead:   map[Commit]map[*target]struct{}{},
+		targets:  newTargetSet(),
+		deps:     newDepIndex(),
+		statuses: newStatusWriter(opts.Branch, opts.Logger, opts.Metrics),
+		history:  newRecorder(),
 		touched:  map[TargetID]struct{}{},
-		kinds:    map[string]int{},
 		summary:  map[TargetID]TargetSummary{},
 		woken:    map[*job]struct{}{},
 		steps:    &steps{m: map[string]stepEntry{}},
@@ -365,7 +309,7 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 		if err := e.reload(ctx, reader); err != nil {
 			return err
 		}
-		clear(e.writes)
+		e.statuses.dropQueued()
 		e.remonitor = true
 		return nil
 	}
@@ -380,14 +324,14 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 		// re-evaluate every job, as anything may have changed. What the
 		// store holds of our statuses is read again, so that what differs
 		// (and only that) is written.
-		clear(e.written)
+		e.statuses.forgetStore()
 		if err := e.reload(ctx, reader); err != nil {
 			return err
 		}
-		for _, t := range e.targets {
+		for _, t := range e.targets.byID {
 			for _, j := range t.jobs {
-				e.dirty[j] = struct{}{}
-				e.loadWritten(ctx, reader, statusKey{t.ID.Repo, t.Head, j.name})
+				e.deps.mark(j)
+				e.statuses.load(ctx, reader, statusKey{t.ID.Repo, t.Head, j.name})
 			}
 		}
 		return nil
@@ -399,7 +343,7 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 	touched := map[TargetID]bool{}
 	ours := map[statusKey]bool{}
 	for _, ch := range changes {
-		e.markDependents(string(ch.Path))
+		e.deps.markPath(string(ch.Path))
 		loc, ok := bridge.Locate(ch.Path)
 		if !ok {
 			continue
@@ -422,18 +366,12 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 		}
 	}
 	for k := range ours {
-		was, tracked := e.written[k]
-		if !tracked {
-			continue
-		}
-		delete(e.written, k)
-		e.loadWritten(ctx, reader, k)
-		if e.written[k] == was {
+		if !e.statuses.reread(ctx, reader, k) {
 			continue // our own write, read back
 		}
-		for t := range e.byHead[Commit{Repo: k.repo, Hash: k.commit}] {
+		for t := range e.targets.at(Commit{Repo: k.repo, Hash: k.commit}) {
 			if j := t.jobs[k.job]; j != nil && j.done {
-				e.dirty[j] = struct{}{}
+				e.deps.mark(j)
 			}
 		}
 	}
@@ -450,21 +388,6 @@ func (e *Engine) advance(ctx context.Context, head dkstore.CommitID) error {
 		e.reconcile(ctx, id, t, ok)
 	}
 	return nil
-}
-
-// markDependents marks dirty the jobs that read path or a directory
-// above it.
-func (e *Engine) markDependents(path string) {
-	for {
-		for j := range e.deps[path] {
-			e.dirty[j] = struct{}{}
-		}
-		i := strings.LastIndexByte(path, '/')
-		if i < 0 {
-			return
-		}
-		path = path[:i]
-	}
 }
 
 // reload reconciles every target with the metadata.
@@ -495,7 +418,7 @@ func (e *Engine) reload(ctx context.Context, r dkstore.Reader) error {
 	for id := range found {
 		ids = append(ids, id)
 	}
-	for id := range e.targets {
+	for id := range e.targets.byID {
 		if _, ok := found[id]; !ok {
 			ids = append(ids, id)
 		}
@@ -519,7 +442,7 @@ func (e *Engine) reload(ctx context.Context, r dkstore.Reader) error {
 func (e *Engine) sweep(ctx context.Context, r dkstore.Reader) error {
 	for repo := range e.projects {
 		heads := map[string]bool{}
-		for _, t := range e.targets {
+		for _, t := range e.targets.byID {
 			if t.ID.Repo == repo {
 				heads[t.Head] = true
 			}
@@ -545,9 +468,9 @@ func (e *Engine) sweep(ctx context.Context, r dkstore.Reader) error {
 					continue
 				}
 				k := statusKey{repo, st.Commit, job}
-				e.written[k] = statusValue{st.State, st.Description, st.TargetURL}
-				e.writes[k] = write{value: statusValue{state: "error", url: st.TargetURL,
-					descr: trimDescr("Cancelled: " + short(st.Commit) + " is no longer the head of any target")}}
+				e.statuses.know(k, statusValue{st.State, st.Description, st.TargetURL})
+				e.statuses.set(k, write{value: statusValue{state: "error", url: st.TargetURL,
+					descr: trimDescr("Cancelled: " + short(st.Commit) + " is no longer the head of any target")}})
 			}
 		}
 	}
@@ -577,32 +500,26 @@ func (e *Engine) reconcile(ctx context.Context, id TargetID, t Target, ok bool) 
 	if ok && e.canaries != nil && !e.canaries[id] {
 		ok = false
 	}
-	old := e.targets[id]
+	old := e.targets.get(id)
 	e.touched[id] = struct{}{}
 	switch {
 	case !ok && old == nil:
 		return
 	case !ok:
 		e.dropTarget(old, removedReason(id))
-		e.unindexHead(old)
-		delete(e.targets, id)
-		e.kinds[id.Kind()]--
+		e.markAll(e.targets.remove(old))
 		e.log.Info("target removed", "target", id.String())
 		return
 	case old == nil:
 		nt := &target{Target: t, env: term.NewEnv(e.envCtx)}
-		e.targets[id] = nt
-		e.indexHead(nt)
-		e.kinds[id.Kind()]++
+		e.targets.add(nt)
 		e.makeJobs(ctx, nt)
 		e.log.Info("new target", "target", id.String(), "head", t.Commit().Short())
 		return
 	case old.Head != t.Head:
 		reason := fmt.Sprintf("%s head moved to %s", id.Short(), t.Commit().Short())
 		e.dropTarget(old, reason)
-		e.unindexHead(old)
-		old.Target = t
-		e.indexHead(old)
+		e.markAll(e.targets.move(old, t))
 		old.env = term.NewEnv(e.envCtx)
 		e.makeJobs(ctx, old)
 		e.log.Info("target moved", "target", id.String(), "head", t.Commit().Short())
@@ -631,40 +548,14 @@ func removedReason(id TargetID) string {
 	return id.Short() + " was deleted"
 }
 
-func (e *Engine) indexHead(t *target) {
-	c := t.Commit()
-	if e.byHead[c] == nil {
-		e.byHead[c] = map[*target]struct{}{}
-	}
-	e.byHead[c][t] = struct{}{}
-}
-
-func (e *Engine) unindexHead(t *target) {
-	c := t.Commit()
-	delete(e.byHead[c], t)
-	if len(e.byHead[c]) == 0 {
-		delete(e.byHead, c)
-	}
-	// Another target testing that commit may own its statuses now.
-	for o := range e.byHead[c] {
-		for _, j := range o.jobs {
-			e.dirty[j] = struct{}{}
+// markAll marks dirty every job of the targets ts (the others at a head
+// a target left: one of them may own its statuses now).
+func (e *Engine) markAll(ts iter.Seq[*target]) {
+	for t := range ts {
+		for _, j := range t.jobs {
+			e.deps.mark(j)
 		}
 	}
-}
-
-// owns reports whether j's target is the one whose result for job j.name
-// is the commit's status. Statuses belong to a commit, and a PR and a
-// branch often share one; when they disagree the status is the PR's (the
-// lowest-numbered open PR's, else the first branch's, else the first
-// tag's), so that a check only PRs run cannot be hidden by a branch.
-func (e *Engine) owns(j *job) bool {
-	for o := range e.byHead[j.t.Commit()] {
-		if o != j.t && o.jobs[j.name] != nil && lessID(o.ID, j.t.ID) {
-			return false
-		}
-	}
-	return true
 }
 
 // dropTarget cancels a target's work (with reason) and drops its jobs.
@@ -685,22 +576,20 @@ func (e *Engine) dropTarget(t *target, reason string) {
 // target tests the same commit with a job of that name (whose status it
 // is too). A finished job's status, if not written yet, still is.
 func (e *Engine) cancelJob(t *target, j *job, reason string) {
-	for o := range e.byHead[t.Commit()] {
-		if _, ok := o.jobs[j.name]; ok && o != t {
-			return
-		}
+	if e.targets.shared(t, j.name) {
+		return
 	}
 	if j.done && j.result.State == term.Pending {
 		k := statusKey{t.ID.Repo, t.Head, j.name}
-		e.writes[k] = write{value: statusValue{state: "error", descr: trimDescr("Cancelled: " + reason), url: e.targetURL(t.Commit(), j.name)}, target: t.ID}
+		e.statuses.set(k, write{value: statusValue{state: "error", descr: trimDescr("Cancelled: " + reason), url: e.targetURL(t.Commit(), j.name)}, target: t.ID})
 	}
 }
 
 func (e *Engine) dropJob(j *job) {
 	j.dropped = true
-	e.njobs--
-	e.setDeps(j, nil, nil)
-	delete(e.dirty, j)
+	e.targets.njobs--
+	e.watch(j, nil)
+	e.deps.forget(j)
 	e.mu.Lock()
 	delete(e.woken, j)
 	e.mu.Unlock()
@@ -727,27 +616,16 @@ func (e *Engine) makeJobs(ctx context.Context, t *target) {
 		}
 		j := &job{t: t, name: name, term: tm}
 		t.jobs[name] = j
-		e.njobs++
-		e.dirty[j] = struct{}{}
-		e.loadWritten(ctx, r, statusKey{t.ID.Repo, t.Head, name})
+		e.targets.njobs++
+		e.deps.mark(j)
+		e.statuses.load(ctx, r, statusKey{t.ID.Repo, t.Head, name})
 	}
-	e.hist[t] = struct{}{}
+	e.history.due[t] = struct{}{}
 }
 
 func (e *Engine) badJobs(id TargetID, err error) {
 	if e.opts.OnBadJobs != nil {
 		e.opts.OnBadJobs(id, err)
-	}
-}
-
-// loadWritten reads the status k from the metadata, unless it is known.
-func (e *Engine) loadWritten(ctx context.Context, r dkstore.Reader, k statusKey) {
-	if _, ok := e.written[k]; ok {
-		return
-	}
-	st, ok, err := bridge.ReadStatus(ctx, r, k.repo, k.commit, StatusContextPrefix+k.job)
-	if err == nil && ok {
-		e.written[k] = statusValue{st.State, st.Description, st.TargetURL}
 	}
 }
 
@@ -776,28 +654,12 @@ func validJobName(s string) bool {
 	return true
 }
 
-// setDeps replaces the job's recorded dependencies.
-func (e *Engine) setDeps(j *job, keys []string, events []*term.Event) {
-	for _, k := range j.keys {
-		if s := e.deps[k]; s != nil {
-			delete(s, j)
-			if len(s) == 0 {
-				delete(e.deps, k)
-			}
-		}
-	}
+// watch replaces the events j waits for: when one fires, j is woken.
+func (e *Engine) watch(j *job, events []*term.Event) {
 	for _, u := range j.unsub {
 		u()
 	}
-	j.keys, j.unsub = keys, nil
-	for _, k := range keys {
-		s := e.deps[k]
-		if s == nil {
-			s = map[*job]struct{}{}
-			e.deps[k] = s
-		}
-		s[j] = struct{}{}
-	}
+	j.unsub = nil
 	fired := false
 	for _, ev := range events {
 		if ev.Fired() {
@@ -849,7 +711,7 @@ func (e *Engine) takeWoken() {
 	e.idle = false // until publish says otherwise: Settle must wait for this round
 	for j := range e.woken {
 		if !j.dropped {
-			e.dirty[j] = struct{}{}
+			e.deps.mark(j)
 		}
 	}
 	clear(e.woken)
@@ -862,24 +724,15 @@ func (e *Engine) round(ctx context.Context) {
 	if e.snap == nil {
 		return
 	}
-	jobs := make([]*job, 0, len(e.dirty))
-	for j := range e.dirty {
-		if !j.dropped {
-			jobs = append(jobs, j)
-		}
-	}
-	clear(e.dirty)
-	sort.Slice(jobs, func(a, b int) bool {
-		if jobs[a].t != jobs[b].t {
-			return lessID(jobs[a].t.ID, jobs[b].t.ID)
-		}
-		return jobs[a].name < jobs[b].name
-	})
 	ectx := e.evalContext(ctx)
-	for _, j := range jobs {
+	for _, j := range e.deps.take() {
 		e.eval(ectx, j)
 	}
-	e.flushStatuses(ctx)
+	if e.statuses.flush(ctx, e.store) {
+		e.retry = true
+	} else {
+		e.statuses.forgetUnused(e.targets.njobs, e.targets.statusKeys)
+	}
 	e.flushHistory(ctx)
 }
 
@@ -899,7 +752,8 @@ func (e *Engine) eval(ctx context.Context, j *job) {
 	if stack != "" {
 		e.log.Error("job panicked", "target", j.t.ID.String(), "job", j.name, "err", r.Msg, "stack", stack)
 	}
-	e.setDeps(j, deps.Keys, deps.Events)
+	e.deps.setPaths(j, deps.Keys)
+	e.watch(j, deps.Events)
 	if r.State == term.Success {
 		r.Msg = r.Value
 	}
@@ -907,20 +761,16 @@ func (e *Engine) eval(ctx context.Context, j *job) {
 		r.Msg = e.opts.Logs.Mask(r.Msg) // before it is written anywhere
 	}
 	if !j.done || r.State != j.result.State || r.Msg != j.result.Msg || !sameLogs(r.Logs, j.result.Logs) {
-		e.hist[j.t] = struct{}{}
+		e.history.due[j.t] = struct{}{}
 	}
 	j.result, j.done = r, true
 	e.touched[j.t.ID] = struct{}{}
 	k := statusKey{j.t.ID.Repo, j.t.Head, j.name}
 	v := statusValue{state: r.State.String(), descr: trimDescr(r.Msg), url: e.targetURL(j.t.Commit(), j.name)}
-	if !e.owns(j) {
+	if !e.targets.owns(j) {
 		return // the owner's result is the status
 	}
-	if e.written[k] != v {
-		e.writes[k] = write{value: v, target: j.t.ID}
-	} else {
-		delete(e.writes, k)
-	}
+	e.statuses.set(k, write{value: v, target: j.t.ID})
 }
 
 // safeRun runs t, turning a panic into an Error result ("panic: <value>")
@@ -948,189 +798,8 @@ func sameLogs(a, b []term.Log) bool {
 	return true
 }
 
-// ansiEscape matches a terminal escape sequence (colours, cursor moves),
-// which a build's last output line often carries.
-var ansiEscape = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])`)
-
-// maxDescr is GitHub's limit on a status description, in characters.
-const maxDescr = 140
-
-// trimDescr makes a description fit GitHub's 140 characters, as plain
-// text: terminal escape sequences and other control characters (but the
-// first line break, which ends it) are dropped. A description too long is
-// shortened in its middle, not at its end, where a failure says what went
-// wrong ("Command … exited with status 1: no license header in x.go"):
-// the longest part from a ": " to the end that fits is kept whole (the
-// head, often a long command line, is abbreviated), else the first 40
-// and the last 99 characters are.
-func trimDescr(s string) string {
-	s = ansiEscape.ReplaceAllString(s, "")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = strings.TrimSpace(s[:i]) + "…"
-	}
-	if utf8.RuneCountInString(s) <= maxDescr {
-		return s
-	}
-	r := []rune(s)
-	const minHead = 20
-	for i := 1; i+2 < len(r); i++ {
-		// The longest ": reason" tail that fits beside a head of minHead.
-		if r[i] == ':' && r[i+1] == ' ' && len(r)-i <= maxDescr-1-minHead {
-			head := maxDescr - 1 - (len(r) - i)
-			return string(r[:head]) + "…" + string(r[i:])
-		}
-	}
-	const keepHead = 40
-	return string(r[:keepHead]) + "…" + string(r[len(r)-(maxDescr-1-keepHead):])
-}
-
 func (e *Engine) targetURL(c Commit, jobName string) string {
 	return fmt.Sprintf("%s%s/commit/%s?test=%s", e.opts.WebUI, c.Repo, c.Hash, jobName)
-}
-
-// flushStatuses writes the queued statuses in one transaction.
-func (e *Engine) flushStatuses(ctx context.Context) {
-	if len(e.writes) == 0 {
-		return
-	}
-	keys := make([]statusKey, 0, len(e.writes))
-	for k := range e.writes {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(a, b int) bool {
-		ka, kb := keys[a], keys[b]
-		if ka.repo != kb.repo {
-			return ka.repo.String() < kb.repo.String()
-		}
-		if ka.commit != kb.commit {
-			return ka.commit < kb.commit
-		}
-		return ka.job < kb.job
-	})
-	br, err := e.store.Branch(e.opts.Branch)
-	if err == nil {
-		var tx dkstore.Transaction
-		tx, err = br.Transaction(ctx, dkstore.TxOptions{})
-		if err == nil {
-			ok := keys[:0]
-			for _, k := range keys {
-				v := e.writes[k].value
-				err = bridge.WriteStatus(ctx, tx, bridge.Status{Repo: k.repo, Commit: k.commit, Context: StatusContextPrefix + k.job,
-					State: v.state, Description: v.descr, TargetURL: v.url})
-				if errors.Is(err, dkstore.ErrInvalid) {
-					// Refused before anything was written: drop this
-					// status rather than hold back every other one.
-					e.log.Error("status not written", "err", err)
-					delete(e.writes, k)
-					err = nil
-					continue
-				}
-				if err != nil {
-					break
-				}
-				ok = append(ok, k)
-			}
-			keys = ok
-			if err == nil && len(keys) == 0 {
-				tx.Abort(ctx)
-				return
-			}
-			if err == nil {
-				_, err = tx.Commit(ctx, e.statusMessage(keys))
-			}
-			if err != nil {
-				tx.Abort(ctx)
-			}
-		}
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			e.log.Warn("could not write statuses; will retry", "count", len(keys), "err", err)
-			e.retry = true
-		}
-		return
-	}
-	for _, k := range keys {
-		w := e.writes[k]
-		old, had := e.written[k]
-		e.written[k] = w.value
-		target := k.repo.String() + "@" + short(k.commit)
-		if w.target != (TargetID{}) {
-			target = w.target.String() + " (" + short(k.commit) + ")"
-		}
-		if !had || old.state != w.value.state || old.descr != w.value.descr {
-			e.log.Info(fmt.Sprintf("%s %s: %s %q", target, k.job, w.value.state, w.value.descr))
-		}
-	}
-	if e.opts.Metrics != nil {
-		e.opts.Metrics.statusUpdates.Add(float64(len(keys)))
-	}
-	clear(e.writes)
-	e.forgetUnused()
-}
-
-// forgetUnused drops the written-status records no job refers to any more.
-func (e *Engine) forgetUnused() {
-	if len(e.written) < 2*e.njobs+64 {
-		return
-	}
-	used := map[statusKey]bool{}
-	for _, t := range e.targets {
-		for _, j := range t.jobs {
-			used[statusKey{t.ID.Repo, t.Head, j.name}] = true
-		}
-	}
-	for k := range e.written {
-		if !used[k] {
-			delete(e.written, k)
-		}
-	}
-}
-
-// statusMessage is the commit message of a status update, as the
-// original's: "Set <target>:<job> to <descr>" for one status, "Update N
-// jobs in <target>" for several of one target, and "N updates" (N
-// targets) followed by a line of that kind per target otherwise. A target
-// is named by its metadata directory: "me/p/pr/7", "me/p/ref/heads/master".
-func (e *Engine) statusMessage(keys []statusKey) string {
-	byTarget := map[string][]statusKey{}
-	var names []string
-	for _, k := range keys {
-		n := e.writes[k].name(k)
-		if byTarget[n] == nil {
-			names = append(names, n)
-		}
-		byTarget[n] = append(byTarget[n], k)
-	}
-	sort.Strings(names)
-	lines := make([]string, len(names))
-	for i, n := range names {
-		ks := byTarget[n]
-		if len(ks) == 1 {
-			lines[i] = fmt.Sprintf("Set %s:%s to %s", n, ks[0].job, e.writes[ks[0]].value.descr)
-		} else {
-			lines[i] = fmt.Sprintf("Update %d jobs in %s", len(ks), n)
-		}
-	}
-	if len(lines) == 1 {
-		return lines[0]
-	}
-	return fmt.Sprintf("%d updates\n\n%s", len(lines), strings.Join(lines, "\n"))
-}
-
-// targetName names a target as the original's status messages do.
-func targetName(id TargetID) string {
-	if id.IsPR() {
-		return fmt.Sprintf("%s/pr/%d", id.Repo, id.PR)
-	}
-	return fmt.Sprintf("%s/ref/%s", id.Repo, id.Ref)
 }
 
 func short(sha string) string {

@@ -122,6 +122,21 @@ func (e *Engine) loadHistory(ctx context.Context, id TargetID) (*history, error)
 	return h, nil
 }
 
+// recorder is what remains to be recorded in Git: the targets whose
+// status branches are due a commit, and the commit index entries to
+// write. It belongs to the engine's Run goroutine.
+type recorder struct {
+	due   map[*target]struct{}
+	index map[indexEntry]dkstore.CommitID
+}
+
+func newRecorder() *recorder {
+	return &recorder{due: map[*target]struct{}{}, index: map[indexEntry]dkstore.CommitID{}}
+}
+
+// idle reports whether nothing remains to be recorded.
+func (r *recorder) idle() bool { return len(r.due) == 0 && len(r.index) == 0 }
+
 // indexEntry is a commit index file to write: the status branch commit
 // that recorded a build of commit head by target.
 type indexEntry struct {
@@ -137,9 +152,10 @@ type indexEntry struct {
 // branch name the store refuses), which is logged and dropped.
 func (e *Engine) flushHistory(ctx context.Context) {
 	var ts []*target
-	for t := range e.hist {
-		if e.targets[t.ID] != t {
-			delete(e.hist, t) // removed meanwhile
+	rec := e.history
+	for t := range rec.due {
+		if e.targets.get(t.ID) != t {
+			delete(rec.due, t) // removed meanwhile
 			continue
 		}
 		ts = append(ts, t)
@@ -156,7 +172,7 @@ func (e *Engine) flushHistory(ctx context.Context) {
 		id, changed, err := e.record(ctx, t)
 		if errors.Is(err, dkstore.ErrInvalid) {
 			e.log.Error("cannot record history", "target", t.ID.String(), "branch", statusBranch(t.ID), "err", err)
-			delete(e.hist, t)
+			delete(rec.due, t)
 			continue
 		}
 		if err != nil {
@@ -166,9 +182,9 @@ func (e *Engine) flushHistory(ctx context.Context) {
 			}
 			continue
 		}
-		delete(e.hist, t)
+		delete(rec.due, t)
 		if changed {
-			e.index[indexEntry{t.ID.Repo, t.Head, indexName(t.ID), t.ID.String()}] = id
+			rec.index[indexEntry{t.ID.Repo, t.Head, indexName(t.ID), t.ID.String()}] = id
 		}
 	}
 	e.flushIndex(ctx)
@@ -176,11 +192,12 @@ func (e *Engine) flushHistory(ctx context.Context) {
 
 // flushIndex writes the pending commit index entries in one commit.
 func (e *Engine) flushIndex(ctx context.Context) {
-	if len(e.index) == 0 {
+	index := e.history.index
+	if len(index) == 0 {
 		return
 	}
-	entries := make([]indexEntry, 0, len(e.index))
-	for ix := range e.index {
+	entries := make([]indexEntry, 0, len(index))
+	for ix := range index {
 		entries = append(entries, ix)
 	}
 	sort.Slice(entries, func(a, b int) bool {
@@ -199,7 +216,7 @@ func (e *Engine) flushIndex(ctx context.Context) {
 			if err != nil {
 				return "", err
 			}
-			if err := tx.WriteFile(ctx, p, []byte(e.index[ix].String()+"\n"), dkstore.KindFile); err != nil {
+			if err := tx.WriteFile(ctx, p, []byte(index[ix].String()+"\n"), dkstore.KindFile); err != nil {
 				return "", err
 			}
 		}
@@ -215,7 +232,7 @@ func (e *Engine) flushIndex(ctx context.Context) {
 		}
 		return
 	}
-	clear(e.index)
+	clear(index)
 }
 
 // record commits the target's state to its status branch if it changed.

@@ -3,6 +3,7 @@ package ci
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -44,32 +45,29 @@ func TestStepsForgotten(t *testing.T) {
 func TestInvalidStatusDropped(t *testing.T) {
 	ctx := context.Background()
 	repo := Repo{User: "me", Name: "p"}
-	e, err := NewEngine(Config{Projects: []Project{{Repo: "me/p", Jobs: func(Target) Jobs { return nil }}}}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.store = dkstore.NewMemory(dkstore.Options{})
+	store := dkstore.NewMemory(dkstore.Options{})
+	defer store.Close()
+	w := newStatusWriter(bridge.DefaultBranch, slog.Default(), nil)
 	good := statusKey{repo, "1111111111111111111111111111111111111111", "build"}
 	bad := statusKey{repo, "not-a-sha", "build"}
-	e.writes[good] = write{value: statusValue{state: "success", descr: "ok"}}
-	e.writes[bad] = write{value: statusValue{state: "success", descr: "ok"}}
-	e.flushStatuses(ctx)
-	if e.retry {
-		t.Fatal("the engine retries a round that can never succeed")
+	w.set(good, write{value: statusValue{state: "success", descr: "ok"}})
+	w.set(bad, write{value: statusValue{state: "success", descr: "ok"}})
+	if w.flush(ctx, store) {
+		t.Fatal("the writer retries a round that can never succeed")
 	}
-	if len(e.writes) != 0 {
-		t.Errorf("writes left queued: %v", e.writes)
+	if !w.idle() {
+		t.Errorf("writes left queued: %v", w.queued)
 	}
-	if _, ok := e.written[bad]; ok {
+	if _, ok := w.written[bad]; ok {
 		t.Error("the refused status is recorded as written")
 	}
-	br, _ := e.store.Branch(bridge.DefaultBranch)
+	br, _ := store.Branch(bridge.DefaultBranch)
 	head, err := br.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := e.store.Commit(ctx, head)
-	tree, _ := e.store.Tree(ctx, c.Tree)
+	c, _ := store.Commit(ctx, head)
+	tree, _ := store.Tree(ctx, c.Tree)
 	st, ok, err := bridge.ReadStatus(ctx, tree, repo, good.commit, StatusContextPrefix+"build")
 	if err != nil || !ok || st.State != "success" {
 		t.Errorf("good status: %+v %v %v", st, ok, err)

@@ -42,7 +42,7 @@ func (e *Engine) Targets() []TargetSummary {
 func (e *Engine) publish() {
 	sums := make(map[TargetID]*TargetSummary, len(e.touched))
 	for id := range e.touched {
-		t := e.targets[id]
+		t := e.targets.get(id)
 		if t == nil {
 			sums[id] = nil
 			continue
@@ -57,7 +57,7 @@ func (e *Engine) publish() {
 	clear(e.touched)
 	if m := e.opts.Metrics; m != nil {
 		for _, k := range []string{"pr", "branch", "tag"} {
-			m.activeTargets.WithLabelValues(k).Set(float64(e.kinds[k]))
+			m.activeTargets.WithLabelValues(k).Set(float64(e.targets.kinds[k]))
 		}
 	}
 	e.mu.Lock()
@@ -71,7 +71,7 @@ func (e *Engine) publish() {
 	if e.snap != nil {
 		e.seen, e.looked = e.snap.id, true
 	}
-	e.idle = len(e.writes) == 0 && !e.retry && len(e.hist) == 0 && len(e.index) == 0 && len(e.dirty) == 0
+	e.idle = e.statuses.idle() && !e.retry && e.history.idle() && e.deps.idle()
 	close(e.progress)
 	e.progress = make(chan struct{})
 	e.mu.Unlock()
