@@ -141,8 +141,8 @@ func selfOwner() (owner, error) {
 // KillOrphans kills the processes that commands run by Run left running
 // when the program that ran them ended without ending them — killed with
 // SIGKILL, say, in the middle of a build step — and returns how many it
-// killed. It finds them by their OwnerEnv: every live process in this
-// program's pid namespace that carries one naming a program that is gone,
+// killed. It finds them by their OwnerEnv: every live process that
+// carries one naming a program of this program's namespaces that is gone,
 // with its process group (unless that group's leader is alive and not
 // such a process). It waits until they are gone, or until ctx is done, or
 // for at most 5 s (a process in uninterruptible sleep can take that long
@@ -153,8 +153,9 @@ func selfOwner() (owner, error) {
 // that uses it; a CI program calls it as it starts (package cimain), so
 // that a restarted CI never runs a step beside what its killed
 // predecessor left. It needs Linux's /proc; elsewhere it does nothing.
-// Processes of other users cannot be examined, and are not killed; nor is
-// a process that cleared its environment and left the process group.
+// Processes whose environment this program may not read (other users',
+// unless it runs as root) are left alone, and so is a process that
+// cleared its environment and left its process group.
 func KillOrphans(ctx context.Context) (int, error) {
 	sweepOnce.Do(func() {}) // Run need not sweep again
 	return killOrphans(ctx)

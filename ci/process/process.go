@@ -109,12 +109,15 @@ func (e *ExitError) Error() string {
 // error to stderr as they are produced (a nil writer discards). It returns
 // nil if the command exits with status 0, an *ExitError if it exits
 // otherwise or a signal ends it, context.Cause(ctx) if ctx is done first
-// (the command's process group is then killed), an error wrapped with
-// term.Infra if the command cannot start, or an error if a writer fails
-// (the output is then read and dropped until the command ends).
+// (the command's process group is then stopped: SIGINT, SIGTERM, SIGKILL
+// within Cmd.Grace), an error wrapped with term.Infra if the command
+// cannot start, or an error if a writer fails (the output is then read
+// and dropped until the command ends).
 //
 // Run returns only once the command and its group are gone (see the
-// package documentation for processes that escape the group).
+// package documentation for processes that escape the group). Before its
+// first command in a program, Run kills the orphans that commands of
+// killed programs left (see KillOrphans).
 func Run(ctx context.Context, c Cmd, stdout, stderr io.Writer) error {
 	if len(c.Argv) == 0 {
 		return errors.New("process: empty command")
