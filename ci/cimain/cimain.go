@@ -39,6 +39,7 @@ import (
 	"github.com/dkgo/datakit/bridge/local"
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/pool"
+	"github.com/dkgo/datakit/ci/process"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/ninep"
 )
@@ -287,6 +288,15 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 	// Before the store closes: the cancelled builds end (removing their
 	// containers) and save their logs.
 	defer engine.Close()
+
+	// No process outlives its CI: before the engine runs a step, kill the
+	// processes that the steps of a killed earlier run left (they would
+	// run beside the same steps started again, over their pools' capacity).
+	if n, err := process.KillOrphans(ctx); err != nil {
+		log.Warn("processes left by an earlier run of a CI", "killed", n, "err", err)
+	} else if n > 0 {
+		log.Info("killed processes left by an earlier run of a CI", "count", n)
+	}
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)

@@ -3,6 +3,7 @@ package process_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"time"
 
@@ -31,4 +32,16 @@ func ExampleCmd_String() {
 	fmt.Println(c)
 	// Output:
 	// "git" "clone" "https://user:***@example.com/repo"
+}
+
+// A program that runs long-lived commands, started again after it was
+// killed, first kills what its killed predecessor's commands left (Run
+// does it too, before the program's first command).
+func ExampleKillOrphans() {
+	n, err := process.KillOrphans(context.Background())
+	if err != nil {
+		log.Printf("processes left by killed programs: %v", err)
+	} else if n > 0 {
+		log.Printf("killed %d processes left by killed programs", n)
+	}
 }

@@ -23,6 +23,12 @@ import (
 // killed: only a process that escaped the group can still hold the pipes.
 const ioGrace = time.Second
 
+// DefaultGrace is the time a cancelled command has to end (see
+// Cmd.Grace) when its Cmd does not say: long enough for a tool to remove
+// its temporary files, short enough that a CI's shutdown (ci.Engine.Close
+// waits 10 s for its steps) sees its commands end.
+const DefaultGrace = 5 * time.Second
+
 // defaultPath is the PATH of a command when the calling process has none.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -37,11 +43,18 @@ type Cmd struct {
 	// Env holds KEY=value entries added to a minimal environment: the
 	// calling process's PATH (or a standard one), and its HOME and TMPDIR
 	// when set. An entry here overrides one of the minimal environment.
+	// Run adds OwnerEnv last, on Linux.
 	Env []string
 	// Stdin is the command's standard input; nil means the null device.
 	// A reader that is not an *os.File is copied by a goroutine, which
 	// ends at the reader's next return once the command has ended.
 	Stdin io.Reader
+	// Grace is how long the command has to end once Run's context is
+	// done: its process group gets SIGINT at once (as from Ctrl-C in a
+	// terminal), SIGTERM when half the grace has passed, and SIGKILL at
+	// its end. 0 means DefaultGrace; a negative Grace means SIGKILL at
+	// once.
+	Grace time.Duration
 	// Mask lists secret values shown as *** wherever the command itself is
 	// displayed (String, error messages). It does not filter the
 	// command's output: mask that in the writers given to Run.
@@ -96,12 +109,15 @@ func (e *ExitError) Error() string {
 // error to stderr as they are produced (a nil writer discards). It returns
 // nil if the command exits with status 0, an *ExitError if it exits
 // otherwise or a signal ends it, context.Cause(ctx) if ctx is done first
-// (the command's process group is then killed), an error wrapped with
-// term.Infra if the command cannot start, or an error if a writer fails
-// (the output is then read and dropped until the command ends).
+// (the command's process group is then stopped: SIGINT, SIGTERM, SIGKILL
+// within Cmd.Grace), an error wrapped with term.Infra if the command
+// cannot start, or an error if a writer fails (the output is then read
+// and dropped until the command ends).
 //
 // Run returns only once the command and its group are gone (see the
-// package documentation for processes that escape the group).
+// package documentation for processes that escape the group). Before its
+// first command in a program, Run kills the orphans that commands of
+// killed programs left (see KillOrphans).
 func Run(ctx context.Context, c Cmd, stdout, stderr io.Writer) error {
 	if len(c.Argv) == 0 {
 		return errors.New("process: empty command")
@@ -125,6 +141,10 @@ func Run(ctx context.Context, c Cmd, stdout, stderr io.Writer) error {
 			return term.Infra(fmt.Errorf("Cannot run %s: working directory: %w", c, err))
 		}
 	}
+	// Whatever an earlier run of a killed program left is killed before
+	// this program's first command runs: it may hold what the command
+	// needs (a pool's share of the machine, a port, a lock).
+	sweepOnce.Do(func() { _, _ = killOrphans(context.Background()) })
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return term.Infra(fmt.Errorf("Cannot run %s: %w", c, err))
@@ -204,9 +224,8 @@ func Run(ctx context.Context, c Cmd, stdout, stderr io.Writer) error {
 	select {
 	case <-exited:
 	case <-ctx.Done():
-		killGroup(pid)
+		stop(pid, c.grace(), exited)
 		killed = true
-		<-exited
 	}
 	killGroup(pid) // whatever the main process left behind
 	if !reaped {
@@ -250,6 +269,62 @@ func killGroup(pgid int) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
+func (c Cmd) grace() time.Duration {
+	if c.Grace == 0 {
+		return DefaultGrace
+	}
+	return c.Grace
+}
+
+// stopPoll is how often stop looks for the processes left in a group
+// whose main process has exited.
+const stopPoll = 50 * time.Millisecond
+
+// stop ends the command whose process group is pgid and whose main
+// process's exit closes exited: SIGINT to the group, SIGTERM after half
+// the grace, SIGKILL at its end (at once if grace is negative). It returns
+// once the main process has exited and no other process of the group
+// lives: a tool that cleans up after itself (go test removes its
+// /tmp/go-build* on SIGINT) gets to finish even when the shell that ran
+// it died at once.
+func stop(pgid int, grace time.Duration, exited <-chan struct{}) {
+	if grace < 0 {
+		killGroup(pgid)
+		<-exited
+		return
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGINT)
+	term := time.NewTimer(grace / 2)
+	defer term.Stop()
+	kill := time.NewTimer(grace)
+	defer kill.Stop()
+	var poll <-chan time.Time // ticks once the main process has exited
+	for {
+		select {
+		case <-exited:
+			if !groupAlive(pgid) {
+				return
+			}
+			exited = nil
+			t := time.NewTicker(stopPoll)
+			defer t.Stop()
+			poll = t.C
+		case <-poll:
+			if !groupAlive(pgid) {
+				return
+			}
+		case <-term.C:
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		case <-kill.C:
+			killGroup(pgid)
+			if exited != nil {
+				<-exited
+			}
+			return
+		}
+	}
+}
+
 // environ is the command's environment: the minimal one, then c.Env (the
 // last entry for a key wins, as in os/exec).
 func (c Cmd) environ() []string {
@@ -263,7 +338,11 @@ func (c Cmd) environ() []string {
 			env = append(env, k+"="+v)
 		}
 	}
-	return append(env, c.Env...)
+	env = append(env, c.Env...)
+	if o, err := selfOwner(); err == nil {
+		env = append(env, OwnerEnv+"="+o.String())
+	}
+	return env
 }
 
 // lookPath finds the program name in the PATH of env, the command's
