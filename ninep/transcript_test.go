@@ -152,6 +152,26 @@ func runTranscript(t *testing.T, file string) {
 	}
 }
 
+// transcriptRequests returns the requests of a transcript, encoded, as
+// one byte stream (a seed for FuzzServer).
+func transcriptRequests(t testing.TB, file string) []byte {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "> "); ok {
+			m, err := encodeT(strings.Fields(rest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m...)
+		}
+	}
+	return out
+}
+
 func commitTo(t *testing.T, st dkstore.Store, name dkstore.BranchName, what string) {
 	t.Helper()
 	ctx := context.Background()
