@@ -40,8 +40,10 @@ import (
 //
 // Requests share one connection, which p9 multiplexes; transactions live
 // in that connection's namespace on the server. Each watch and each fetch
-// gets a connection of its own, so that closing it ends a blocked stream
-// read on the server (p9 answers a flush only once the read is over).
+// gets a connection of its own: a watch whose Next is cancelled closes it,
+// which ends the blocked stream read on the server, and reopens the
+// stream on the next Next (RawConn.Interrupt is the way to end a read and
+// keep the connection).
 
 // DefaultMessageSize is the 9P message size a Client negotiates by
 // default: above the 64 KiB that many clients use, so that a large file

@@ -31,10 +31,19 @@ type clientConn struct {
 // dialConn connects, negotiates the message size and attaches. ctx bounds
 // the whole handshake.
 func dialConn(ctx context.Context, network, addr string, msize uint32) (*clientConn, error) {
+	return dialConnWith(ctx, network, addr, msize, nil)
+}
+
+// dialConnWith is dialConn with wrap, if not nil, between the connection
+// and p9's client.
+func dialConnWith(ctx context.Context, network, addr string, msize uint32, wrap func(net.Conn) net.Conn) (*clientConn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
+	}
+	if wrap != nil {
+		nc = wrap(nc)
 	}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	cl, err := p9.NewClient(nc, p9.WithMessageSize(msize))
@@ -274,18 +283,56 @@ func (r *lineReader) next() (string, error) {
 	}
 }
 
+// RawConn is a plain p9 connection to a DataKit server, attached at the
+// root, for tools that walk the tree themselves, such as datakit mount.
+// Beyond p9's client, it can interrupt the reads in flight. Its methods
+// are safe for concurrent use.
+type RawConn struct {
+	// Client is the p9 client of the connection, and Root the fid of
+	// the tree's root.
+	Client *p9.Client
+	Root   p9.File
+	wire   *clientWire
+}
+
 // DialRaw dials a DataKit server at url (as Dial reads it), negotiates the
-// message size and attaches to the root: a plain p9 connection for tools
-// that walk the tree themselves, such as datakit mount. Closing the
-// net.Conn ends it.
-func DialRaw(ctx context.Context, url string, msize uint32) (*p9.Client, p9.File, net.Conn, error) {
+// message size and attaches to the root. ctx bounds the dialling and the
+// handshake.
+func DialRaw(ctx context.Context, url string, msize uint32) (*RawConn, error) {
 	network, addr, err := ParseAddr(url)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	cn, err := dialConn(ctx, network, addr, msize)
+	var wire *clientWire
+	cn, err := dialConnWith(ctx, network, addr, msize, func(nc net.Conn) net.Conn {
+		wire = newClientWire(nc)
+		return wire
+	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("dial %s: %w", url, err)
+		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
-	return cn.p9, cn.root, cn.nc, nil
+	return &RawConn{Client: cn.p9, Root: cn.root, wire: wire}, nil
+}
+
+// Interrupt asks the server to end every read of the connection that has
+// not been answered yet (with 9P's Tflush). A read blocked on a stream
+// file (head.live, tree.live, a remote's head, ...) then fails with
+// linux.EINTR; other reads end as they would have, or with EINTR too.
+// The stream stays open and in place: the next read goes on with it.
+func (c *RawConn) Interrupt() {
+	c.wire.interrupt()
+}
+
+// Interrupts returns how many times Interrupt has been called. A read
+// that fails with EINTR while this count moved, and that its caller did
+// not mean to interrupt, was interrupted for another read of the
+// connection: it may simply be read again.
+func (c *RawConn) Interrupts() uint64 {
+	return c.wire.interrupts()
+}
+
+// Close closes the connection: requests in flight fail, and the server
+// drops everything made on it.
+func (c *RawConn) Close() error {
+	return c.Client.Close()
 }

@@ -223,11 +223,11 @@ func (f *streamFile) open(ctx context.Context, write bool) (handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &streamHandle{w: w, last: "\x00"}, nil
+	return &streamHandle{w: w, last: "\x00", sem: make(chan struct{}, 1)}, nil
 }
 
 type streamHandle struct {
-	mu      sync.Mutex
+	sem     chan struct{} // held by the read in progress
 	w       lineWatch
 	off     int64
 	pending []byte // rest of a line longer than the reader's buffer
@@ -235,9 +235,16 @@ type streamHandle struct {
 	last    string
 }
 
+// readAt reads the stream. A read waits for the one before it on the same
+// file, then for a new value; ctx (which a Tflush cancels) ends either
+// wait, with the stream left where it was.
 func (h *streamHandle) readAt(ctx context.Context, p []byte, off int64) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-h.sem }()
 	if off != h.off {
 		return 0, linux.ESPIPE // "Attempt to seek in stream"
 	}

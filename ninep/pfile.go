@@ -213,7 +213,13 @@ func (f *pfile) ReadAt(p []byte, off int64) (int, error) {
 	if len(p) > maxRead {
 		p = p[:maxRead]
 	}
-	n, err := h.readAt(f.s.ctx, p, off)
+	// The read's own context, which a Tflush cancels, and its offset
+	// (see serverWire).
+	ctx, off, ok := f.s.reqs.read(off)
+	if !ok {
+		return 0, linux.EINVAL
+	}
+	n, err := h.readAt(ctx, p, off)
 	if err == io.EOF {
 		err = nil
 	}

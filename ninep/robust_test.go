@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -239,6 +240,10 @@ func FuzzServer(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0x7f, 100, 0, 0})
+	files, _ := filepath.Glob("testdata/transcripts/*.txt")
+	for _, file := range files {
+		f.Add(transcriptRequests(f, file))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, srv := testServer(t)
 		defer st.Close()

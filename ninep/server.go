@@ -93,11 +93,12 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	sess := newSession(cctx, s)
 	defer sess.close()
 	// p9 waits for every request before it closes files, so a blocked
-	// stream read must end by itself: it watches cctx, cancelled as soon
-	// as the connection fails.
+	// stream read must end by itself: it watches its request's context,
+	// cancelled by a Tflush of it, or with cctx as soon as the
+	// connection fails.
 	srv := p9.NewServer(attacher{sess})
-	na := newNoAuth(conn, conn)
-	srv.Handle(&cancelOnError{ReadCloser: readCloser{na, conn}, cancel: cancel}, writeCloser{na, conn})
+	w := newServerWire(conn, conn, sess.reqs)
+	srv.Handle(&cancelOnError{ReadCloser: readCloser{w, conn}, cancel: cancel}, writeCloser{w, conn})
 }
 
 type readCloser struct {

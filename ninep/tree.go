@@ -22,6 +22,7 @@ type session struct {
 	srv   *Server
 	store dkstore.Store
 	qids  qids
+	reqs  *inflight // the requests in flight, with the reads' contexts
 
 	mu       sync.Mutex
 	branches map[dkstore.BranchName]bool // made by mkdir, maybe not in the store yet
@@ -34,6 +35,7 @@ func newSession(ctx context.Context, srv *Server) *session {
 	return &session{
 		ctx: ctx, srv: srv, store: srv.store,
 		qids:     qids{ids: map[string]uint64{}},
+		reqs:     newInflight(ctx),
 		branches: map[dkstore.BranchName]bool{},
 		txs:      map[dkstore.BranchName]map[string]*txState{},
 		remotes:  map[string]*remoteState{},
@@ -439,11 +441,13 @@ type reflogWatch struct {
 
 func (r *reflogWatch) Next(ctx context.Context) (string, error) {
 	if !r.started {
-		r.started = true
 		// Skip the current head: the reflog shows changes from now on.
+		// (Not started until then: a read interrupted here skips it on
+		// the next try.)
 		if _, err := r.w.Next(ctx); err != nil {
 			return "", err
 		}
+		r.started = true
 		return "", nil
 	}
 	id, err := r.w.Next(ctx)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
+
+	"github.com/dkgo/datakit/dkstore"
 )
 
 // fsClient is a raw 9P client on a test server, with helpers that read
@@ -311,5 +313,40 @@ func TestKeptFidRereads(t *testing.T) {
 	n, _ = f.ReadAt(buf, 0)
 	if again := string(buf[:n]); again == first || len(again) != 41 {
 		t.Errorf("re-read of head = %q, first read %q: want the new head", again, first)
+	}
+}
+
+// headsWatch is a dkstore.Watch of fixed heads that honours its context
+// (as the Go client's watches do; the store's return a first value at
+// once).
+type headsWatch struct{ ids []dkstore.CommitID }
+
+func (w *headsWatch) Next(ctx context.Context) (dkstore.CommitID, error) {
+	if err := ctx.Err(); err != nil {
+		return dkstore.CommitID{}, err
+	}
+	id := w.ids[0]
+	w.ids = w.ids[1:]
+	return id, nil
+}
+
+func (w *headsWatch) Close() error { return nil }
+
+// TestReflogInterruptedFirstRead: a reflog read interrupted before it
+// skipped the current head still skips it on the next read, so the head
+// of before the open never shows as a change.
+func TestReflogInterruptedFirstRead(t *testing.T) {
+	old, next := dkstore.CommitID{1}, dkstore.CommitID{2}
+	r := &reflogWatch{w: &headsWatch{ids: []dkstore.CommitID{old, next}}}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.Next(cancelled); err == nil {
+		t.Fatal("Next(cancelled context) = nil error")
+	}
+	ctx := context.Background()
+	for _, want := range []string{"", next.String()} {
+		if got, err := r.Next(ctx); err != nil || got != want {
+			t.Fatalf("Next() = %q, %v; want %q", got, err, want)
+		}
 	}
 }

@@ -14,7 +14,8 @@ const mountUsage = `Usage: datakit mount [--store URL] DIR
 Mount a DataKit server on DIR through FUSE (no kernel 9p needed) and stay in
 the foreground until DIR is unmounted (fusermount -u DIR) or the command is
 interrupted. As root the mount is direct; otherwise fusermount (Debian's
-fuse3) is used.
+fuse3) is used. A process blocked reading a stream file (cat head.live)
+can be interrupted: Ctrl-C or kill ends its read at once (EINTR).
 
 Flags:
 `

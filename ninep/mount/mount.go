@@ -5,16 +5,20 @@
 // command files (ctl) and the live ro/ trees behave as over a kernel 9p
 // mount.
 //
-// Stream files of branches (head.live, reflog, tree.live) are opened on a
-// connection of their own, so that a blocked read there cannot hold up the
-// other requests of the mount.
+// Stream files of branches (head.live, reflog, tree.live, and
+// branch/.changes) are opened on a connection of their own, so that a
+// blocked read there cannot hold up the other requests of the mount.
+//
+// A process blocked reading a stream can be interrupted (Ctrl-C, kill):
+// the kernel sends FUSE an INTERRUPT, which ends the read with EINTR by a
+// 9P Tflush of it (ninep.RawConn.Interrupt). The stream stays open: a
+// process that catches the signal and reads again goes on where it was.
 package mount
 
 import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,22 +44,21 @@ type Options struct {
 
 // conn is one 9P connection with its root fid.
 type conn struct {
-	c    *p9.Client
+	*ninep.RawConn
 	root p9.File
-	nc   net.Conn
 }
 
 func dial(ctx context.Context, url string) (*conn, error) {
-	c, root, nc, err := ninep.DialRaw(ctx, url, MessageSize)
+	c, err := ninep.DialRaw(ctx, url, MessageSize)
 	if err != nil {
 		return nil, err
 	}
-	return &conn{c: c, root: root, nc: nc}, nil
+	return &conn{RawConn: c, root: c.Root}, nil
 }
 
 func (c *conn) close() {
 	c.root.Close()
-	c.c.Close()
+	c.Close()
 }
 
 // Mount mounts the server at url on dir and returns the running server;
@@ -240,9 +243,12 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	return fs.NewListDirStream(out), 0
 }
 
-// isBranchStream reports whether path names a branch's stream file,
+// isBranchStream reports whether path names a stream file of branch/,
 // which gets a connection of its own.
 func isBranchStream(path []string) bool {
+	if len(path) == 2 && path[0] == "branch" && path[1] == ".changes" {
+		return true
+	}
 	if len(path) < 3 || path[0] != "branch" {
 		return false
 	}
@@ -250,19 +256,28 @@ func isBranchStream(path []string) bool {
 	return last == "head.live" || last == "reflog" || last == "tree.live"
 }
 
-// handle is an open file: a fid, and the connection it owns, if any.
+// isStream reports whether path names a stream file, whose reads block
+// until its value changes: a branch's, or a remote's head (which stays
+// on the main connection, where its remote is).
+func isStream(path []string) bool {
+	return isBranchStream(path) || len(path) == 3 && path[0] == "remotes" && path[2] == "head"
+}
+
+// handle is an open file: a fid, the connection it is on, and whether
+// the handle owns that connection.
 type handle struct {
-	f    p9.File
-	own  *conn
-	once sync.Once
+	f      p9.File
+	c      *conn
+	own    bool
+	stream bool
+	once   sync.Once
 }
 
 func (h *handle) close() {
 	h.once.Do(func() {
-		if h.own != nil {
-			// Closing the connection ends a read blocked on it.
-			h.own.nc.Close()
-			h.own.close()
+		if h.own {
+			// The server drops the fids with the connection.
+			h.c.Close()
 			return
 		}
 		h.f.Close()
@@ -280,11 +295,11 @@ func openFlags(flags uint32) p9.OpenFlags {
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	h := &handle{}
+	h := &handle{stream: isStream(n.path)}
 	if isBranchStream(n.path) {
 		if c, err := dial(ctx, n.m.url); err == nil {
 			if _, f, err := c.root.Walk(n.path); err == nil {
-				h.f, h.own = f, c
+				h.f, h.c, h.own = f, c, true
 			} else {
 				c.close() // e.g. a branch made by mkdir on the main connection only
 			}
@@ -295,7 +310,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		if err != nil {
 			return nil, 0, toErrno(err)
 		}
-		h.f = f
+		h.f, h.c = f, n.m.main
 	}
 	if flags&syscall.O_TRUNC != 0 {
 		if err := h.f.SetAttr(p9.SetAttrMask{Size: true}, p9.SetAttr{Size: 0}); err != nil {
@@ -310,11 +325,22 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
 
+// Read reads through the handle's fid. A read of a stream may block until
+// the value changes; when FUSE interrupts it (ctx is done: the reader got
+// a signal), its 9P reads in flight are flushed and it fails with EINTR.
 func (n *node) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h := fh.(*handle)
+	if h.stream {
+		stop := context.AfterFunc(ctx, h.c.Interrupt)
+		defer stop()
+	}
 	total := 0
 	for total < len(dest) {
+		seen := h.c.Interrupts()
 		k, err := h.f.ReadAt(dest[total:], off+int64(total))
+		if errors.Is(err, linux.EINTR) && ctx.Err() == nil && h.c.Interrupts() != seen {
+			continue // flushed for another reader of the connection
+		}
 		if errors.Is(err, io.EOF) {
 			break // p9's client reports an empty read as io.EOF
 		}
@@ -376,7 +402,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		dir.Close()
 		return nil, nil, 0, errno
 	}
-	return child, &handle{f: dir}, fuse.FOPEN_DIRECT_IO, 0
+	return child, &handle{f: dir, c: n.m.main}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
