@@ -183,11 +183,38 @@ func Run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 	return run(ctx, cfg, args, stdout, stderr, nil)
 }
 
+// run parses the command line, opens what it names and serves until ctx
+// is done.
 func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) error {
 	cmd := filepath.Base(os.Args[0])
 	if len(args) > 0 && args[0] == "status" {
 		return runStatus(ctx, cfg, cmd, args[1:], stdout, stderr)
 	}
+	s, err := parse(cfg, cmd, args, stdout, stderr, extra)
+	if err != nil || s == nil {
+		return err
+	}
+	in, err := open(ctx, cfg, s)
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	return in.serve(ctx)
+}
+
+// settings are the command line's, checked.
+type settings struct {
+	flags
+	cmd      string
+	log      *slog.Logger
+	stderr   io.Writer
+	canaries []ci.TargetID
+	sources  []local.Source
+}
+
+// parse parses and checks the command line. It returns nil settings when
+// there is nothing to run (--version).
+func parse(cfg ci.Config, cmd string, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) (*settings, error) {
 	f, fs, _ := parseFlags(cfg, cmd, args, stderr)
 	if extra != nil {
 		extra.VisitAll(func(fl *flag.Flag) {
@@ -203,91 +230,162 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return nil, err
 		}
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, cmd, version())
-		return nil
+		return nil, nil
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (see --help)", fs.Arg(0))
+		return nil, usagef("unexpected argument %q (see --help)", fs.Arg(0))
 	}
-	log := newLogger(stderr, f.verbose)
-	var canaries []ci.TargetID
+	s := &settings{flags: *f, cmd: cmd, log: newLogger(stderr, f.verbose), stderr: stderr}
 	for _, c := range f.canaries {
 		id, err := ci.ParseTargetID(c)
 		if err != nil {
-			return usagef("--canary: %v", err)
+			return nil, usagef("--canary: %v", err)
 		}
-		canaries = append(canaries, id)
+		s.canaries = append(s.canaries, id)
 	}
-	var sources []local.Source
-	var warnings []string
-	for _, s := range f.localRepos {
-		src, err := local.ParseSource(s)
+	for _, l := range f.localRepos {
+		src, err := local.ParseSource(l)
 		if err != nil {
-			return usagef("--local-repo: %v", err)
+			return nil, usagef("--local-repo: %v", err)
 		}
 		rd, err := dkstore.OpenRepoReader(src.Path)
 		if err != nil {
-			return usagef("--local-repo %s: %v", s, err)
+			return nil, usagef("--local-repo %s: %v", l, err)
 		}
 		rd.Close()
-		if !isProject(cfg, src.Repo) {
-			warnings = append(warnings, fmt.Sprintf("--local-repo %s: %s is not a project of this CI (%s): it is mirrored into the store for others, and nothing here tests it", s, src.Repo, projectList(cfg)))
-		}
-		sources = append(sources, src)
+		s.sources = append(s.sources, src)
 	}
-	if f.listen == "off" {
-		f.listen = ""
+	if s.listen == "off" {
+		s.listen = ""
 	}
-	var webLn net.Listener
-	if f.listen != "" {
-		ln, err := net.Listen("tcp", f.listen)
-		if err != nil {
-			return fmt.Errorf("--listen: %w", err)
-		}
-		webLn = ln
-		defer ln.Close()
+	if s.secrets == "" {
+		s.secrets = filepath.Join(s.stateDir, "secrets")
 	}
-	webUI := f.webUI
-	if webUI == "" {
-		webUI = "http://127.0.0.1:8080/"
-		if webLn != nil {
-			webUI = "http://" + webLn.Addr().String() + "/"
-		}
-	}
-	if f.secrets == "" {
-		f.secrets = filepath.Join(f.stateDir, "secrets")
-	}
+	return s, nil
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	secrets, err := readSecrets(cfg.Secrets, f.secrets)
+// instance is a CI opened as its settings say: its engine, its store and
+// its listeners, ready to serve.
+type instance struct {
+	*settings
+	cfg      ci.Config
+	engine   *ci.Engine
+	reg      *prometheus.Registry
+	connect  ci.Connect
+	where    string // the store, for people
+	webUI    string
+	web      net.Listener // the status page's, or nil
+	prom     net.Listener // the metrics', or nil
+	ninep    net.Listener // the 9P server's, or nil
+	warnings []string
+	closers  []func() // run in reverse order by close
+}
+
+// open makes the engine and opens the store and the listeners.
+func open(ctx context.Context, cfg ci.Config, s *settings) (_ *instance, err error) {
+	in := &instance{settings: s, cfg: cfg}
+	defer func() {
+		if err != nil {
+			in.close()
+		}
+	}()
+	for i, src := range s.sources {
+		if !isProject(cfg, src.Repo) {
+			in.warnings = append(in.warnings, fmt.Sprintf("--local-repo %s: %s is not a project of this CI (%s): it is mirrored into the store for others, and nothing here tests it", s.localRepos[i], src.Repo, projectList(cfg)))
+		}
+	}
+	if in.web, err = in.listenTCP("--listen", s.listen); err != nil {
+		return nil, err
+	}
+	in.webUI = s.webUI
+	if in.webUI == "" {
+		in.webUI = "http://127.0.0.1:8080/"
+		if in.web != nil {
+			in.webUI = "http://" + in.web.Addr().String() + "/"
+		}
+	}
+	if err := in.newEngine(); err != nil {
+		return nil, err
+	}
+	connect, where, cleanup, err := openStore(ctx, &s.flags, s.log, true)
+	if err != nil {
+		return nil, err
+	}
+	in.connect, in.where = connect, where
+	in.onClose(cleanup)
+	// Before the store closes: the cancelled builds end (removing their
+	// containers) and save their logs.
+	in.onClose(func() { in.engine.Close() })
+	if in.prom, err = in.listenTCP("--listen-prometheus", s.prom); err != nil {
+		return nil, err
+	}
+	if s.listen9p != "" {
+		if s.store != "" && s.store != "memory" {
+			return nil, usagef("--listen-9p serves the embedded store: it cannot be used with a remote --store")
+		}
+		ln, err := ninep.Listen(s.listen9p)
+		if err != nil {
+			return nil, fmt.Errorf("--listen-9p: %w", err)
+		}
+		in.ninep = ln
+		in.onClose(func() { ln.Close() })
+	}
+	return in, nil
+}
+
+// listenTCP listens on the TCP address addr of flag name; nil if addr is
+// empty.
+func (in *instance) listenTCP(name, addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	in.onClose(func() { ln.Close() })
+	return ln, nil
+}
+
+// newEngine makes the engine, with its metrics and secrets.
+func (in *instance) newEngine() error {
+	in.reg = prometheus.NewRegistry()
+	in.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	secrets, err := readSecrets(in.cfg.Secrets, in.secrets)
 	if err != nil {
 		return err
 	}
-	poolMetrics := pool.NewMetrics(reg)
-	for _, p := range cfg.Pools {
+	poolMetrics := pool.NewMetrics(in.reg)
+	for _, p := range in.cfg.Pools {
 		p.SetMetrics(poolMetrics)
 	}
-	engine, err := ci.NewEngine(cfg, ci.Options{WebUI: webUI, Canaries: canaries, Logger: log, Metrics: ci.NewMetrics(reg), Secrets: secrets})
+	e, err := ci.NewEngine(in.cfg, ci.Options{WebUI: in.webUI, Canaries: in.canaries, Logger: in.log, Metrics: ci.NewMetrics(in.reg), Secrets: secrets})
 	if err != nil {
 		return usageError{err}
 	}
-	defer engine.Close()
+	in.engine = e
+	in.onClose(func() { e.Close() })
+	return nil
+}
 
-	connect, where, cleanup, err := openStore(ctx, f, log, true)
-	if err != nil {
-		return err
+func (in *instance) onClose(f func()) { in.closers = append(in.closers, f) }
+
+// close closes what open opened, the last first.
+func (in *instance) close() {
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		in.closers[i]()
 	}
-	defer cleanup()
-	// Before the store closes: the cancelled builds end (removing their
-	// containers) and save their logs.
-	defer engine.Close()
+	in.closers = nil
+}
 
+// serve runs the engine and the servers until ctx is done or one fails.
+func (in *instance) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	ctx, cancel := context.WithCancel(ctx)
@@ -302,88 +400,82 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 			}
 		}()
 	}
-	if f.prom != "" {
-		ln, err := net.Listen("tcp", f.prom)
-		if err != nil {
-			return fmt.Errorf("--listen-prometheus: %w", err)
-		}
+	if in.prom != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", promhttp.HandlerFor(in.reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "metrics are at /metrics", http.StatusBadRequest)
 		})
-		spawn("metrics", func() error { return serveHTTP(ctx, ln, mux) })
+		spawn("metrics", func() error { return serveHTTP(ctx, in.prom, mux) })
 	}
-	if webLn != nil {
-		spawn("status page", func() error { return serveHTTP(ctx, webLn, statusPage(cfg, engine)) })
+	if in.web != nil {
+		spawn("status page", func() error { return serveHTTP(ctx, in.web, statusPage(in.cfg, in.engine)) })
 	}
-	if f.listen9p != "" {
-		if f.store != "" && f.store != "memory" {
-			return usagef("--listen-9p serves the embedded store: it cannot be used with a remote --store")
-		}
+	if len(in.sources) > 0 {
+		spawn("local bridge", func() error { return in.runBridge(ctx) })
 	}
-	if len(sources) > 0 {
-		spawn("local bridge", func() error {
-			return reconnecting(ctx, log, "local bridge", func() error {
-				store, err := connect(ctx)
-				if err != nil {
-					return err
-				}
-				defer store.Close()
-				var refuse []string
-				if g, ok := store.(interface{ GitDir() string }); ok && g.GitDir() != "" {
-					refuse = append(refuse, g.GitDir())
-				}
-				bctx, stop := whileAlive(ctx, store)
-				defer stop()
-				err = local.Run(bctx, store, sources, local.Options{Logger: log.With("src", "local-bridge"), Refuse: refuse})
-				if errors.Is(err, local.ErrRefused) {
-					return permanent{err}
-				}
-				if err == nil && ctx.Err() == nil {
-					err = context.Cause(bctx)
-				}
-				return err
-			})
-		})
-	}
-	if f.listen9p != "" {
-		ln, err := ninep.Listen(f.listen9p)
-		if err != nil {
-			return fmt.Errorf("--listen-9p: %w", err)
-		}
+	if in.ninep != nil {
 		spawn("9P server", func() error {
-			store, err := connect(ctx)
+			store, err := in.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			return ninep.NewServer(store, ninep.Options{Logger: log.With("src", "9p")}).Serve(ctx, ln)
+			return ninep.NewServer(store, ninep.Options{Logger: in.log.With("src", "9p")}).Serve(ctx, in.ninep)
 		})
 	}
-	fmt.Fprintf(stderr, "%s: CI %q for %s\n", cmd, cfgName(cfg), projectList(cfg))
-	fmt.Fprintf(stderr, "  statuses: branch %s of %s\n", bridge.DefaultBranch, where)
-	if webLn != nil {
-		fmt.Fprintf(stderr, "  status page: %s\n", webUI)
-	}
-	if f.listen9p != "" {
-		fmt.Fprintf(stderr, "  9P: %s (e.g. datakit mount --store %s DIR)\n", f.listen9p, f.listen9p)
-	}
-	if len(sources) > 0 {
-		fmt.Fprintf(stderr, "  targets: mirrored from %s\n", strings.Join(f.localRepos, ", "))
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "  warning: %s\n", w)
-		}
-	} else {
-		fmt.Fprintf(stderr, "  targets: none are fed by this process; add --local-repo USER/REPO:PATH, or run a bridge against the store\n")
-	}
-	spawn("engine", func() error { return engine.RunConnected(ctx, connect) })
+	in.banner()
+	spawn("engine", func() error { return in.engine.RunConnected(ctx, in.connect) })
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
+	return <-errs
+}
+
+// runBridge mirrors the --local-repo repositories into the store, again
+// after each failure, until ctx is done.
+func (in *instance) runBridge(ctx context.Context) error {
+	return reconnecting(ctx, in.log, "local bridge", func() error {
+		store, err := in.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		var refuse []string
+		if g, ok := store.(interface{ GitDir() string }); ok && g.GitDir() != "" {
+			refuse = append(refuse, g.GitDir())
+		}
+		bctx, stop := whileAlive(ctx, store)
+		defer stop()
+		err = local.Run(bctx, store, in.sources, local.Options{Logger: in.log.With("src", "local-bridge"), Refuse: refuse})
+		if errors.Is(err, local.ErrRefused) {
+			return permanent{err}
+		}
+		if err == nil && ctx.Err() == nil {
+			err = context.Cause(bctx)
+		}
 		return err
+	})
+}
+
+// banner says where the statuses go and where targets come from.
+func (in *instance) banner() {
+	w := in.stderr
+	fmt.Fprintf(w, "%s: CI %q for %s\n", in.cmd, cfgName(in.cfg), projectList(in.cfg))
+	fmt.Fprintf(w, "  statuses: branch %s of %s\n", bridge.DefaultBranch, in.where)
+	if in.web != nil {
+		fmt.Fprintf(w, "  status page: %s\n", in.webUI)
 	}
-	return nil
+	if in.ninep != nil {
+		fmt.Fprintf(w, "  9P: %s (e.g. datakit mount --store %s DIR)\n", in.listen9p, in.listen9p)
+	}
+	if len(in.sources) > 0 {
+		fmt.Fprintf(w, "  targets: mirrored from %s\n", strings.Join(in.localRepos, ", "))
+		for _, warn := range in.warnings {
+			fmt.Fprintf(w, "  warning: %s\n", warn)
+		}
+	} else {
+		fmt.Fprintf(w, "  targets: none are fed by this process; add --local-repo USER/REPO:PATH, or run a bridge against the store\n")
+	}
 }
 
 func cfgName(cfg ci.Config) string {
