@@ -4,14 +4,30 @@
 // page and metrics. It is the wiring layer: package ci itself never
 // imports a transport or a bridge.
 //
+// Main parses the flags, then asks the program for its configuration, once:
+// the program's own flags have their values by then, so the steps (a Git
+// remote, a Docker build, a pool) are made there, once, and every target's
+// jobs share them.
+//
 //	func main() {
-//		cimain.Main(ci.Config{Projects: []ci.Project{{
-//			Repo: "me/my-project",
-//			Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"my-test": term.Return("Success!")} },
-//		}}})
+//		src := flag.String("src", ".", "the repository to test")
+//		cimain.Main(func() ci.Config { // called once, after the flags are parsed
+//			remote := git.NewRemote(*src, "/var/lib/ci/git", git.Options{})
+//			vet := remote.Command("vet", git.CommandOptions{}, []string{"go", "vet", "./..."})
+//			return ci.Config{Projects: []ci.Project{{
+//				Repo: "me/my-project",
+//				Jobs: func(t ci.Target) ci.Jobs {
+//					return ci.Jobs{"vet": term.Then(term.Bind(remote.Fetch(t.Commit()), vet), "Vet passed")}
+//				},
+//			}}}
+//		})
 //	}
 //
 // Run the program with --help for its flags.
+//
+// A CI owns its state directory: a second CI started on the same one exits
+// at once with an error naming the process that holds it (an exclusive
+// lock, released by the kernel when the holder exits, even killed).
 package cimain
 
 import (
@@ -43,15 +59,26 @@ import (
 	"github.com/dkgo/datakit/ninep"
 )
 
-// Main runs the CI described by cfg with the command line's flags, until
-// SIGINT or SIGTERM, and exits: status 0 after a clean stop, 2 for bad
-// flags, 1 for other errors.
-func Main(cfg ci.Config) {
+// Main runs a CI program until SIGINT or SIGTERM, and exits: status 0
+// after a clean stop, 2 for bad flags, 1 for other errors (a state
+// directory another CI holds, say).
+//
+// It parses the command line's flags, cimain's and those the program
+// defined with package flag, and then calls configure, once, for the CI's
+// configuration. configure is where the program makes its steps (Git
+// remotes, Docker builds and runs, pools) from its flags' values: a step is
+// a long-lived value that the jobs of every target share, so a project's
+// Jobs function uses steps and never makes them (two copies of one step
+// fight over its result branch; the CI reports that as an error). configure
+// only makes values and starts nothing: the CI may yet refuse to start.
+// "PROG status" calls it too (to know the projects and their jobs);
+// --help and --version do not.
+func Main(configure func() ci.Config) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGPIPE)
 	stdout := &pipeWriter{w: os.Stdout}
-	err := run(ctx, cfg, os.Args[1:], stdout, os.Stderr, flag.CommandLine)
+	err := run(ctx, configure, os.Args[1:], stdout, os.Stderr, flag.CommandLine)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
@@ -139,16 +166,13 @@ func defaultStateDir(name string) string {
 	return filepath.Join(base, "datakit-ci", name)
 }
 
-func parseFlags(cfg ci.Config, cmd string, args []string, stderr io.Writer) (*flags, *flag.FlagSet, error) {
+// parseFlags defines cimain's flags in a new flag set.
+func parseFlags(cmd string, stderr io.Writer) (*flags, *flag.FlagSet) {
 	f := &flags{}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	name := cfg.Name
-	if name == "" {
-		name = "datakit-ci"
-	}
 	fs.StringVar(&f.store, "store", "", "the DataKit store: empty for one embedded in --state-dir, \"memory\" for a throw-away one, or a remote DataKit's 9P `URL` (tcp://HOST:PORT, unix:///PATH)")
-	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(name), "`DIR` of the embedded store (a Git repository: try git -C DIR log github-metadata) and the secrets")
+	fs.StringVar(&f.stateDir, "state-dir", "", "`DIR` of the embedded store (a Git repository: try git -C DIR log github-metadata) and the secrets; one CI at a time (default "+defaultStateDir("NAME")+", NAME being the configuration's Name, else datakit-ci)")
 	fs.StringVar(&f.webUI, "web-ui", "", "public base `URL` of the web UI, for the links in statuses (default: http:// + --listen)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` to serve the status page on; \"off\" for none")
 	fs.StringVar(&f.listen9p, "listen-9p", "", "also serve the embedded store over 9P at `URL` (tcp://HOST:PORT, unix:///PATH), for bridges and `datakit mount`")
@@ -157,43 +181,50 @@ func parseFlags(cfg ci.Config, cmd string, args []string, stderr io.Writer) (*fl
 	fs.Var(listFlag{&f.localRepos}, "local-repo", "mirror the branches, tags and refs/pull/N/head refs of the local Git repository at PATH as project USER/REPO (`USER/REPO:PATH`); repeatable")
 	fs.StringVar(&f.prom, "listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics")
 	fs.Var(countFlag{&f.verbose}, "v", "debug logging")
-	return f, fs, nil
+	return f, fs
 }
 
 const usageText = `Usage: %[1]s [flags]
        %[1]s status [--store URL | --state-dir DIR]
 
-Run the CI %[2]q: for every open PR, branch and tag of its projects (%[3]s),
-evaluate the jobs and write their results as commit statuses
-(context ci/datakit/JOB) to the store's github-metadata branch.
+Run this CI: for every open PR, branch and tag of its projects, evaluate
+the jobs and write their results as commit statuses (context
+ci/datakit/JOB) to the store's github-metadata branch.
 
 Targets come from a bridge writing that branch: --local-repo USER/REPO:PATH
 mirrors a local Git repository; a GitHub bridge or datakit local-bridge can
 write to the store over 9P (--listen-9p, or --store for a remote DataKit).
 
-"%[1]s status" lists the targets and their jobs' statuses from the store.
+"%[1]s status" lists the targets that have jobs, and their jobs' statuses,
+from the store.
 
 Flags:
 `
 
 // Run runs the CI with the command-line arguments args (without the
-// program name) until ctx is done. Main also accepts the flags the program
-// defined with package flag (e.g. a --profile of its own); Run does not.
-func Run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Writer) error {
-	return run(ctx, cfg, args, stdout, stderr, nil)
+// program name) until ctx is done, as Main does: it calls configure once,
+// after parsing args. Main also accepts the flags the program defined with
+// package flag (e.g. a --profile of its own); Run does not.
+func Run(ctx context.Context, configure func() ci.Config, args []string, stdout, stderr io.Writer) error {
+	return run(ctx, configure, args, stdout, stderr, nil)
 }
 
 // run parses the command line, opens what it names and serves until ctx
 // is done.
-func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) error {
+func run(ctx context.Context, configure func() ci.Config, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) error {
+	if configure == nil {
+		return errors.New("cimain: no configuration (configure is nil)")
+	}
 	cmd := filepath.Base(os.Args[0])
 	if len(args) > 0 && args[0] == "status" {
-		return runStatus(ctx, cfg, cmd, args[1:], stdout, stderr)
+		return runStatus(ctx, configure, cmd, args[1:], stdout, stderr, extra)
 	}
-	s, err := parse(cfg, cmd, args, stdout, stderr, extra)
+	s, err := parse(cmd, args, stdout, stderr, extra)
 	if err != nil || s == nil {
 		return err
 	}
+	cfg := configure()
+	s.resolve(cfg)
 	in, err := open(ctx, cfg, s)
 	if err != nil {
 		return err
@@ -212,20 +243,31 @@ type settings struct {
 	sources  []local.Source
 }
 
+// addProgramFlags defines in fs the flags of extra (the program's own,
+// defined with package flag) that cimain does not define, and returns
+// their names.
+func addProgramFlags(fs, extra *flag.FlagSet) map[string]bool {
+	own := map[string]bool{}
+	if extra == nil {
+		return own
+	}
+	extra.VisitAll(func(fl *flag.Flag) {
+		if fs.Lookup(fl.Name) == nil {
+			fs.Var(fl.Value, fl.Name, fl.Usage)
+			own[fl.Name] = true
+		}
+	})
+	return own
+}
+
 // parse parses and checks the command line. It returns nil settings when
 // there is nothing to run (--version).
-func parse(cfg ci.Config, cmd string, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) (*settings, error) {
-	f, fs, _ := parseFlags(cfg, cmd, args, stderr)
-	if extra != nil {
-		extra.VisitAll(func(fl *flag.Flag) {
-			if fs.Lookup(fl.Name) == nil {
-				fs.Var(fl.Value, fl.Name, fl.Usage)
-			}
-		})
-	}
+func parse(cmd string, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) (*settings, error) {
+	f, fs := parseFlags(cmd, stderr)
+	addProgramFlags(fs, extra)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, usageText, cmd, cfgName(cfg), projectList(cfg))
+		fmt.Fprintf(stderr, usageText, cmd)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -264,10 +306,17 @@ func parse(cfg ci.Config, cmd string, args []string, stdout, stderr io.Writer, e
 	if s.listen == "off" {
 		s.listen = ""
 	}
-	if s.secrets == "" {
-		s.secrets = filepath.Join(s.stateDir, "secrets")
-	}
 	return s, nil
+}
+
+// resolve sets the defaults that depend on the configuration.
+func (f *flags) resolve(cfg ci.Config) {
+	if f.stateDir == "" {
+		f.stateDir = defaultStateDir(cfgName(cfg))
+	}
+	if f.secrets == "" {
+		f.secrets = filepath.Join(f.stateDir, "secrets")
+	}
 }
 
 // instance is a CI opened as its settings say: its engine, its store and

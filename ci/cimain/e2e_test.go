@@ -22,10 +22,16 @@ import (
 // buildExample builds examples/<name> into a temporary directory.
 func buildExample(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	out, err := exec.Command("go", "build", "-o", bin, "../../examples/"+name).CombinedOutput()
+	return buildProgram(t, "../../examples/"+name)
+}
+
+// buildProgram builds the main package in dir into a temporary directory.
+func buildProgram(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(dir))
+	out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build examples/%s: %v\n%s", name, err, out)
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
 	}
 	return bin
 }
@@ -271,5 +277,36 @@ func TestStatusClosedStdout(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = w, &stderr
 	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
 		t.Errorf("status with a closed stdout: %v, stderr %q; want success and nothing said", err, stderr.String())
+	}
+}
+
+// TestProgramFlags runs a CI with a flag of its own (testdata/flagci): the
+// configuration function sees the flag's value and is called once; status
+// takes the program's flags too.
+func TestProgramFlags(t *testing.T) {
+	gitfixture.Need(t)
+	bin := buildProgram(t, "./testdata/flagci")
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "project"))
+	master := repo.Commit("first", map[string]string{"README": "hello\n"})
+	state := t.TempDir()
+	p := start(t, bin, "--greeting", "Hi there", "--state-dir", state, "--listen", "off", "--local-repo", "me/p:"+repo.Dir)
+	store, err := dkstore.Open(state, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if st := waitStatus(t, store, "me/p", master, "greet", "success"); st.Description != "Hi there" {
+		t.Errorf("description = %q, want the --greeting", st.Description)
+	}
+	if out := p.output(); !strings.Contains(out, `configure call 1: greeting "Hi there"`) || strings.Contains(out, "configure call 2") {
+		t.Errorf("want one call of the configuration function, after the flags are parsed; output:\n%s", out)
+	}
+	out, err := exec.Command(bin, "status", "--state-dir", state, "--greeting", "Hi there").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Hi there") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-greeting") || strings.Contains(string(out), "configure call") {
+		t.Errorf("--help: %v, want the program's flag listed and no configuration made:\n%s", err, out)
 	}
 }

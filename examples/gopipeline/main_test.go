@@ -20,8 +20,7 @@ func TestPipeline(t *testing.T) {
 		"main.go": "package main\n\nfunc main() {}\n",
 	})
 	bad := repo.Commit("bad", map[string]string{"main.go": "package main\nfunc main() {  }\n"})
-	*src, *workDir = repo.Dir, t.TempDir()
-	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "dkgo/datakit", Jobs: jobs}}})
+	h := citest.New(t, pipeline(repo.Dir, t.TempDir()))
 	h.Timeout = 2 * time.Minute
 	h.SetBranch("dkgo/datakit", "master", good)
 	h.OpenPR("dkgo/datakit", 1, bad, "Reformat")
