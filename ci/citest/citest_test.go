@@ -383,3 +383,39 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// WaitStatus waits for a description too: a pending reason that changes,
+// a part of a failure message; a description that never comes fails after
+// Timeout, saying what there is.
+func TestWaitStatusDescription(t *testing.T) {
+	step := citest.NewStep[string]("Waiting for resource in \"go\"")
+	r := &recorder{TB: t}
+	h := citest.New(r, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"build": step.Term()}
+	}}}})
+	h.SetBranch("me/p", "master", sha1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		step.Pend("Building 1111111")
+		time.Sleep(50 * time.Millisecond)
+		step.Fail("Command \"go build\" exited with status 1: main.go:3: syntax error")
+	}()
+	wantFailure(t, r.run(func() {
+		h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description(`Waiting for resource in "go"`))
+		st := h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description("Building 1111111"))
+		if st.Description != "Building 1111111" {
+			t.Errorf("WaitStatus returned %q", st.Description)
+		}
+		h.WaitStatus("me/p", sha1, "build", ci.Failure, citest.DescriptionContains("syntax error"), citest.DescriptionContains(`"go build"`))
+	}), nil)
+
+	h.Timeout = 200 * time.Millisecond
+	start := time.Now()
+	wantFailure(t, r.run(func() { h.WaitStatus("me/p", sha1, "build", ci.Failure, citest.Description("syntax error")) }),
+		[]string{`status of build on me/p@1111111 = failure "Command \"go build\" exited with status 1: main.go:3: syntax error", want failure "syntax error" within 200ms`})
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to fail", d)
+	}
+	wantFailure(t, r.run(func() { h.WaitStatus("me/p", sha2, "build", ci.Failure, citest.DescriptionContains("syntax")) }),
+		[]string{`status of build on me/p@2222222: none, want failure containing "syntax", but no target tests that commit`})
+}
