@@ -573,7 +573,10 @@ func openStore(ctx context.Context, f *flags, log *slog.Logger, create bool) (co
 		if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
 			return nil, "", nil, fmt.Errorf("--state-dir: %w", err)
 		}
-		s, err := dkstore.Open(f.stateDir, dkstore.Options{Logger: log})
+		s, err := dkstore.Open(f.stateDir, dkstore.Options{Logger: log, Exclusive: true})
+		if errors.Is(err, dkstore.ErrLocked) {
+			return nil, "", nil, fmt.Errorf("--state-dir %s is another CI's (one CI per state directory: stop it, or give another --state-dir): %w", f.stateDir, err)
+		}
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("opening the store in %s: %w", f.stateDir, err)
 		}

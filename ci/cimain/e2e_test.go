@@ -3,6 +3,8 @@ package cimain_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -309,4 +311,60 @@ func TestProgramFlags(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "-greeting") || strings.Contains(string(out), "configure call") {
 		t.Errorf("--help: %v, want the program's flag listed and no configuration made:\n%s", err, out)
 	}
+}
+
+// TestOneCIPerStateDir: a second CI on a state directory exits at once,
+// non-zero, naming the first (pid and command line), which carries on;
+// once the first is killed (SIGKILL), a new one starts there.
+func TestOneCIPerStateDir(t *testing.T) {
+	gitfixture.Need(t)
+	bin := buildExample(t, "hello")
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "project"))
+	first := repo.Commit("first", map[string]string{"README": "hello\n"})
+	state := t.TempDir()
+	args := []string{"--state-dir", state, "--listen", "off", "--local-repo", "me/my-project:" + repo.Dir}
+	a := start(t, bin, args...)
+	store, err := dkstore.Open(state, dkstore.Options{}) // a reader beside the CI
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	waitStatus(t, store, "me/my-project", first, "my-test", "success")
+
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // if it does not give up
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("the second CI took %v to give up", d)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("the second CI: %v, want exit status 1", err)
+	}
+	for _, want := range []string{
+		"--state-dir " + state + " is another CI's",
+		fmt.Sprintf("pid %d, started as: %s --state-dir %s --listen off", a.cmd.Process.Pid, bin, state),
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the second CI's message lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The first carries on.
+	second := repo.Commit("second", map[string]string{"README": "hello again\n"})
+	waitStatus(t, store, "me/my-project", second, "my-test", "success")
+	select {
+	case err := <-a.done:
+		t.Fatalf("the first CI exited: %v", err)
+	default:
+	}
+
+	// Killed, it leaves the directory free: the kernel drops the lock.
+	a.cmd.Process.Kill()
+	<-a.done
+	a.done <- nil // for the cleanup
+	start(t, bin, args...)
+	third := repo.Commit("third", map[string]string{"README": "hello once more\n"})
+	waitStatus(t, store, "me/my-project", third, "my-test", "success")
 }
