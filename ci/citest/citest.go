@@ -13,11 +13,19 @@
 // A Harness is used by the test's goroutine; its methods fail the test
 // (t.Fatal) on error rather than returning one.
 //
+// WantStatus checks a status's whole description; WaitStatus waits for a
+// state and, with Description or DescriptionContains, a description (a
+// pending reason that changes, the end of a failure message). A pipeline
+// whose steps fetch commits is tested on a repository that package
+// ci/citest/gitrepo makes.
+//
 // A broken pipeline fails the test too: a project's Jobs function that
 // panics, or that names a job in a way the engine refuses ("bad name"),
-// is reported with t.Errorf as soon as the engine meets it (AllowBadJobs
-// turns that off). A job whose term panics or fails is not a broken
-// pipeline but a status the test may check.
+// and two different steps that use one result branch (a step made inside
+// Jobs rather than once, outside), are reported with t.Errorf as soon as
+// the engine meets them (AllowBadJobs turns that off). A job whose term
+// panics or fails is not a broken pipeline but a status the test may
+// check.
 package citest
 
 import (
@@ -69,8 +77,9 @@ func WithStore(s dkstore.Store) Option { return func(c *setup) { c.store = s } }
 func WithOptions(o ci.Options) Option { return func(c *setup) { c.opts = o } }
 
 // AllowBadJobs keeps the harness from failing the test when a project's
-// Jobs function panics or returns an invalid job name, for a test of what
-// the engine does then (it logs the error and skips the jobs).
+// Jobs function panics or returns an invalid job name, or two steps use
+// one result branch, for a test of what the engine does then (it logs the
+// error and carries on).
 func AllowBadJobs() Option { return func(c *setup) { c.badJobs = true } }
 
 // New starts the engine for cfg on an in-memory store; the test's cleanup
