@@ -120,7 +120,7 @@ func TestHelloEndToEnd(t *testing.T) {
 	master := repo.Commit("first", map[string]string{"README": "hello\n"})
 	repo.Git("checkout", "-q", "-b", "feature")
 	pr1 := repo.Commit("Add a feature", map[string]string{"feature": "1\n"})
-	repo.Git("update-ref", "refs/pull/1/head", pr1)
+	repo.SetPR(1, pr1)
 	state := t.TempDir()
 
 	p := start(t, bin, "--state-dir", state, "--listen", "127.0.0.1:0", "--local-repo", "me/my-project:"+repo.Dir)
@@ -137,7 +137,7 @@ func TestHelloEndToEnd(t *testing.T) {
 	waitStatus(t, store, "me/my-project", pr1, "my-test", "success")
 
 	pr1b := repo.Commit("Fix the feature", map[string]string{"feature": "2\n"})
-	repo.Git("update-ref", "refs/pull/1/head", pr1b)
+	repo.SetPR(1, pr1b)
 	waitStatus(t, store, "me/my-project", pr1b, "my-test", "success")
 
 	// the status command lists the targets from the store
