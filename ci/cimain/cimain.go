@@ -166,8 +166,8 @@ func defaultStateDir(name string) string {
 	return filepath.Join(base, "datakit-ci", name)
 }
 
-// parseFlags defines cimain's flags in a new flag set.
-func parseFlags(cmd string, stderr io.Writer) (*flags, *flag.FlagSet) {
+// defineFlags defines cimain's flags in a new flag set.
+func defineFlags(cmd string, stderr io.Writer) (*flags, *flag.FlagSet) {
 	f := &flags{}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -263,7 +263,7 @@ func addProgramFlags(fs, extra *flag.FlagSet) map[string]bool {
 // parse parses and checks the command line. It returns nil settings when
 // there is nothing to run (--version).
 func parse(cmd string, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) (*settings, error) {
-	f, fs := parseFlags(cmd, stderr)
+	f, fs := defineFlags(cmd, stderr)
 	addProgramFlags(fs, extra)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {

@@ -43,6 +43,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--local-repo", "me/p:" + t.TempDir(), "--store", "memory", "--listen", "off"}, "not a Git repository"},
 		{[]string{"--store", "ftp://x", "--listen", "off"}, "--store"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"status", "--state-dir", t.TempDir(), "extra"}, `status: unexpected argument "extra"`},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
 	} {
 		var stderr bytes.Buffer

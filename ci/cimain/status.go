@@ -21,7 +21,7 @@ import (
 // projects that has jobs, and the statuses of its head commit. It accepts
 // the program's own flags (extra), which its configuration may read.
 func runStatus(ctx context.Context, configure func() ci.Config, cmd string, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) error {
-	f, fs := parseFlags(cmd+" status", stderr)
+	f, fs := defineFlags(cmd+" status", stderr)
 	own := addProgramFlags(fs, extra)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s status [--store URL | --state-dir DIR]\n\nList the targets of this CI's projects that have jobs, and their jobs' statuses, as the store has them.\n\nFlags:\n", cmd)
