@@ -28,7 +28,9 @@ var layers = []struct {
 	// turns flags into a store (embedded, or remote over 9P) and runs the
 	// local bridge; the engine in ci itself imports neither.
 	{"ci/cimain", []string{"ci", "term", "bridge", "dkstore", "ninep", "internal"}},
-	{"internal", []string{"internal", "dkstore", "term"}},
+	// internal/gitfixture wraps the public test repositories (which use
+	// only the standard library).
+	{"internal", []string{"internal", "dkstore", "term", "=ci/citest/gitrepo"}},
 	{"cmd", []string{""}},
 	{"selfci", []string{""}},
 	{"examples", []string{""}},
@@ -119,5 +121,27 @@ func TestDependencyRulesCatchViolations(t *testing.T) {
 	ciRule := []string{"ci", "term", "=bridge", "dkstore", "internal"}
 	if mayImport("bridge/local", ciRule) || mayImport("ninep", ciRule) || !mayImport("bridge", ciRule) {
 		t.Errorf("the ci rule lets ci import a bridge implementation or ninep, or forbids the schema")
+	}
+}
+
+// TestExamplesUsePublicAPI: the examples, tests included, are programs a
+// user could copy: they import nothing from internal/.
+func TestExamplesUsePublicAPI(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "./examples/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		n++
+		for _, imp := range fields[1:] {
+			if imp == module+"/internal" || strings.HasPrefix(imp, module+"/internal/") {
+				t.Errorf("%s imports %s: an example (or its test) must use only the public API", fields[0], imp)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("go list found no examples")
 	}
 }

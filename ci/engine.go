@@ -43,7 +43,8 @@ type Options struct {
 	Secrets []string
 	// OnBadJobs, if set, is told when a project's Jobs function panics or
 	// names a job invalidly (the engine logs it, skips what is bad and
-	// carries on); ci/citest fails the test.
+	// carries on), and when two different steps use one result branch (a
+	// step made inside Jobs: see RegisterStep); ci/citest fails the test.
 	OnBadJobs func(TargetID, error)
 }
 
@@ -748,7 +749,7 @@ func (e *Engine) closeDropped() {
 
 // eval evaluates one job and queues its status if it changed.
 func (e *Engine) eval(ctx context.Context, j *job) {
-	r, deps, stack := safeRun(ctx, j.t.env, j.term)
+	r, deps, stack := safeRun(e.jobContext(ctx, j.t.ID), j.t.env, j.term)
 	if stack != "" {
 		e.log.Error("job panicked", "target", j.t.ID.String(), "job", j.name, "err", r.Msg, "stack", stack)
 	}

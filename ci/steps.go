@@ -33,27 +33,64 @@ type steps struct {
 }
 
 type stepEntry struct {
-	step Step
-	seen time.Time
+	step     Step
+	seen     time.Time
+	reported bool // as used by two steps
 }
 
 // stepTTL is how long a step stays reachable by branch after its last use.
 const stepTTL = time.Hour
 
-type stepsKey struct{}
+type (
+	stepsKey struct{}
+	jobKey   struct{}
+)
+
+// jobInfo is what a job's evaluation context says of the job.
+type jobInfo struct {
+	e  *Engine
+	id TargetID
+}
+
+// jobContext is the context a job of target id is evaluated in.
+func (e *Engine) jobContext(ctx context.Context, id TargetID) context.Context {
+	return context.WithValue(ctx, jobKey{}, jobInfo{e, id})
+}
 
 // RegisterStep tells the engine evaluating c that step owns branch, so that
 // Engine.Rebuild and Engine.Cancel can reach it. Caches call it when they
 // are evaluated; outside the engine it does nothing.
+//
+// A branch belongs to one step. When another step (not == to the owner)
+// registers a branch that a step used within the hour, the engine reports
+// it once as an error, in its log and to Options.OnBadJobs (ci/citest fails
+// the test): two steps that share a result branch fight over it. The usual
+// cause is a step made inside a Jobs function, so made again for each
+// target and each head; steps are made once, outside Jobs.
 func RegisterStep(c *term.Ctx, branch string, step Step) {
 	s, _ := c.Context().Value(stepsKey{}).(*steps)
 	if s == nil {
 		return
 	}
+	if s.register(branch, step) {
+		if j, ok := c.Context().Value(jobKey{}).(jobInfo); ok {
+			j.e.duplicateStep(j.id, branch)
+		}
+	}
+}
+
+// register records that step owns branch. It reports whether another step
+// owned it within stepTTL (the first time only, for each branch).
+func (s *steps) register(branch string, step Step) (duplicate bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	s.m[branch] = stepEntry{step, now}
+	old, ok := s.m[branch]
+	reported := old.reported
+	if ok && now.Sub(old.seen) <= stepTTL && !sameStep(old.step, step) && !reported {
+		duplicate, reported = true, true
+	}
+	s.m[branch] = stepEntry{step, now, reported}
 	if s.adds++; s.adds >= 1024 {
 		s.adds = 0
 		for b, e := range s.m {
@@ -62,6 +99,26 @@ func RegisterStep(c *term.Ctx, branch string, step Step) {
 			}
 		}
 	}
+	return duplicate
+}
+
+// sameStep reports whether a and b are the same step; true if they cannot
+// be compared (a step type that is not comparable).
+func sameStep(a, b Step) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = true
+		}
+	}()
+	return a == b
+}
+
+// duplicateStep reports that two steps use branch, found while evaluating
+// a job of target id.
+func (e *Engine) duplicateStep(id TargetID, branch string) {
+	const why = "two different steps use one result branch, and fight over it: make steps once, outside Jobs (a step made inside a Jobs function is made again for every target and head)"
+	e.log.Error(why, "branch", branch, "target", id.String())
+	e.badJobs(id, fmt.Errorf("two different steps use the result branch %s, and fight over it: make steps once, outside Jobs (a step made inside a Jobs function is made again for every target and head)", branch))
 }
 
 func (s *steps) now() time.Time {

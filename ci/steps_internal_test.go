@@ -99,3 +99,47 @@ func TestTrimDescr(t *testing.T) {
 		}
 	}
 }
+
+// namedStep is a step with a size, so that its pointers differ.
+type namedStep struct {
+	nopStep
+	name string
+}
+
+// funcStep is a step of a type that == cannot compare.
+type funcStep struct{ f func() }
+
+func (funcStep) RebuildBranch(context.Context, dkstore.Store, string) (bool, error) {
+	return false, nil
+}
+func (funcStep) Cancel(string) bool { return false }
+
+// A second step on a branch that another step used within the hour is
+// reported, once per branch; the same step again, a step of a type that
+// cannot be compared, or an owner unused for longer are not.
+func TestStepsDuplicate(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := &steps{m: map[string]stepEntry{}, clock: func() time.Time { return now }}
+	// Distinct pointers (pointers to zero-size values may be equal).
+	a, b, c := &namedStep{name: "a"}, &namedStep{name: "b"}, &namedStep{name: "c"}
+	for _, r := range []struct {
+		branch string
+		step   Step
+		later  time.Duration
+		want   bool
+	}{
+		{"x", a, 0, false},
+		{"x", a, 0, false},
+		{"x", b, 0, true},
+		{"x", c, 0, false}, // reported already
+		{"y", funcStep{}, 0, false},
+		{"y", funcStep{}, 0, false},
+		{"z", a, 0, false},
+		{"z", b, 2 * stepTTL, false}, // a has not used it for two hours
+	} {
+		now = now.Add(r.later)
+		if got := s.register(r.branch, r.step); got != r.want {
+			t.Errorf("register(%s, %p) = %v, want %v", r.branch, r.step, got, r.want)
+		}
+	}
+}

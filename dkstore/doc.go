@@ -7,7 +7,10 @@
 // kinds) and implements it on a Git repository through go-git: on disk
 // with Open (the `datakit --git PATH` layout, PATH/.git, created bare if
 // absent; repositories written by plain git work as they are) or in memory
-// with NewMemory. Objects are byte-identical to those git writes.
+// with NewMemory. Objects are byte-identical to those git writes. The
+// owner of an on-disk store (a server, a CI) opens it with
+// Options.Exclusive, so that a second owner fails at once with ErrLocked,
+// naming the first; other programs open it beside the owner.
 //
 // # Model
 //

@@ -27,6 +27,16 @@ type Options struct {
 	// PollInterval is how often an on-disk store looks for refs changed by
 	// other programs (default 100ms).
 	PollInterval time.Duration
+	// Exclusive makes the opener of an on-disk store its owner while the
+	// store is open: Open and OpenGitDir take an exclusive lock (flock) on
+	// GITDIR/datakit.lock, and fail at once, with an error that wraps
+	// ErrLocked and names the holder (its pid and command line), if another
+	// owner holds it, in this process or another. The kernel releases the
+	// lock when the holder exits, even killed. A DataKit server and a CI
+	// set it (one of them per repository); readers and tools that only
+	// write branches of their own need not: they open the store beside
+	// the owner.
+	Exclusive bool
 }
 
 // GitStore is the store implemented on a Git repository, on disk or in
@@ -48,6 +58,7 @@ type GitStore struct {
 
 	pollStop chan struct{}
 	pollDone chan struct{}
+	lock     *os.File // held for Options.Exclusive, released by Close
 	closeMu  sync.Once
 	fetchMu  sync.Mutex
 }
@@ -73,7 +84,8 @@ func Open(path string, opts Options) (*GitStore, error) {
 	return openGitDir(gitdir, opts)
 }
 
-// OpenGitDir opens a Git directory directly (e.g. a bare repository).
+// OpenGitDir opens a Git directory directly (e.g. a bare repository),
+// which must exist.
 func OpenGitDir(gitdir string, opts Options) (*GitStore, error) {
 	if _, err := os.Stat(filepath.Join(gitdir, "objects")); err != nil {
 		return nil, fmt.Errorf("dkstore: open %s: not a Git directory: %w", gitdir, err)
@@ -81,7 +93,18 @@ func OpenGitDir(gitdir string, opts Options) (*GitStore, error) {
 	return openGitDir(gitdir, opts)
 }
 
-func openGitDir(gitdir string, opts Options) (*GitStore, error) {
+func openGitDir(gitdir string, opts Options) (_ *GitStore, err error) {
+	var lock *os.File
+	if opts.Exclusive {
+		if lock, err = lockGitDir(gitdir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				lock.Close()
+			}
+		}()
+	}
 	st := filesystem.NewStorageWithOptions(osfs.New(gitdir), cache.NewObjectLRU(32<<20), filesystem.Options{})
 	s := newGitStore(st, &fileRefs{gitdir: gitdir}, gitdir, opts)
 	s.objs.loose = filepath.Join(gitdir, "objects")
@@ -90,6 +113,7 @@ func openGitDir(gitdir string, opts Options) (*GitStore, error) {
 		return nil, fmt.Errorf("dkstore: open %s: %w", gitdir, err)
 	}
 	s.known = known
+	s.lock = lock
 	interval := opts.PollInterval
 	if interval <= 0 {
 		interval = 100 * time.Millisecond
@@ -334,6 +358,9 @@ func (s *GitStore) Close() error {
 		if s.pollStop != nil {
 			close(s.pollStop)
 			<-s.pollDone
+		}
+		if s.lock != nil {
+			s.lock.Close() // releases the lock
 		}
 	})
 	return nil

@@ -4,14 +4,30 @@
 // page and metrics. It is the wiring layer: package ci itself never
 // imports a transport or a bridge.
 //
+// Main parses the flags, then asks the program for its configuration, once:
+// the program's own flags have their values by then, so the steps (a Git
+// remote, a Docker build, a pool) are made there, once, and every target's
+// jobs share them.
+//
 //	func main() {
-//		cimain.Main(ci.Config{Projects: []ci.Project{{
-//			Repo: "me/my-project",
-//			Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"my-test": term.Return("Success!")} },
-//		}}})
+//		src := flag.String("src", ".", "the repository to test")
+//		cimain.Main(func() ci.Config { // called once, after the flags are parsed
+//			remote := git.NewRemote(*src, "/var/lib/ci/git", git.Options{})
+//			vet := remote.Command("vet", git.CommandOptions{}, []string{"go", "vet", "./..."})
+//			return ci.Config{Projects: []ci.Project{{
+//				Repo: "me/my-project",
+//				Jobs: func(t ci.Target) ci.Jobs {
+//					return ci.Jobs{"vet": term.Then(term.Bind(remote.Fetch(t.Commit()), vet), "Vet passed")}
+//				},
+//			}}}
+//		})
 //	}
 //
 // Run the program with --help for its flags.
+//
+// A CI owns its state directory: a second CI started on the same one exits
+// at once with an error naming the process that holds it (an exclusive
+// lock, released by the kernel when the holder exits, even killed).
 package cimain
 
 import (
@@ -44,15 +60,26 @@ import (
 	"github.com/dkgo/datakit/ninep"
 )
 
-// Main runs the CI described by cfg with the command line's flags, until
-// SIGINT or SIGTERM, and exits: status 0 after a clean stop, 2 for bad
-// flags, 1 for other errors.
-func Main(cfg ci.Config) {
+// Main runs a CI program until SIGINT or SIGTERM, and exits: status 0
+// after a clean stop, 2 for bad flags, 1 for other errors (a state
+// directory another CI holds, say).
+//
+// It parses the command line's flags, cimain's and those the program
+// defined with package flag, and then calls configure, once, for the CI's
+// configuration. configure is where the program makes its steps (Git
+// remotes, Docker builds and runs, pools) from its flags' values: a step is
+// a long-lived value that the jobs of every target share, so a project's
+// Jobs function uses steps and never makes them (two copies of one step
+// fight over its result branch; the CI reports that as an error). configure
+// only makes values and starts nothing: the CI may yet refuse to start.
+// "PROG status" calls it too (to know the projects and their jobs);
+// --help and --version do not.
+func Main(configure func() ci.Config) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGPIPE)
 	stdout := &pipeWriter{w: os.Stdout}
-	err := run(ctx, cfg, os.Args[1:], stdout, os.Stderr, flag.CommandLine)
+	err := run(ctx, configure, os.Args[1:], stdout, os.Stderr, flag.CommandLine)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
@@ -140,16 +167,13 @@ func defaultStateDir(name string) string {
 	return filepath.Join(base, "datakit-ci", name)
 }
 
-func parseFlags(cfg ci.Config, cmd string, args []string, stderr io.Writer) (*flags, *flag.FlagSet, error) {
+// defineFlags defines cimain's flags in a new flag set.
+func defineFlags(cmd string, stderr io.Writer) (*flags, *flag.FlagSet) {
 	f := &flags{}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	name := cfg.Name
-	if name == "" {
-		name = "datakit-ci"
-	}
 	fs.StringVar(&f.store, "store", "", "the DataKit store: empty for one embedded in --state-dir, \"memory\" for a throw-away one, or a remote DataKit's 9P `URL` (tcp://HOST:PORT, unix:///PATH)")
-	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(name), "`DIR` of the embedded store (a Git repository: try git -C DIR log github-metadata) and the secrets")
+	fs.StringVar(&f.stateDir, "state-dir", "", "`DIR` of the embedded store (a Git repository: try git -C DIR log github-metadata) and the secrets; one CI at a time (default "+defaultStateDir("NAME")+", NAME being the configuration's Name, else datakit-ci)")
 	fs.StringVar(&f.webUI, "web-ui", "", "public base `URL` of the web UI, for the links in statuses (default: http:// + --listen)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` to serve the status page on; \"off\" for none")
 	fs.StringVar(&f.listen9p, "listen-9p", "", "also serve the embedded store over 9P at `URL` (tcp://HOST:PORT, unix:///PATH), for bridges and `datakit mount`")
@@ -158,144 +182,267 @@ func parseFlags(cfg ci.Config, cmd string, args []string, stderr io.Writer) (*fl
 	fs.Var(listFlag{&f.localRepos}, "local-repo", "mirror the branches, tags and refs/pull/N/head refs of the local Git repository at PATH as project USER/REPO (`USER/REPO:PATH`); repeatable")
 	fs.StringVar(&f.prom, "listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics")
 	fs.Var(countFlag{&f.verbose}, "v", "debug logging")
-	return f, fs, nil
+	return f, fs
 }
 
 const usageText = `Usage: %[1]s [flags]
        %[1]s status [--store URL | --state-dir DIR]
 
-Run the CI %[2]q: for every open PR, branch and tag of its projects (%[3]s),
-evaluate the jobs and write their results as commit statuses
-(context ci/datakit/JOB) to the store's github-metadata branch.
+Run this CI: for every open PR, branch and tag of its projects, evaluate
+the jobs and write their results as commit statuses (context
+ci/datakit/JOB) to the store's github-metadata branch.
 
 Targets come from a bridge writing that branch: --local-repo USER/REPO:PATH
 mirrors a local Git repository; a GitHub bridge or datakit local-bridge can
 write to the store over 9P (--listen-9p, or --store for a remote DataKit).
 
-"%[1]s status" lists the targets and their jobs' statuses from the store.
+"%[1]s status" lists the targets that have jobs, and their jobs' statuses,
+from the store.
 
 Flags:
 `
 
 // Run runs the CI with the command-line arguments args (without the
-// program name) until ctx is done. Main also accepts the flags the program
-// defined with package flag (e.g. a --profile of its own); Run does not.
-func Run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Writer) error {
-	return run(ctx, cfg, args, stdout, stderr, nil)
+// program name) until ctx is done, as Main does: it calls configure once,
+// after parsing args. Main also accepts the flags the program defined with
+// package flag (e.g. a --profile of its own); Run does not.
+func Run(ctx context.Context, configure func() ci.Config, args []string, stdout, stderr io.Writer) error {
+	return run(ctx, configure, args, stdout, stderr, nil)
 }
 
-func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) error {
+// run parses the command line, opens what it names and serves until ctx
+// is done.
+func run(ctx context.Context, configure func() ci.Config, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) error {
+	if configure == nil {
+		return errors.New("cimain: no configuration (configure is nil)")
+	}
 	cmd := filepath.Base(os.Args[0])
 	if len(args) > 0 && args[0] == "status" {
-		return runStatus(ctx, cfg, cmd, args[1:], stdout, stderr)
+		return runStatus(ctx, configure, cmd, args[1:], stdout, stderr, extra)
 	}
-	f, fs, _ := parseFlags(cfg, cmd, args, stderr)
-	if extra != nil {
-		extra.VisitAll(func(fl *flag.Flag) {
-			if fs.Lookup(fl.Name) == nil {
-				fs.Var(fl.Value, fl.Name, fl.Usage)
-			}
-		})
+	s, err := parse(cmd, args, stdout, stderr, extra)
+	if err != nil || s == nil {
+		return err
 	}
+	cfg := configure()
+	s.resolve(cfg)
+	in, err := open(ctx, cfg, s)
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	return in.serve(ctx)
+}
+
+// settings are the command line's, checked.
+type settings struct {
+	flags
+	cmd      string
+	log      *slog.Logger
+	stderr   io.Writer
+	canaries []ci.TargetID
+	sources  []local.Source
+}
+
+// addProgramFlags defines in fs the flags of extra (the program's own,
+// defined with package flag) that cimain does not define, and returns
+// their names.
+func addProgramFlags(fs, extra *flag.FlagSet) map[string]bool {
+	own := map[string]bool{}
+	if extra == nil {
+		return own
+	}
+	extra.VisitAll(func(fl *flag.Flag) {
+		if fs.Lookup(fl.Name) == nil {
+			fs.Var(fl.Value, fl.Name, fl.Usage)
+			own[fl.Name] = true
+		}
+	})
+	return own
+}
+
+// parse parses and checks the command line. It returns nil settings when
+// there is nothing to run (--version).
+func parse(cmd string, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) (*settings, error) {
+	f, fs := defineFlags(cmd, stderr)
+	addProgramFlags(fs, extra)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, usageText, cmd, cfgName(cfg), projectList(cfg))
+		fmt.Fprintf(stderr, usageText, cmd)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return nil, err
 		}
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, cmd, version())
-		return nil
+		return nil, nil
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (see --help)", fs.Arg(0))
+		return nil, usagef("unexpected argument %q (see --help)", fs.Arg(0))
 	}
-	log := newLogger(stderr, f.verbose)
-	var canaries []ci.TargetID
+	s := &settings{flags: *f, cmd: cmd, log: newLogger(stderr, f.verbose), stderr: stderr}
 	for _, c := range f.canaries {
 		id, err := ci.ParseTargetID(c)
 		if err != nil {
-			return usagef("--canary: %v", err)
+			return nil, usagef("--canary: %v", err)
 		}
-		canaries = append(canaries, id)
+		s.canaries = append(s.canaries, id)
 	}
-	var sources []local.Source
-	var warnings []string
-	for _, s := range f.localRepos {
-		src, err := local.ParseSource(s)
+	for _, l := range f.localRepos {
+		src, err := local.ParseSource(l)
 		if err != nil {
-			return usagef("--local-repo: %v", err)
+			return nil, usagef("--local-repo: %v", err)
 		}
 		rd, err := dkstore.OpenRepoReader(src.Path)
 		if err != nil {
-			return usagef("--local-repo %s: %v", s, err)
+			return nil, usagef("--local-repo %s: %v", l, err)
 		}
 		rd.Close()
-		if !isProject(cfg, src.Repo) {
-			warnings = append(warnings, fmt.Sprintf("--local-repo %s: %s is not a project of this CI (%s): it is mirrored into the store for others, and nothing here tests it", s, src.Repo, projectList(cfg)))
-		}
-		sources = append(sources, src)
+		s.sources = append(s.sources, src)
 	}
-	if f.listen == "off" {
-		f.listen = ""
+	if s.listen == "off" {
+		s.listen = ""
 	}
-	var webLn net.Listener
-	if f.listen != "" {
-		ln, err := net.Listen("tcp", f.listen)
-		if err != nil {
-			return fmt.Errorf("--listen: %w", err)
-		}
-		webLn = ln
-		defer ln.Close()
-	}
-	webUI := f.webUI
-	if webUI == "" {
-		webUI = "http://127.0.0.1:8080/"
-		if webLn != nil {
-			webUI = "http://" + webLn.Addr().String() + "/"
-		}
+	return s, nil
+}
+
+// resolve sets the defaults that depend on the configuration.
+func (f *flags) resolve(cfg ci.Config) {
+	if f.stateDir == "" {
+		f.stateDir = defaultStateDir(cfgName(cfg))
 	}
 	if f.secrets == "" {
 		f.secrets = filepath.Join(f.stateDir, "secrets")
 	}
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	secrets, err := readSecrets(cfg.Secrets, f.secrets)
+// instance is a CI opened as its settings say: its engine, its store and
+// its listeners, ready to serve.
+type instance struct {
+	*settings
+	cfg      ci.Config
+	engine   *ci.Engine
+	reg      *prometheus.Registry
+	connect  ci.Connect
+	where    string // the store, for people
+	webUI    string
+	web      net.Listener // the status page's, or nil
+	prom     net.Listener // the metrics', or nil
+	ninep    net.Listener // the 9P server's, or nil
+	warnings []string
+	closers  []func() // run in reverse order by close
+}
+
+// open makes the engine and opens the store and the listeners.
+func open(ctx context.Context, cfg ci.Config, s *settings) (_ *instance, err error) {
+	in := &instance{settings: s, cfg: cfg}
+	defer func() {
+		if err != nil {
+			in.close()
+		}
+	}()
+	for i, src := range s.sources {
+		if !isProject(cfg, src.Repo) {
+			in.warnings = append(in.warnings, fmt.Sprintf("--local-repo %s: %s is not a project of this CI (%s): it is mirrored into the store for others, and nothing here tests it", s.localRepos[i], src.Repo, projectList(cfg)))
+		}
+	}
+	if in.web, err = in.listenTCP("--listen", s.listen); err != nil {
+		return nil, err
+	}
+	in.webUI = s.webUI
+	if in.webUI == "" {
+		in.webUI = "http://127.0.0.1:8080/"
+		if in.web != nil {
+			in.webUI = "http://" + in.web.Addr().String() + "/"
+		}
+	}
+	if err := in.newEngine(); err != nil {
+		return nil, err
+	}
+	connect, where, cleanup, err := openStore(ctx, &s.flags, s.log, true)
+	if err != nil {
+		return nil, err
+	}
+	in.connect, in.where = connect, where
+	in.onClose(cleanup)
+	// Before the store closes: the cancelled builds end (removing their
+	// containers) and save their logs.
+	in.onClose(func() { in.engine.Close() })
+	if in.prom, err = in.listenTCP("--listen-prometheus", s.prom); err != nil {
+		return nil, err
+	}
+	if s.listen9p != "" {
+		if s.store != "" && s.store != "memory" {
+			return nil, usagef("--listen-9p serves the embedded store: it cannot be used with a remote --store")
+		}
+		ln, err := ninep.Listen(s.listen9p)
+		if err != nil {
+			return nil, fmt.Errorf("--listen-9p: %w", err)
+		}
+		in.ninep = ln
+		in.onClose(func() { ln.Close() })
+	}
+	return in, nil
+}
+
+// listenTCP listens on the TCP address addr of flag name; nil if addr is
+// empty.
+func (in *instance) listenTCP(name, addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	in.onClose(func() { ln.Close() })
+	return ln, nil
+}
+
+// newEngine makes the engine, with its metrics and secrets.
+func (in *instance) newEngine() error {
+	in.reg = prometheus.NewRegistry()
+	in.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	secrets, err := readSecrets(in.cfg.Secrets, in.secrets)
 	if err != nil {
 		return err
 	}
-	poolMetrics := pool.NewMetrics(reg)
-	for _, p := range cfg.Pools {
+	poolMetrics := pool.NewMetrics(in.reg)
+	for _, p := range in.cfg.Pools {
 		p.SetMetrics(poolMetrics)
 	}
-	engine, err := ci.NewEngine(cfg, ci.Options{WebUI: webUI, Canaries: canaries, Logger: log, Metrics: ci.NewMetrics(reg), Secrets: secrets})
+	e, err := ci.NewEngine(in.cfg, ci.Options{WebUI: in.webUI, Canaries: in.canaries, Logger: in.log, Metrics: ci.NewMetrics(in.reg), Secrets: secrets})
 	if err != nil {
 		return usageError{err}
 	}
-	defer engine.Close()
+	in.engine = e
+	in.onClose(func() { e.Close() })
+	return nil
+}
 
-	connect, where, cleanup, err := openStore(ctx, f, log, true)
-	if err != nil {
-		return err
+func (in *instance) onClose(f func()) { in.closers = append(in.closers, f) }
+
+// close closes what open opened, the last first.
+func (in *instance) close() {
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		in.closers[i]()
 	}
-	defer cleanup()
-	// Before the store closes: the cancelled builds end (removing their
-	// containers) and save their logs.
-	defer engine.Close()
+	in.closers = nil
+}
 
+// serve runs the engine and the servers until ctx is done or one fails.
+func (in *instance) serve(ctx context.Context) error {
 	// No process outlives its CI: before the engine runs a step, kill the
 	// processes that the steps of a killed earlier run left (they would
 	// run beside the same steps started again, over their pools' capacity).
 	if n, err := process.KillOrphans(ctx); err != nil {
-		log.Warn("processes left by an earlier run of a CI", "killed", n, "err", err)
+		in.log.Warn("processes left by an earlier run of a CI", "killed", n, "err", err)
 	} else if n > 0 {
-		log.Info("killed processes left by an earlier run of a CI", "count", n)
+		in.log.Info("killed processes left by an earlier run of a CI", "count", n)
 	}
 
 	var wg sync.WaitGroup
@@ -312,88 +459,82 @@ func run(ctx context.Context, cfg ci.Config, args []string, stdout, stderr io.Wr
 			}
 		}()
 	}
-	if f.prom != "" {
-		ln, err := net.Listen("tcp", f.prom)
-		if err != nil {
-			return fmt.Errorf("--listen-prometheus: %w", err)
-		}
+	if in.prom != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", promhttp.HandlerFor(in.reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "metrics are at /metrics", http.StatusBadRequest)
 		})
-		spawn("metrics", func() error { return serveHTTP(ctx, ln, mux) })
+		spawn("metrics", func() error { return serveHTTP(ctx, in.prom, mux) })
 	}
-	if webLn != nil {
-		spawn("status page", func() error { return serveHTTP(ctx, webLn, statusPage(cfg, engine)) })
+	if in.web != nil {
+		spawn("status page", func() error { return serveHTTP(ctx, in.web, statusPage(in.cfg, in.engine)) })
 	}
-	if f.listen9p != "" {
-		if f.store != "" && f.store != "memory" {
-			return usagef("--listen-9p serves the embedded store: it cannot be used with a remote --store")
-		}
+	if len(in.sources) > 0 {
+		spawn("local bridge", func() error { return in.runBridge(ctx) })
 	}
-	if len(sources) > 0 {
-		spawn("local bridge", func() error {
-			return reconnecting(ctx, log, "local bridge", func() error {
-				store, err := connect(ctx)
-				if err != nil {
-					return err
-				}
-				defer store.Close()
-				var refuse []string
-				if g, ok := store.(interface{ GitDir() string }); ok && g.GitDir() != "" {
-					refuse = append(refuse, g.GitDir())
-				}
-				bctx, stop := whileAlive(ctx, store)
-				defer stop()
-				err = local.Run(bctx, store, sources, local.Options{Logger: log.With("src", "local-bridge"), Refuse: refuse})
-				if errors.Is(err, local.ErrRefused) {
-					return permanent{err}
-				}
-				if err == nil && ctx.Err() == nil {
-					err = context.Cause(bctx)
-				}
-				return err
-			})
-		})
-	}
-	if f.listen9p != "" {
-		ln, err := ninep.Listen(f.listen9p)
-		if err != nil {
-			return fmt.Errorf("--listen-9p: %w", err)
-		}
+	if in.ninep != nil {
 		spawn("9P server", func() error {
-			store, err := connect(ctx)
+			store, err := in.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			return ninep.NewServer(store, ninep.Options{Logger: log.With("src", "9p")}).Serve(ctx, ln)
+			return ninep.NewServer(store, ninep.Options{Logger: in.log.With("src", "9p")}).Serve(ctx, in.ninep)
 		})
 	}
-	fmt.Fprintf(stderr, "%s: CI %q for %s\n", cmd, cfgName(cfg), projectList(cfg))
-	fmt.Fprintf(stderr, "  statuses: branch %s of %s\n", bridge.DefaultBranch, where)
-	if webLn != nil {
-		fmt.Fprintf(stderr, "  status page: %s\n", webUI)
-	}
-	if f.listen9p != "" {
-		fmt.Fprintf(stderr, "  9P: %s (e.g. datakit mount --store %s DIR)\n", f.listen9p, f.listen9p)
-	}
-	if len(sources) > 0 {
-		fmt.Fprintf(stderr, "  targets: mirrored from %s\n", strings.Join(f.localRepos, ", "))
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "  warning: %s\n", w)
-		}
-	} else {
-		fmt.Fprintf(stderr, "  targets: none are fed by this process; add --local-repo USER/REPO:PATH, or run a bridge against the store\n")
-	}
-	spawn("engine", func() error { return engine.RunConnected(ctx, connect) })
+	in.banner()
+	spawn("engine", func() error { return in.engine.RunConnected(ctx, in.connect) })
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
+	return <-errs
+}
+
+// runBridge mirrors the --local-repo repositories into the store, again
+// after each failure, until ctx is done.
+func (in *instance) runBridge(ctx context.Context) error {
+	return reconnecting(ctx, in.log, "local bridge", func() error {
+		store, err := in.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		var refuse []string
+		if g, ok := store.(interface{ GitDir() string }); ok && g.GitDir() != "" {
+			refuse = append(refuse, g.GitDir())
+		}
+		bctx, stop := whileAlive(ctx, store)
+		defer stop()
+		err = local.Run(bctx, store, in.sources, local.Options{Logger: in.log.With("src", "local-bridge"), Refuse: refuse})
+		if errors.Is(err, local.ErrRefused) {
+			return permanent{err}
+		}
+		if err == nil && ctx.Err() == nil {
+			err = context.Cause(bctx)
+		}
 		return err
+	})
+}
+
+// banner says where the statuses go and where targets come from.
+func (in *instance) banner() {
+	w := in.stderr
+	fmt.Fprintf(w, "%s: CI %q for %s\n", in.cmd, cfgName(in.cfg), projectList(in.cfg))
+	fmt.Fprintf(w, "  statuses: branch %s of %s\n", bridge.DefaultBranch, in.where)
+	if in.web != nil {
+		fmt.Fprintf(w, "  status page: %s\n", in.webUI)
 	}
-	return nil
+	if in.ninep != nil {
+		fmt.Fprintf(w, "  9P: %s (e.g. datakit mount --store %s DIR)\n", in.listen9p, in.listen9p)
+	}
+	if len(in.sources) > 0 {
+		fmt.Fprintf(w, "  targets: mirrored from %s\n", strings.Join(in.localRepos, ", "))
+		for _, warn := range in.warnings {
+			fmt.Fprintf(w, "  warning: %s\n", warn)
+		}
+	} else {
+		fmt.Fprintf(w, "  targets: none are fed by this process; add --local-repo USER/REPO:PATH, or run a bridge against the store\n")
+	}
 }
 
 func cfgName(cfg ci.Config) string {
@@ -442,7 +583,10 @@ func openStore(ctx context.Context, f *flags, log *slog.Logger, create bool) (co
 		if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
 			return nil, "", nil, fmt.Errorf("--state-dir: %w", err)
 		}
-		s, err := dkstore.Open(f.stateDir, dkstore.Options{Logger: log})
+		s, err := dkstore.Open(f.stateDir, dkstore.Options{Logger: log, Exclusive: true})
+		if errors.Is(err, dkstore.ErrLocked) {
+			return nil, "", nil, fmt.Errorf("--state-dir %s is another CI's (one CI per state directory: stop it, or give another --state-dir): %w", f.stateDir, err)
+		}
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("opening the store in %s: %w", f.stateDir, err)
 		}

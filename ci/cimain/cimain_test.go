@@ -10,20 +10,26 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/cimain"
 	"github.com/dkgo/datakit/ci/pool"
+	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/internal/gitfixture"
 	"github.com/dkgo/datakit/term"
 )
 
-var cfg = ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"t": term.Return("ok")} }}},
-	Pools: []*pool.Pool{pool.New("docker", 3, nil)}}
+// cfg is the CI most tests run.
+func cfg() ci.Config {
+	return ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs { return ci.Jobs{"t": term.Return("ok")} }}},
+		Pools: []*pool.Pool{pool.New("docker", 3, nil)}}
+}
 
 func TestBadFlags(t *testing.T) {
 	for _, c := range []struct {
@@ -37,6 +43,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--local-repo", "me/p:" + t.TempDir(), "--store", "memory", "--listen", "off"}, "not a Git repository"},
 		{[]string{"--store", "ftp://x", "--listen", "off"}, "--store"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"status", "--state-dir", t.TempDir(), "extra"}, `status: unexpected argument "extra"`},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
 	} {
 		var stderr bytes.Buffer
@@ -179,7 +186,7 @@ func runPage(t *testing.T, c ci.Config, args ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- cimain.Run(ctx, c, append([]string{"--store", "memory", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...), io.Discard, io.Discard)
+		done <- cimain.Run(ctx, func() ci.Config { return c }, append([]string{"--store", "memory", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...), io.Discard, io.Discard)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -206,7 +213,7 @@ func TestStatusPage(t *testing.T) {
 	first := repo.Commit("first", map[string]string{"a": "1"})
 	second := repo.Commit("second", map[string]string{"a": "2"})
 	repo.Git("branch", "old", first)
-	named := cfg
+	named := cfg()
 	named.Name = "Hello CI"
 	base := runPage(t, named, "--local-repo", "me/p:"+repo.Dir)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -254,9 +261,113 @@ func TestStatusPage(t *testing.T) {
 	}
 
 	t.Run("unnamed", func(t *testing.T) {
-		code, body := get(t, runPage(t, cfg)+"/")
+		code, body := get(t, runPage(t, cfg())+"/")
 		if want := "<h1>CI: me/p</h1>"; code != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET / = %d, want 200 with %q:\n%s", code, want, body)
 		}
 	})
+}
+
+// The configuration function is called once, after the flags are parsed,
+// by a run and by status; not for --help, --version or bad flags.
+func TestConfigureOnce(t *testing.T) {
+	state := t.TempDir()
+	for _, c := range []struct {
+		name  string
+		args  []string
+		calls int
+	}{
+		{"help", []string{"--help"}, 0},
+		{"version", []string{"--version"}, 0},
+		{"bad flag", []string{"--no-such-flag"}, 0},
+		{"bad canary", []string{"--canary", "me/p"}, 0},
+		{"run", []string{"--store", "memory", "--listen", "off"}, 1},
+		{"run on disk", []string{"--state-dir", state, "--listen", "off"}, 1},
+		{"status", []string{"status", "--state-dir", state}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			cimain.Run(ctx, func() ci.Config { calls++; return cfg() }, c.args, io.Discard, io.Discard)
+			if calls != c.calls {
+				t.Errorf("Run(%q) called the configuration function %d times, want %d", c.args, calls, c.calls)
+			}
+		})
+	}
+}
+
+// Without --state-dir, the store is in XDG_STATE_HOME/datakit-ci/NAME,
+// NAME from the configuration the function returns.
+func TestStateDirDefault(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", home)
+	named := func() ci.Config { c := cfg(); c.Name = "named-ci"; return c }
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := cimain.Run(ctx, named, []string{"--listen", "off"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "datakit-ci", "named-ci", ".git", "objects")); err != nil {
+		t.Errorf("no store in the default state directory: %v", err)
+	}
+}
+
+// status lists the targets that have jobs, each job with its status (or
+// none yet), and no target the pipeline gives no jobs (here tags and
+// gh-pages).
+func TestStatusOnlyTargetsWithJobs(t *testing.T) {
+	state := t.TempDir()
+	store, err := dkstore.Open(state, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	br, _ := store.Branch(bridge.DefaultBranch)
+	tx, err := br.Transaction(ctx, dkstore.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := bridge.ParseRepo("me/p")
+	const sha1, sha2, sha3 = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222", "3333333333333333333333333333333333333333"
+	for _, err := range []error{
+		bridge.WriteRef(ctx, tx, bridge.Ref{Repo: repo, Name: "heads/master", Head: sha1}),
+		bridge.WriteRef(ctx, tx, bridge.Ref{Repo: repo, Name: "heads/gh-pages", Head: sha2}),
+		bridge.WriteRef(ctx, tx, bridge.Ref{Repo: repo, Name: "tags/v1", Head: sha1}),
+		bridge.WritePR(ctx, tx, bridge.PR{Repo: repo, Number: 3, Head: sha3, State: "open", Title: "Fix", Owner: "me", Base: "master"}),
+		bridge.WriteStatus(ctx, tx, bridge.Status{Repo: repo, Commit: sha1, Context: "ci/datakit/build", State: "success", Description: "Built"}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Commit(ctx, "targets"); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	config := func() ci.Config {
+		return ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(t ci.Target) ci.Jobs {
+			if t.IsTag() || t.BranchName() == "gh-pages" {
+				return nil
+			}
+			return ci.Jobs{"build": term.Return("Built"), "test": term.Return("Passed")}
+		}}}}
+	}
+	var stdout bytes.Buffer
+	if err := cimain.Run(ctx, config, []string{"status", "--state-dir", state}, &stdout, io.Discard); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n")[1:] {
+		got = append(got, strings.Join(strings.Fields(l), " "))
+	}
+	want := []string{
+		"me/p/prs/3 3333333 build - no status yet",
+		"me/p/prs/3 3333333 test - no status yet",
+		"me/p/heads/master 1111111 build success Built",
+		"me/p/heads/master 1111111 test - no status yet",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("status lists\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -3,6 +3,8 @@ package cimain_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -22,10 +24,16 @@ import (
 // buildExample builds examples/<name> into a temporary directory.
 func buildExample(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	out, err := exec.Command("go", "build", "-o", bin, "../../examples/"+name).CombinedOutput()
+	return buildProgram(t, "../../examples/"+name)
+}
+
+// buildProgram builds the main package in dir into a temporary directory.
+func buildProgram(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(dir))
+	out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build examples/%s: %v\n%s", name, err, out)
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
 	}
 	return bin
 }
@@ -112,7 +120,7 @@ func TestHelloEndToEnd(t *testing.T) {
 	master := repo.Commit("first", map[string]string{"README": "hello\n"})
 	repo.Git("checkout", "-q", "-b", "feature")
 	pr1 := repo.Commit("Add a feature", map[string]string{"feature": "1\n"})
-	repo.Git("update-ref", "refs/pull/1/head", pr1)
+	repo.SetPR(1, pr1)
 	state := t.TempDir()
 
 	p := start(t, bin, "--state-dir", state, "--listen", "127.0.0.1:0", "--local-repo", "me/my-project:"+repo.Dir)
@@ -129,7 +137,7 @@ func TestHelloEndToEnd(t *testing.T) {
 	waitStatus(t, store, "me/my-project", pr1, "my-test", "success")
 
 	pr1b := repo.Commit("Fix the feature", map[string]string{"feature": "2\n"})
-	repo.Git("update-ref", "refs/pull/1/head", pr1b)
+	repo.SetPR(1, pr1b)
 	waitStatus(t, store, "me/my-project", pr1b, "my-test", "success")
 
 	// the status command lists the targets from the store
@@ -272,4 +280,91 @@ func TestStatusClosedStdout(t *testing.T) {
 	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
 		t.Errorf("status with a closed stdout: %v, stderr %q; want success and nothing said", err, stderr.String())
 	}
+}
+
+// TestProgramFlags runs a CI with a flag of its own (testdata/flagci): the
+// configuration function sees the flag's value and is called once; status
+// takes the program's flags too.
+func TestProgramFlags(t *testing.T) {
+	gitfixture.Need(t)
+	bin := buildProgram(t, "./testdata/flagci")
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "project"))
+	master := repo.Commit("first", map[string]string{"README": "hello\n"})
+	state := t.TempDir()
+	p := start(t, bin, "--greeting", "Hi there", "--state-dir", state, "--listen", "off", "--local-repo", "me/p:"+repo.Dir)
+	store, err := dkstore.Open(state, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if st := waitStatus(t, store, "me/p", master, "greet", "success"); st.Description != "Hi there" {
+		t.Errorf("description = %q, want the --greeting", st.Description)
+	}
+	if out := p.output(); !strings.Contains(out, `configure call 1: greeting "Hi there"`) || strings.Contains(out, "configure call 2") {
+		t.Errorf("want one call of the configuration function, after the flags are parsed; output:\n%s", out)
+	}
+	out, err := exec.Command(bin, "status", "--state-dir", state, "--greeting", "Hi there").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Hi there") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-greeting") || strings.Contains(string(out), "configure call") {
+		t.Errorf("--help: %v, want the program's flag listed and no configuration made:\n%s", err, out)
+	}
+}
+
+// TestOneCIPerStateDir: a second CI on a state directory exits at once,
+// non-zero, naming the first (pid and command line), which carries on;
+// once the first is killed (SIGKILL), a new one starts there.
+func TestOneCIPerStateDir(t *testing.T) {
+	gitfixture.Need(t)
+	bin := buildExample(t, "hello")
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "project"))
+	first := repo.Commit("first", map[string]string{"README": "hello\n"})
+	state := t.TempDir()
+	args := []string{"--state-dir", state, "--listen", "off", "--local-repo", "me/my-project:" + repo.Dir}
+	a := start(t, bin, args...)
+	store, err := dkstore.Open(state, dkstore.Options{}) // a reader beside the CI
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	waitStatus(t, store, "me/my-project", first, "my-test", "success")
+
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // if it does not give up
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("the second CI took %v to give up", d)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("the second CI: %v, want exit status 1", err)
+	}
+	for _, want := range []string{
+		"--state-dir " + state + " is another CI's",
+		fmt.Sprintf("pid %d, started as: %s --state-dir %s --listen off", a.cmd.Process.Pid, bin, state),
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the second CI's message lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The first carries on.
+	second := repo.Commit("second", map[string]string{"README": "hello again\n"})
+	waitStatus(t, store, "me/my-project", second, "my-test", "success")
+	select {
+	case err := <-a.done:
+		t.Fatalf("the first CI exited: %v", err)
+	default:
+	}
+
+	// Killed, it leaves the directory free: the kernel drops the lock.
+	a.cmd.Process.Kill()
+	<-a.done
+	a.done <- nil // for the cleanup
+	start(t, bin, args...)
+	third := repo.Commit("third", map[string]string{"README": "hello once more\n"})
+	waitStatus(t, store, "me/my-project", third, "my-test", "success")
 }

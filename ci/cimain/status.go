@@ -8,6 +8,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -17,13 +18,15 @@ import (
 )
 
 // runStatus lists, from the store, every target of the configured
-// projects and the statuses of its head commit.
-func runStatus(ctx context.Context, cfg ci.Config, cmd string, args []string, stdout, stderr io.Writer) error {
-	f, fs, _ := parseFlags(cfg, cmd+" status", args, stderr)
+// projects that has jobs, and the statuses of its head commit. It accepts
+// the program's own flags (extra), which its configuration may read.
+func runStatus(ctx context.Context, configure func() ci.Config, cmd string, args []string, stdout, stderr io.Writer, extra *flag.FlagSet) error {
+	f, fs := defineFlags(cmd+" status", stderr)
+	own := addProgramFlags(fs, extra)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s status [--store URL | --state-dir DIR]\n\nList the targets of %s and their jobs' statuses, as the store has them.\n\nFlags:\n", cmd, projectList(cfg))
+		fmt.Fprintf(stderr, "Usage: %s status [--store URL | --state-dir DIR]\n\nList the targets of this CI's projects that have jobs, and their jobs' statuses, as the store has them.\n\nFlags:\n", cmd)
 		fs.VisitAll(func(fl *flag.Flag) {
-			if fl.Name == "store" || fl.Name == "state-dir" {
+			if fl.Name == "store" || fl.Name == "state-dir" || own[fl.Name] {
 				fmt.Fprintf(stderr, "  --%s\n    \t%s\n", fl.Name, fl.Usage)
 			}
 		})
@@ -34,9 +37,14 @@ func runStatus(ctx context.Context, cfg ci.Config, cmd string, args []string, st
 		}
 		return usageError{err}
 	}
+	if fs.NArg() > 0 {
+		return usagef("status: unexpected argument %q (see status --help)", fs.Arg(0))
+	}
 	if f.store == "memory" {
 		return usagef("status needs a store that outlives this command: give --state-dir or a remote --store")
 	}
+	cfg := configure()
+	f.resolve(cfg)
 	connect, _, cleanup, err := openStore(ctx, f, newLogger(stderr, 0), false)
 	if err != nil {
 		return err
@@ -61,8 +69,8 @@ func runStatus(ctx context.Context, cfg ci.Config, cmd string, args []string, st
 
 type statusRow struct{ target, head, job, state, descr string }
 
-// listStatuses reads the targets of cfg's projects and their CI statuses
-// from the metadata branch.
+// listStatuses reads the targets of cfg's projects from the metadata
+// branch and, for those that have jobs, their jobs' statuses.
 func listStatuses(ctx context.Context, cfg ci.Config, store dkstore.Store) ([]statusRow, error) {
 	tree, head, err := bridge.Snapshot(ctx, store, bridge.DefaultBranch)
 	if err != nil {
@@ -77,15 +85,14 @@ func listStatuses(ctx context.Context, cfg ci.Config, store dkstore.Store) ([]st
 		if err != nil {
 			return nil, err
 		}
-		type tgt struct{ name, head string }
-		var ts []tgt
+		var ts []ci.Target
 		prs, err := bridge.ReadPRs(ctx, tree, repo)
 		if err != nil {
 			return nil, err
 		}
 		for _, pr := range prs {
 			if pr.State == "open" {
-				ts = append(ts, tgt{fmt.Sprintf("%s/prs/%d", repo, pr.Number), pr.Head})
+				ts = append(ts, ci.Target{ID: ci.TargetID{Repo: repo, PR: pr.Number}, Head: pr.Head, Title: pr.Title, Owner: pr.Owner, Base: pr.Base})
 			}
 		}
 		refs, err := bridge.ReadRefs(ctx, tree, repo)
@@ -93,26 +100,47 @@ func listStatuses(ctx context.Context, cfg ci.Config, store dkstore.Store) ([]st
 			return nil, err
 		}
 		for _, r := range refs {
-			ts = append(ts, tgt{repo.String() + "/" + r.Name, r.Head})
+			ts = append(ts, ci.Target{ID: ci.TargetID{Repo: repo, Ref: r.Name}, Head: r.Head})
 		}
 		for _, t := range ts {
-			sts, err := bridge.ReadStatuses(ctx, tree, repo, t.head)
+			jobs, err := jobsOf(p, t)
+			if err != nil {
+				rows = append(rows, statusRow{t.ID.String(), short(t.Head), "-", "-", err.Error()})
+				continue
+			}
+			if len(jobs) == 0 {
+				continue // the CI tests nothing there
+			}
+			sts, err := bridge.ReadStatuses(ctx, tree, repo, t.Head)
 			if err != nil {
 				return nil, err
 			}
-			n := 0
-			for _, s := range sts {
-				if job, ok := strings.CutPrefix(s.Context, ci.StatusContextPrefix); ok {
-					rows = append(rows, statusRow{t.name, short(t.head), job, s.State, s.Description})
-					n++
+			for _, job := range jobs {
+				row := statusRow{t.ID.String(), short(t.Head), job, "-", "no status yet"}
+				for _, s := range sts {
+					if s.Context == ci.StatusContextPrefix+job {
+						row.state, row.descr = s.State, s.Description
+					}
 				}
-			}
-			if n == 0 {
-				rows = append(rows, statusRow{t.name, short(t.head), "-", "-", "no status yet"})
+				rows = append(rows, row)
 			}
 		}
 	}
 	return rows, nil
+}
+
+// jobsOf returns the names of the jobs p has for t, sorted.
+func jobsOf(p ci.Project, t ci.Target) (names []string, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("the project's Jobs function failed: panic: %v", v)
+		}
+	}()
+	for name := range p.Jobs(t) {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 func short(s string) string {

@@ -13,11 +13,19 @@
 // A Harness is used by the test's goroutine; its methods fail the test
 // (t.Fatal) on error rather than returning one.
 //
+// WantStatus checks a status's whole description; WaitStatus waits for a
+// state and, with Description or DescriptionContains, a description (a
+// pending reason that changes, the end of a failure message). A pipeline
+// whose steps fetch commits is tested on a repository that package
+// ci/citest/gitrepo makes.
+//
 // A broken pipeline fails the test too: a project's Jobs function that
 // panics, or that names a job in a way the engine refuses ("bad name"),
-// is reported with t.Errorf as soon as the engine meets it (AllowBadJobs
-// turns that off). A job whose term panics or fails is not a broken
-// pipeline but a status the test may check.
+// and two different steps that use one result branch (a step made inside
+// Jobs rather than once, outside), are reported with t.Errorf as soon as
+// the engine meets them (AllowBadJobs turns that off). A job whose term
+// panics or fails is not a broken pipeline but a status the test may
+// check.
 package citest
 
 import (
@@ -69,8 +77,9 @@ func WithStore(s dkstore.Store) Option { return func(c *setup) { c.store = s } }
 func WithOptions(o ci.Options) Option { return func(c *setup) { c.opts = o } }
 
 // AllowBadJobs keeps the harness from failing the test when a project's
-// Jobs function panics or returns an invalid job name, for a test of what
-// the engine does then (it logs the error and skips the jobs).
+// Jobs function panics or returns an invalid job name, or two steps use
+// one result branch, for a test of what the engine does then (it logs the
+// error and carries on).
 func AllowBadJobs() Option { return func(c *setup) { c.badJobs = true } }
 
 // New starts the engine for cfg on an in-memory store; the test's cleanup
@@ -327,7 +336,9 @@ func (h *Harness) read(ctx context.Context, f func(dkstore.Reader) (bridge.Statu
 }
 
 // WantStatus fails the test unless job's status on commit head has state
-// and description descr.
+// and description descr, all of it. (Status returns the whole status, for
+// other checks; WaitStatus also waits, and matches a part of the
+// description with DescriptionContains.)
 func (h *Harness) WantStatus(repo, head, job string, state ci.State, descr string) {
 	h.T.Helper()
 	h.wantConfigured(repo, head, job)
@@ -348,20 +359,74 @@ func (h *Harness) WantNoStatus(repo, head, job string) {
 	}
 }
 
-// WaitStatus waits (up to Timeout) until job's status on head has state,
-// for jobs whose background work finishes after Settle returned. It fails
-// the test at once if repo is not a configured project, or if, once the
-// engine has settled, no target tests head with job: then nothing will
-// change the status. (With WithStore, where a bridge of the test may yet
-// add the target, it waits for Timeout instead.)
-func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitStatus {
+// A DescriptionMatch is a condition on a status's description, for
+// WaitStatus: Description or DescriptionContains.
+type DescriptionMatch struct {
+	s    string
+	part bool
+}
+
+// Description matches the description s, all of it (a pending reason such
+// as `Waiting for resource in "go"`, say).
+func Description(s string) DescriptionMatch { return DescriptionMatch{s: s} }
+
+// DescriptionContains matches a description that contains s (the end of
+// a failure message, say).
+func DescriptionContains(s string) DescriptionMatch { return DescriptionMatch{s: s, part: true} }
+
+func (m DescriptionMatch) match(descr string) bool {
+	if m.part {
+		return strings.Contains(descr, m.s)
+	}
+	return descr == m.s
+}
+
+func (m DescriptionMatch) String() string {
+	if m.part {
+		return fmt.Sprintf("containing %q", m.s)
+	}
+	return fmt.Sprintf("%q", m.s)
+}
+
+// WaitStatus waits (up to Timeout) until job's status on head has state
+// and a description that every one of descr matches, for jobs whose
+// background work finishes after Settle returned, or that go through
+// several pending reasons. It returns the status.
+//
+//	h.WaitStatus("me/p", head, "all", ci.Pending, citest.Description("Waiting for build, vet"))
+//	h.WaitStatus("me/p", head, "lint", ci.Failure, citest.DescriptionContains("no license header"))
+//
+// It fails the test at once if repo is not a configured project, or if,
+// once the engine has settled, no target tests head with job: then nothing
+// will change the status. (With WithStore, where a bridge of the test may
+// yet add the target, it waits for Timeout instead.)
+func (h *Harness) WaitStatus(repo, head, job string, state ci.State, descr ...DescriptionMatch) ci.CommitStatus {
 	h.T.Helper()
 	h.wantConfigured(repo, head, job)
+	want := state.String()
+	for i, d := range descr {
+		if i == 0 {
+			want += " " + d.String()
+		} else {
+			want += " and " + d.String()
+		}
+	}
+	matches := func(st ci.CommitStatus) bool {
+		if st.State != state {
+			return false
+		}
+		for _, d := range descr {
+			if !d.match(st.Description) {
+				return false
+			}
+		}
+		return true
+	}
 	deadline := time.Now().Add(h.Timeout)
 	for {
 		h.Settle()
 		st, ok := h.Status(repo, head, job)
-		if ok && st.State == state {
+		if ok && matches(st) {
 			return st
 		}
 		if !h.shared && !h.tests(repo, head, job) {
@@ -369,13 +434,13 @@ func (h *Harness) WaitStatus(repo, head, job string, state ci.State) ci.CommitSt
 			if ok {
 				got = fmt.Sprintf("%s %q", st.State, st.Description)
 			}
-			h.T.Fatalf("status of %s on %s@%s: %s, want %s, but no target tests that commit with job %s\n%s", job, repo, short(head), got, state, job, h.explain(repo, head))
+			h.T.Fatalf("status of %s on %s@%s: %s, want %s, but no target tests that commit with job %s\n%s", job, repo, short(head), got, want, job, h.explain(repo, head))
 		}
 		if time.Now().After(deadline) {
 			if !ok {
-				h.T.Fatalf("status of %s on %s@%s: none, want %s within %v\n%s", job, repo, short(head), state, h.Timeout, h.explain(repo, head))
+				h.T.Fatalf("status of %s on %s@%s: none, want %s within %v\n%s", job, repo, short(head), want, h.Timeout, h.explain(repo, head))
 			}
-			h.T.Fatalf("status of %s on %s@%s = %s %q, want %s within %v", job, repo, short(head), st.State, st.Description, state, h.Timeout)
+			h.T.Fatalf("status of %s on %s@%s = %s %q, want %s within %v", job, repo, short(head), st.State, st.Description, want, h.Timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/citest"
+	"github.com/dkgo/datakit/ci/livelog"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
 )
@@ -311,4 +313,109 @@ func wantFailure(t *testing.T, msgs, want []string) {
 			t.Errorf("failure %q does not say %q", msgs[0], w)
 		}
 	}
+}
+
+// greeter is a cached step whose result branch does not depend on the
+// target: "greet-<key>".
+type greeter struct{}
+
+func (greeter) Name() string             { return "greeter" }
+func (greeter) Branch(key string) string { return "greet-" + key }
+func (greeter) Title(key string) string  { return "Greet " + key }
+func (greeter) Generate(_ context.Context, log *livelog.Log, _ dkstore.Transaction, key string) (string, error) {
+	return "Hello, " + key, nil
+}
+func (greeter) Load(_ context.Context, _ dkstore.Tree, key string) (string, error) {
+	return "Hello, " + key, nil
+}
+
+// A step made inside Jobs is made again for each target: the copies share
+// a result branch and fight over it. The test fails, saying to make steps
+// once; a step made once, outside Jobs, is fine.
+func TestStepMadeInJobs(t *testing.T) {
+	once := cache.New[string, string](greeter{}, cache.Options{})
+	for _, c := range []struct {
+		name string
+		jobs func(ci.Target) ci.Jobs
+		want []string // in the one failure; none if nil
+	}{
+		{"outside Jobs", func(ci.Target) ci.Jobs { return ci.Jobs{"greet": once.Find("world")} }, nil},
+		{"inside Jobs", func(ci.Target) ci.Jobs {
+			step := cache.New[string, string](greeter{}, cache.Options{}) // wrong: a new step per call
+			return ci.Jobs{"greet": step.Find("world")}
+		}, []string{"citest: the pipeline is broken: me/p/", ": two different steps use the result branch greet-world, and fight over it: make steps once, outside Jobs"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &recorder{TB: t}
+			var log syncBuffer
+			logger := slog.New(slog.NewTextHandler(&log, nil))
+			h := citest.New(r, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: c.jobs}}}, citest.WithOptions(ci.Options{Logger: logger}))
+			h.SetBranch("me/p", "master", sha1)
+			h.OpenPR("me/p", 7, sha2, "Fix")
+			wantFailure(t, r.run(h.Settle), c.want)
+			const logged = `level=ERROR msg="two different steps use one result branch, and fight over it: make steps once, outside Jobs`
+			if got := strings.Count(log.String(), logged); got != len(c.want)/2 || c.want != nil && !strings.Contains(log.String(), "branch=greet-world") {
+				t.Errorf("the log has %d error lines naming the branch, want %d:\n%s", got, len(c.want)/2, log.String())
+			}
+			if c.want == nil {
+				h.T = t
+				h.WaitStatus("me/p", sha1, "greet", ci.Success)
+				h.WaitStatus("me/p", sha2, "greet", ci.Success)
+			}
+		})
+	}
+}
+
+// syncBuffer is a strings.Builder safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// WaitStatus waits for a description too: a pending reason that changes,
+// a part of a failure message; a description that never comes fails after
+// Timeout, saying what there is.
+func TestWaitStatusDescription(t *testing.T) {
+	step := citest.NewStep[string]("Waiting for resource in \"go\"")
+	r := &recorder{TB: t}
+	h := citest.New(r, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"build": step.Term()}
+	}}}})
+	h.SetBranch("me/p", "master", sha1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		step.Pend("Building 1111111")
+		time.Sleep(50 * time.Millisecond)
+		step.Fail("Command \"go build\" exited with status 1: main.go:3: syntax error")
+	}()
+	wantFailure(t, r.run(func() {
+		h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description(`Waiting for resource in "go"`))
+		st := h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description("Building 1111111"))
+		if st.Description != "Building 1111111" {
+			t.Errorf("WaitStatus returned %q", st.Description)
+		}
+		h.WaitStatus("me/p", sha1, "build", ci.Failure, citest.DescriptionContains("syntax error"), citest.DescriptionContains(`"go build"`))
+	}), nil)
+
+	h.Timeout = 200 * time.Millisecond
+	start := time.Now()
+	wantFailure(t, r.run(func() { h.WaitStatus("me/p", sha1, "build", ci.Failure, citest.Description("syntax error")) }),
+		[]string{`status of build on me/p@1111111 = failure "Command \"go build\" exited with status 1: main.go:3: syntax error", want failure "syntax error" within 200ms`})
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to fail", d)
+	}
+	wantFailure(t, r.run(func() { h.WaitStatus("me/p", sha2, "build", ci.Failure, citest.DescriptionContains("syntax")) }),
+		[]string{`status of build on me/p@2222222: none, want failure containing "syntax", but no target tests that commit`})
 }

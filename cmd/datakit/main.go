@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("datakit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	gitPath := fs.String("git", "", "serve the Git repository at `PATH` (its Git directory is PATH/.git, created if absent); without it the store is in memory and lost on exit")
+	gitPath := fs.String("git", "", "serve the Git repository at `PATH` (its Git directory is PATH/.git, created if absent; one server per repository); without it the store is in memory and lost on exit")
 	listen := fs.String("listen-9p", "tcp://127.0.0.1:5640", "comma-separated `URLS` to listen on: tcp://HOST:PORT or unix:///PATH")
 	fs.StringVar(listen, "url", "tcp://127.0.0.1:5640", "alias of --listen-9p")
 	promAddr := fs.String("listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9090); no authentication")
@@ -100,9 +100,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var store *dkstore.GitStore
 	if *gitPath != "" {
 		var err error
-		store, err = dkstore.Open(*gitPath, dkstore.Options{Logger: log})
+		// One server per repository: a second one fails here, naming the
+		// first.
+		store, err = dkstore.Open(*gitPath, dkstore.Options{Logger: log, Exclusive: true})
 		if err != nil {
-			return err
+			return fmt.Errorf("--git %s: %w", *gitPath, err)
 		}
 	} else {
 		store = dkstore.NewMemory(dkstore.Options{Logger: log})

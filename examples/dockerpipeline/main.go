@@ -21,37 +21,31 @@ import (
 	"github.com/dkgo/datakit/term"
 )
 
-var (
-	src        = flag.String("src", ".", "where commits are fetched from: a Git repository's path or URL")
-	dockerfile = flag.String("dockerfile", "Dockerfile", "the Dockerfile, relative to the checkout")
-	test       = flag.String("test", "make test", "the test command, run with sh -c in the image")
-	workDir    = flag.String("work-dir", filepath.Join(os.TempDir(), "dockerpipeline"), "`DIR` for the Git mirror")
-)
-
-// dockerPool allows two Docker steps at a time.
-var dockerPool = pool.New("docker", 2, nil)
-
 func main() {
-	// cimain parses the flags; the steps are made when first needed.
-	var remote *git.Remote
-	var build *docker.BuildStep
-	var run *docker.RunStep
-	jobs := func(t ci.Target) ci.Jobs {
-		if remote == nil {
-			// Owner: the containers of a run of this CI that was killed
-			// are removed at the next start.
-			dk, p := docker.NewEngine(docker.Options{Owner: "dockerpipeline:" + *workDir}), dockerPool
-			remote = git.NewRemote(*src, *workDir, git.Options{})
-			build = docker.NewBuild(dk, strings.ReplaceAll(*dockerfile, "/", "-"), docker.BuildOptions{Dockerfile: *dockerfile}, docker.StepOptions{Pool: p})
-			run = docker.NewRun(dk, "test", docker.RunOptions{Cmd: []string{"sh", "-c", *test}}, docker.StepOptions{Pool: p})
+	src := flag.String("src", ".", "where commits are fetched from: a Git repository's path or URL")
+	dockerfile := flag.String("dockerfile", "Dockerfile", "the Dockerfile, relative to the checkout")
+	test := flag.String("test", "make test", "the test command, run with sh -c in the image")
+	workDir := flag.String("work-dir", filepath.Join(os.TempDir(), "dockerpipeline"), "`DIR` for the Git mirror")
+	// cimain parses the flags, then calls this once: the steps are made
+	// here, and every target's jobs share them.
+	cimain.Main(func() ci.Config {
+		dockerPool := pool.New("docker", 2, nil) // two Docker steps at a time
+		// Owner: the containers of a run of this CI that was killed are
+		// removed at the next start.
+		dk := docker.NewEngine(docker.Options{Owner: "dockerpipeline:" + *workDir})
+		opts := docker.StepOptions{Pool: dockerPool}
+		remote := git.NewRemote(*src, *workDir, git.Options{})
+		build := docker.NewBuild(dk, strings.ReplaceAll(*dockerfile, "/", "-"), docker.BuildOptions{Dockerfile: *dockerfile}, opts)
+		run := docker.NewRun(dk, "test", docker.RunOptions{Cmd: []string{"sh", "-c", *test}}, opts)
+		jobs := func(t ci.Target) ci.Jobs {
+			image := term.Bind(remote.Fetch(t.Commit()), build.Of)
+			tests := term.Bind(image, run.In)
+			return ci.Jobs{
+				"build": term.Map(image, func(i docker.Image) string { return "Built " + i.Short() }),
+				"test":  term.Then(tests, "Tests passed"),
+				"all":   term.Then(term.WaitForAll(term.Named("build", image), term.Named("test", tests)), "All checks passed"),
+			}
 		}
-		image := term.Bind(remote.Fetch(t.Commit()), build.Of)
-		tests := term.Bind(image, run.In)
-		return ci.Jobs{
-			"build": term.Map(image, func(i docker.Image) string { return "Built " + i.Short() }),
-			"test":  term.Then(tests, "Tests passed"),
-			"all":   term.Then(term.WaitForAll(term.Named("build", image), term.Named("test", tests)), "All checks passed"),
-		}
-	}
-	cimain.Main(ci.Config{Name: "dockerpipeline", Projects: []ci.Project{{Repo: "me/app", Jobs: jobs}}, Pools: []*pool.Pool{dockerPool}})
+		return ci.Config{Name: "dockerpipeline", Projects: []ci.Project{{Repo: "me/app", Jobs: jobs}}, Pools: []*pool.Pool{dockerPool}}
+	})
 }

@@ -20,48 +20,42 @@ import (
 	"github.com/dkgo/datakit/term"
 )
 
-// Flags of this program's own: cimain.Main parses them with its flags.
-var (
-	src     = flag.String("src", ".", "where commits are fetched from: a local Git repository or a URL")
-	workDir = flag.String("work-dir", filepath.Join(os.TempDir(), "gopipeline"), "`DIR` for the mirror of --src")
-)
-
-// goPool runs one Go command at a time.
-var goPool = pool.New("go", 1, nil)
-
-// steps are made once, when first needed (after the flags are parsed).
-var steps struct {
-	remote            *git.Remote
-	build, vet, gofmt func(git.Commit) term.Term[struct{}]
-}
-
-func jobs(t ci.Target) ci.Jobs {
-	if steps.remote == nil {
-		go1 := git.CommandOptions{Pool: goPool}
-		steps.remote = git.NewRemote(*src, *workDir, git.Options{})
-		steps.build = steps.remote.Command("build", go1, []string{"go", "build", "./..."})
-		steps.vet = steps.remote.Command("vet", go1, []string{"go", "vet", "./..."})
-		steps.gofmt = steps.remote.Command("gofmt", go1, []string{"sh", "-c", `test -z "$(gofmt -l .)" || { gofmt -l .; exit 1; }`})
-	}
-	src := steps.remote.Fetch(t.Commit())
-	build := term.Bind(src, steps.build)
-	vet := term.Bind(src, steps.vet)
-	gofmt := term.Bind(src, steps.gofmt)
-	return ci.Jobs{
-		"build": term.Then(build, "Build succeeded"),
-		"vet":   term.Then(vet, "Vet passed"),
-		"gofmt": term.Then(gofmt, "Formatted"),
-		"all": term.Then(term.WaitForAll(term.Named("build", build), term.Named("vet", vet),
-			term.Named("gofmt", gofmt)), "All checks passed"),
-	}
-}
-
 func main() {
-	cimain.Main(ci.Config{
+	// Flags of this program's own: cimain.Main parses them with its flags,
+	// then calls the function, once.
+	src := flag.String("src", ".", "where commits are fetched from: a local Git repository or a URL")
+	workDir := flag.String("work-dir", filepath.Join(os.TempDir(), "gopipeline"), "`DIR` for the mirror of --src")
+	cimain.Main(func() ci.Config { return pipeline(*src, *workDir) })
+}
+
+// pipeline is the CI of the repository at src, mirrored under workDir. Its
+// steps are made here, once; every target's jobs use them.
+func pipeline(src, workDir string) ci.Config {
+	goPool := pool.New("go", 1, nil) // one Go command at a time
+	go1 := git.CommandOptions{Pool: goPool}
+	remote := git.NewRemote(src, workDir, git.Options{})
+	buildStep := remote.Command("build", go1, []string{"go", "build", "./..."})
+	vetStep := remote.Command("vet", go1, []string{"go", "vet", "./..."})
+	gofmtStep := remote.Command("gofmt", go1, []string{"sh", "-c", `test -z "$(gofmt -l .)" || { gofmt -l .; exit 1; }`})
+
+	jobs := func(t ci.Target) ci.Jobs {
+		src := remote.Fetch(t.Commit())
+		build := term.Bind(src, buildStep)
+		vet := term.Bind(src, vetStep)
+		gofmt := term.Bind(src, gofmtStep)
+		return ci.Jobs{
+			"build": term.Then(build, "Build succeeded"),
+			"vet":   term.Then(vet, "Vet passed"),
+			"gofmt": term.Then(gofmt, "Formatted"),
+			"all": term.Then(term.WaitForAll(term.Named("build", build), term.Named("vet", vet),
+				term.Named("gofmt", gofmt)), "All checks passed"),
+		}
+	}
+	return ci.Config{
 		Name:     "gopipeline",
 		Projects: []ci.Project{{Repo: "dkgo/datakit", Jobs: jobs}},
 		Pools:    []*pool.Pool{goPool},
 		CanRead:  ci.Everyone(),
 		CanBuild: ci.User("admin"),
-	})
+	}
 }

@@ -11,15 +11,18 @@ import (
 	"github.com/dkgo/datakit/term"
 )
 
-var config = ci.Config{
-	Projects: []ci.Project{{
-		Repo: "me/my-project",
-		Jobs: func(ci.Target) ci.Jobs {
-			return ci.Jobs{"my-test": term.Return("Success!")}
-		},
-	}},
-	CanRead:  ci.Everyone(),
-	CanBuild: ci.User("admin"),
+// config is the CI: main runs it, main_test.go tests it.
+func config() ci.Config {
+	return ci.Config{
+		Projects: []ci.Project{{
+			Repo: "me/my-project",
+			Jobs: func(ci.Target) ci.Jobs {
+				return ci.Jobs{"my-test": term.Return("Success!")}
+			},
+		}},
+		CanRead:  ci.Everyone(),
+		CanBuild: ci.User("admin"),
+	}
 }
 
 func main() { cimain.Main(config) }

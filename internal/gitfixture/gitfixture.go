@@ -1,11 +1,14 @@
 // Package gitfixture makes Git repositories for tests with the git command
 // and serves them on the loopback interface: with git daemon (git://) and
 // with git's smart HTTP protocol (git http-backend behind net/http/cgi).
+// Its repositories are the public ci/citest/gitrepo's (which a user's tests
+// use); this package adds what only our own tests need: servers, bare
+// repositories, read-only trees and listings.
 //
 // Every git it runs ignores the user's and the system's configuration and
-// commits as "gitfixture <gitfixture@example.com>" at a fixed date, so
-// commit ids are reproducible. Servers listen on 127.0.0.1 only and stop at
-// the test's cleanup.
+// commits as "gitrepo <gitrepo@example.com>" at a fixed date, so commit
+// ids are reproducible. Servers listen on 127.0.0.1 only and stop at the
+// test's cleanup.
 //
 // When git (or one of its helper programs) is missing, the functions skip
 // the test, or fail it when the environment variable CI is "true", so that
@@ -28,70 +31,38 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dkgo/datakit/ci/citest/gitrepo"
 )
 
-// The identity and date of the commits git makes here.
+// The identity and date of the commits git makes here (gitrepo's).
 const (
-	Name  = "gitfixture"
-	Email = "gitfixture@example.com"
-	Date  = "@1700000000 +0000"
+	Name  = gitrepo.Name
+	Email = gitrepo.Email
+	Date  = gitrepo.Date
 )
 
 // Env returns the environment the git commands run with: the process's,
 // without GIT_* variables, plus a fixed identity and date and no user or
 // system configuration.
-func Env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GIT_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL="+os.DevNull,
-		"GIT_AUTHOR_NAME="+Name,
-		"GIT_AUTHOR_EMAIL="+Email,
-		"GIT_AUTHOR_DATE="+Date,
-		"GIT_COMMITTER_NAME="+Name,
-		"GIT_COMMITTER_EMAIL="+Email,
-		"GIT_COMMITTER_DATE="+Date,
-		"GIT_TERMINAL_PROMPT=0",
-		"LC_ALL=C",
-	)
-}
+func Env() []string { return gitrepo.Env() }
 
 // missing skips tb, or fails it on CI, because what is unavailable.
 func missing(tb testing.TB, what string, err error) {
 	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("gitfixture: %s is not available (%v); CI must install it (make deps)", what, err)
-	}
-	tb.Skipf("gitfixture: %s is not available: %v", what, err)
+	gitrepo.Missing(tb, what+" (make deps installs it)", err)
 }
 
 // Need skips tb (fails it on CI) unless the git command is installed.
 func Need(tb testing.TB) {
 	tb.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		missing(tb, "git", err)
-	}
+	gitrepo.Need(tb)
 }
 
 // Run runs git with args in dir ("" for the current directory) and returns
 // its standard output with surrounding space trimmed. The error includes
 // git's standard error.
-func Run(dir string, args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = Env()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return strings.TrimSpace(stdout.String()), nil
-}
+func Run(dir string, args ...string) (string, error) { return gitrepo.Run(dir, args...) }
 
 // Git is Run that fails tb when git fails.
 func Git(tb testing.TB, dir string, args ...string) string {
@@ -120,45 +91,14 @@ func InitBare(tb testing.TB, dir string) {
 	Git(tb, "", "init", "-q", "--bare", "--initial-branch=master", dir)
 }
 
-// Repo is a repository with a work tree, for making commits.
-type Repo struct {
-	Dir string // the work tree; the Git directory is Dir/.git
-	tb  testing.TB
-}
+// Repo is a repository with a work tree, for making commits: the public
+// ci/citest/gitrepo's.
+type Repo = gitrepo.Repo
 
 // NewRepo creates a repository at dir (made if missing) on branch master.
 func NewRepo(tb testing.TB, dir string) *Repo {
 	tb.Helper()
-	Git(tb, "", "init", "-q", "--initial-branch=master", dir)
-	return &Repo{Dir: dir, tb: tb}
-}
-
-// Git runs git with args in the work tree and returns its output.
-func (r *Repo) Git(args ...string) string {
-	r.tb.Helper()
-	return Git(r.tb, r.Dir, args...)
-}
-
-// GitDir returns the repository's Git directory.
-func (r *Repo) GitDir() string { return filepath.Join(r.Dir, ".git") }
-
-// Commit writes files (slash-separated paths to contents) into the work
-// tree, commits everything with message msg on the current branch and
-// returns the new commit's id.
-func (r *Repo) Commit(msg string, files map[string]string) string {
-	r.tb.Helper()
-	for name, data := range files {
-		p := filepath.Join(r.Dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			r.tb.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			r.tb.Fatal(err)
-		}
-	}
-	r.Git("add", "-A")
-	r.Git("commit", "-q", "--allow-empty", "--no-gpg-sign", "-m", msg)
-	return r.Git("rev-parse", "HEAD")
+	return gitrepo.NewAt(tb, dir)
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on at the

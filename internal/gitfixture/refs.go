@@ -10,32 +10,6 @@ import (
 	"testing"
 )
 
-// UpdateRef points the ref name (full, e.g. "refs/pull/3/head") at rev.
-func (r *Repo) UpdateRef(name, rev string) {
-	r.tb.Helper()
-	r.Git("update-ref", name, rev)
-}
-
-// DeleteRef deletes the ref name (full), loose or packed.
-func (r *Repo) DeleteRef(name string) {
-	r.tb.Helper()
-	r.Git("update-ref", "-d", name)
-}
-
-// SymbolicRef makes the ref name (full) a symbolic ref to target (full).
-func (r *Repo) SymbolicRef(name, target string) {
-	r.tb.Helper()
-	r.Git("symbolic-ref", name, target)
-}
-
-// AnnotatedTag makes the annotated tag name on rev with message msg and
-// returns the tag object's id.
-func (r *Repo) AnnotatedTag(name, rev, msg string) string {
-	r.tb.Helper()
-	r.Git("tag", "-a", "-m", msg, name, rev)
-	return r.Git("rev-parse", "refs/tags/"+name)
-}
-
 // ReadOnly removes write permission from everything below dir, like
 // chmod -R a-w, and gives it back at tb's cleanup (so that t.TempDir can
 // remove it). It reports whether the permissions bind: they do not for
