@@ -133,17 +133,31 @@ type entry[V any] struct {
 	branch, title string
 	used          time.Time // last looked up (guarded by the cache's mu)
 	mu            sync.Mutex
-	done          bool
-	retry         bool // an error, forgotten after RetryAfter
-	res           term.Result[V]
+	phase         phase
+	res           term.Result[V] // once finished
 	commit        string
 	log           *livelog.Log // while building
-	generating    bool         // the builder runs: the step can be cancelled
 	ev            *term.Event  // fired at the next change, then replaced
 	cancel        context.CancelCauseFunc
 	users         map[context.Context]func() bool // while building: the lifetimes of the jobs waiting for it
-	abandoned     bool                            // cancelled: no job waits for it any more
 }
+
+// phase is where an entry is in its life. A build goes running (perhaps
+// abandoned), saving, then done or, with an infrastructure error, retry;
+// a result found in the store starts done, a failure to look one up
+// starts in retry.
+type phase int
+
+const (
+	running phase = iota // the builder runs: the step can be cancelled
+	abandon              // cancelled because no job waits for it any more; the builder is ending
+	saving               // the builder has returned (too late to cancel): the result is being saved
+	done                 // a result, kept in memory until unused for KeepFor
+	retry                // an error, forgotten after RetryAfter
+)
+
+// finished reports whether p has a result (or an error) for the jobs.
+func (p phase) finished() bool { return p == done || p == retry }
 
 // abandoned is the cause of a build cancelled because every job that
 // wanted it went away (their targets moved on or were removed): not a
@@ -158,7 +172,7 @@ func (a abandoned) Error() string { return "Cancelled: " + a.cause.Error() }
 func (e *entry[V]) addUser(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.done || e.users == nil || e.users[ctx] != nil || ctx.Done() == nil {
+	if e.phase.finished() || e.users == nil || e.users[ctx] != nil || ctx.Done() == nil {
 		return // finished, or a lifetime that never ends
 	}
 	e.users[ctx] = context.AfterFunc(ctx, func() {
@@ -168,8 +182,8 @@ func (e *entry[V]) addUser(ctx context.Context) {
 			return
 		}
 		delete(e.users, ctx)
-		if len(e.users) == 0 && e.generating {
-			e.abandoned = true
+		if len(e.users) == 0 && (e.phase == running || e.phase == abandon) {
+			e.phase = abandon
 			e.cancel(abandoned{context.Cause(ctx)})
 		}
 	})
@@ -224,7 +238,7 @@ func (c *Cache[K, V]) entry(tc *term.Ctx, store dkstore.Store, logs *livelog.Man
 		c.lastSweep = now
 		for b, old := range c.entries {
 			old.mu.Lock()
-			idle := old.done && !old.retry && now.Sub(old.used) >= c.opts.KeepFor
+			idle := old.phase == done && now.Sub(old.used) >= c.opts.KeepFor
 			old.mu.Unlock()
 			if idle {
 				delete(c.entries, b)
@@ -242,7 +256,7 @@ func (c *Cache[K, V]) entry(tc *term.Ctx, store dkstore.Store, logs *livelog.Man
 		case err != nil:
 			e = c.failed(branch, key, err)
 		case found:
-			e = &entry[V]{branch: branch, title: c.b.Title(key), done: true, res: res, commit: commit, ev: term.NewEvent()}
+			e = &entry[V]{branch: branch, title: c.b.Title(key), phase: done, res: res, commit: commit, ev: term.NewEvent()}
 		default:
 			e = c.start(store, logs, ci.BuildObserverOf(tc), branch, key, rebuild)
 		}
@@ -258,7 +272,7 @@ func (c *Cache[K, V]) entry(tc *term.Ctx, store dkstore.Store, logs *livelog.Man
 // failed is an entry in error that is forgotten after RetryAfter, when
 // its jobs are woken to look the step up again.
 func (c *Cache[K, V]) failed(branch string, key K, err error) *entry[V] {
-	e := &entry[V]{branch: branch, title: c.b.Title(key), done: true, retry: true, ev: term.NewEvent(),
+	e := &entry[V]{branch: branch, title: c.b.Title(key), phase: retry, ev: term.NewEvent(),
 		res: term.Result[V]{State: term.Error, Msg: err.Error()}}
 	time.AfterFunc(c.opts.RetryAfter, func() { c.forget(e) })
 	return e
@@ -268,7 +282,7 @@ func (e *entry[V]) result(tc *term.Ctx) term.Result[V] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	tc.WakeOn(e.ev)
-	if !e.done {
+	if !e.phase.finished() {
 		reason := e.title
 		if e.log != nil {
 			reason = e.log.Reason()
@@ -340,7 +354,7 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.B
 		// Another cache builds on this branch: try again later.
 		return c.failed(branch, key, err)
 	}
-	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent(), log: log, generating: true, users: map[context.Context]func() bool{}}
+	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent(), log: log, phase: running, users: map[context.Context]func() bool{}}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	if rebuild {
 		ctx = context.WithValue(ctx, rebuildKey{}, true)
@@ -371,9 +385,11 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.B
 		res, commit := c.build(ctx, store, e, key)
 		obs.BuildFinished(c.b.Name(), res.State, time.Since(start))
 		e.mu.Lock()
-		e.done, e.res, e.commit = true, res, commit
-		e.generating = false
-		e.retry = res.State == term.Error
+		e.res, e.commit = res, commit
+		e.phase = done
+		if res.State == term.Error {
+			e.phase = retry
+		}
 		e.log = nil // the text is saved (or lost with an error): free it
 		e.dropUsers()
 		e.mu.Unlock()
@@ -433,7 +449,7 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	saver := c.saveChunks(store, e.branch, log)
 	v, err := generate(ctx, c.b, log, tx, key)
 	e.mu.Lock()
-	e.generating = false // too late to cancel
+	e.phase = saving // too late to cancel
 	e.mu.Unlock()
 	if err != nil && ctx.Err() != nil {
 		err = context.Cause(ctx) // the timeout's or the cancellation's text
@@ -507,7 +523,7 @@ const chunkBytes = 4 << 20
 // that chunk, so that the branch fast-forwards.
 func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelog.Log) func() dkstore.CommitID {
 	stop := make(chan struct{})
-	done := make(chan dkstore.CommitID, 1)
+	stopped := make(chan dkstore.CommitID, 1)
 	go func() {
 		var last dkstore.CommitID
 		saved := 0
@@ -517,7 +533,7 @@ func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelo
 		for {
 			select {
 			case <-stop:
-				done <- last
+				stopped <- last
 				return
 			case <-t.C:
 			}
@@ -533,7 +549,7 @@ func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelo
 	}()
 	return func() dkstore.CommitID {
 		close(stop)
-		return <-done
+		return <-stopped
 	}
 }
 
@@ -572,7 +588,7 @@ func (c *Cache[K, V]) RebuildBranch(ctx context.Context, store dkstore.Store, br
 	e := c.entries[branch]
 	if e != nil {
 		e.mu.Lock()
-		building := !e.done
+		building := !e.phase.finished()
 		e.mu.Unlock()
 		if building {
 			return false, nil
@@ -622,7 +638,7 @@ func (c *Cache[K, V]) Cancel(branch string) bool {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.generating || e.abandoned {
+	if e.phase != running {
 		return false
 	}
 	e.log.Printf("Cancelled at user's request")
