@@ -59,6 +59,7 @@ import (
 
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/ci/process"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
@@ -83,10 +84,20 @@ type Builder[K comparable, V any] interface {
 	Load(ctx context.Context, tree dkstore.Tree, key K) (V, error)
 }
 
-// Options tune a cache. The zero value is useful.
+// Options tune a cache: how its steps run. The zero value is useful. The
+// steps of ci/git and ci/docker take these options (docker.StepOptions is
+// this type).
 type Options struct {
-	// Timeout bounds each build (none if 0): it then fails with "Exceeded
-	// timeout of N seconds" (or minutes, as process.TimeoutError says).
+	// Pool, if set, is where each build waits for a slot before its
+	// builder runs; meanwhile its log's reason is the pool's ("Waiting for
+	// resource in ..."). A build asked for by a rebuild request waits at
+	// pool.Low at most, behind work that jobs wait for.
+	Pool     *pool.Pool
+	Priority pool.Priority
+	// Timeout bounds each build once it holds its pool slot (none if 0):
+	// as in the original, time spent queued does not count. The build
+	// then fails with "Exceeded timeout of N seconds" (or minutes, as
+	// process.TimeoutError says).
 	Timeout time.Duration
 	// Secrets are masked in the logs.
 	Secrets []string
@@ -422,11 +433,6 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	log := e.log
 	log.Heading(e.title)
 	log.Printf("Starting...")
-	if c.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = process.WithTimeout(ctx, c.opts.Timeout)
-		defer cancel()
-	}
 	fail := func(err error) (term.Result[V], string) {
 		log.Printf("Failed: %v", err)
 		log.Finish()
@@ -447,15 +453,12 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 		}
 	}
 	saver := c.saveChunks(store, e.branch, log)
-	v, err := generate(ctx, c.b, log, tx, key)
+	v, err := c.run(ctx, log, tx, e.title, key)
 	e.mu.Lock()
 	e.phase = saving // too late to cancel
 	e.mu.Unlock()
-	if err != nil && ctx.Err() != nil {
-		err = context.Cause(ctx) // the timeout's or the cancellation's text
-		if errors.As(err, new(abandoned)) {
-			err = term.Infra(err) // not the step's result: not saved
-		}
+	if errors.As(err, new(abandoned)) {
+		err = term.Infra(err) // not the step's result: not saved
 	}
 	lastChunk := saver()
 	res := term.FromError(v, err)
@@ -496,6 +499,38 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 		return term.Result[V]{State: term.Error, Msg: "cache: saving the result: " + err.Error()}, ""
 	}
 	return res, id.String()
+}
+
+// run waits for a slot in the pool, then runs the builder within the
+// timeout. When ctx ends (a timeout, a cancellation) the error is its
+// cause, whatever failed on the way.
+func (c *Cache[K, V]) run(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, title string, key K) (v V, err error) {
+	if p := c.opts.Pool; p != nil {
+		prio := c.opts.Priority
+		if IsRebuild(ctx) && prio > pool.Low {
+			prio = pool.Low // PR work first
+		}
+		pop := func() {}
+		release, err := p.Acquire(ctx, pool.Request{Priority: prio, Label: title, OnQueued: func() { pop = log.PushReason(p.Reason()) }})
+		pop()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			return v, err
+		}
+		defer release()
+	}
+	if c.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = process.WithTimeout(ctx, c.opts.Timeout)
+		defer cancel()
+	}
+	v, err = generate(ctx, c.b, log, tx, key)
+	if err != nil && ctx.Err() != nil {
+		err = context.Cause(ctx) // the timeout's or the cancellation's text
+	}
+	return v, err
 }
 
 // generate calls the builder, turning a panic into an infrastructure

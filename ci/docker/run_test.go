@@ -391,7 +391,7 @@ func TestEngineRemovesLeftovers(t *testing.T) {
 	rb := runBuilder{r: NewRun(e, "label", RunOptions{Cmd: []string{"sh", "-c", "echo up; sleep 30"}, Labels: testLabels()}, StepOptions{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rb.run(ctx, log, baseImage) }()
+	go func() { _, err := rb.Generate(ctx, log, nil, baseImage); done <- err }()
 	deadline := time.Now().Add(20 * time.Second)
 	for count(mine) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

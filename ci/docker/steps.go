@@ -9,12 +9,10 @@ import (
 	"maps"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/livelog"
-	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
 )
@@ -83,50 +81,11 @@ func (i Image) Short() string {
 	return id
 }
 
-// StepOptions are what build and run steps share.
-type StepOptions struct {
-	// Pool, if set, is where the step waits for a slot.
-	Pool     *pool.Pool
-	Priority pool.Priority
-	// Timeout bounds the step once it holds its pool slot (none if 0): as
-	// in the original, time spent queued does not count.
-	Timeout time.Duration
-	Secrets []string
-}
-
-// acquire waits for a slot in the pool, showing the pool's reason in the
-// log meanwhile, and returns the step's context, bounded by its timeout
-// from now on, and the function that frees the slot.
-func (o StepOptions) acquire(ctx context.Context, log *livelog.Log, label string) (context.Context, func(), error) {
-	release := func() {}
-	if o.Pool != nil {
-		pop := func() {}
-		prio := o.Priority
-		if cache.IsRebuild(ctx) && prio > pool.Low {
-			prio = pool.Low // PR work first
-		}
-		var err error
-		release, err = o.Pool.Acquire(ctx, pool.Request{Priority: prio, Label: label, OnQueued: func() { pop = log.PushReason(o.Pool.Reason()) }})
-		pop()
-		if err != nil {
-			return ctx, nil, err
-		}
-	}
-	if o.Timeout <= 0 {
-		return ctx, release, nil
-	}
-	ctx, cancel := context.WithTimeoutCause(ctx, o.Timeout, &TimeoutError{Timeout: o.Timeout})
-	return ctx, func() { cancel(); release() }, nil
-}
-
-// stepError is the error of a step whose context may have ended: then the
-// timeout's or the cancellation's text, whatever failed on the way.
-func stepError(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	return err
-}
+// StepOptions tune a build or run step as a cached step: its pool and
+// priority, its timeout once it holds its pool slot (as in the original,
+// time spent queued does not count), the secrets masked in its log...
+// They are cache.Options, which ci/git's command steps take too.
+type StepOptions = cache.Options
 
 // BuildStep builds an image from a commit's Dockerfile, cached as branch
 // docker-build-<label>-of-<sha>[-from-<base image>].
@@ -148,7 +107,7 @@ type buildKey struct {
 // branch names and titles.
 func NewBuild(e *Engine, label string, o BuildOptions, opts StepOptions) *BuildStep {
 	b := &BuildStep{e: e, label: sanitize(label), build: o, opts: opts}
-	b.c = cache.New[buildKey, Image](buildBuilder{b}, cache.Options{Secrets: opts.Secrets})
+	b.c = cache.New[buildKey, Image](buildBuilder{b}, opts)
 	return b
 }
 
@@ -179,16 +138,6 @@ func (bb buildBuilder) Title(k buildKey) string {
 }
 
 func (bb buildBuilder) Generate(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, k buildKey) (Image, error) {
-	ctx, release, err := bb.b.opts.acquire(ctx, log, bb.Title(k))
-	if err != nil {
-		return Image{}, err
-	}
-	defer release()
-	img, err := bb.generate(ctx, log, tx, k)
-	return img, stepError(ctx, err)
-}
-
-func (bb buildBuilder) generate(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, k buildKey) (Image, error) {
 	c, err := bb.b.e.client(ctx)
 	if err != nil {
 		return Image{}, err
@@ -256,7 +205,7 @@ type RunStep struct {
 // labelled label.
 func NewRun(e *Engine, label string, o RunOptions, opts StepOptions) *RunStep {
 	r := &RunStep{e: e, label: sanitize(label), run: o, opts: opts}
-	r.c = cache.New[string, struct{}](runBuilder{r}, cache.Options{Secrets: opts.Secrets})
+	r.c = cache.New[string, struct{}](runBuilder{r}, opts)
 	return r
 }
 
@@ -275,18 +224,9 @@ func (rb runBuilder) Title(id string) string {
 }
 
 func (rb runBuilder) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, id string) (struct{}, error) {
-	ctx, release, err := rb.r.opts.acquire(ctx, log, rb.Title(id))
-	if err != nil {
-		return struct{}{}, err
-	}
-	defer release()
-	return struct{}{}, stepError(ctx, rb.run(ctx, log, id))
-}
-
-func (rb runBuilder) run(ctx context.Context, log *livelog.Log, id string) error {
 	c, err := rb.r.e.client(ctx)
 	if err != nil {
-		return err
+		return struct{}{}, err
 	}
 	o := rb.r.run
 	o.Image = id
@@ -302,9 +242,9 @@ func (rb runBuilder) run(ctx context.Context, log *livelog.Log, id string) error
 	var exit *ExitError
 	if errors.As(err, &exit) && tail.line() != "" {
 		// only an exit: a timeout or a cancellation keeps its own text
-		return fmt.Errorf("%w: %s", err, tail.line())
+		return struct{}{}, fmt.Errorf("%w: %s", err, tail.line())
 	}
-	return err
+	return struct{}{}, err
 }
 
 func (rb runBuilder) Load(context.Context, dkstore.Tree, string) (struct{}, error) {

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/ci/git"
-	"github.com/dkgo/datakit/ci/livelog"
 	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/internal/gitfixture"
@@ -357,32 +355,4 @@ func TestDockerRebuildQueuesLow(t *testing.T) {
 	release()
 	h.WaitStatus("me/p", sha2, "b", ci.Success)
 	h.WaitStatus("me/p", sha1, "a", ci.Success)
-}
-
-// A step's timeout counts from when it holds its pool slot, as in the
-// original.
-func TestDockerTimeoutStartsWithSlot(t *testing.T) {
-	p := pool.New("docker", 1, nil)
-	release, err := p.Acquire(context.Background(), pool.Request{Label: "blocker"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := livelog.NewManager(nil)
-	log, _ := logs.Create("b", "t", livelog.Options{})
-	defer log.Finish()
-	o := StepOptions{Pool: p, Timeout: 300 * time.Millisecond}
-	go func() { time.Sleep(500 * time.Millisecond); release() }()
-	t0 := time.Now()
-	ctx, done, err := o.acquire(context.Background(), log, "step")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer done()
-	if ctx.Err() != nil {
-		t.Fatalf("the step's context ended while it queued (%v)", time.Since(t0))
-	}
-	<-ctx.Done()
-	if err := stepError(ctx, errors.New("killed")); err.Error() != "Exceeded timeout of 0.3 seconds" {
-		t.Errorf("error = %v", err)
-	}
 }

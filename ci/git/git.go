@@ -43,7 +43,6 @@ import (
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/livelog"
-	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/ci/process"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
@@ -214,18 +213,14 @@ func (f fetcher) Load(ctx context.Context, _ dkstore.Tree, sha string) (Commit, 
 	return Commit{Hash: sha, r: f.r}, nil
 }
 
-// CommandOptions tune a command step.
+// CommandOptions tune a command step: how it runs as a cached step (its
+// pool and priority, its timeout once it holds its pool slot, the
+// secrets masked in its log: cache.Options, which Docker steps take too)
+// and its commands' environment.
 type CommandOptions struct {
-	// Pool, if set, is where the step waits for a slot before running.
-	Pool     *pool.Pool
-	Priority pool.Priority
-	// Timeout bounds the step once it holds its pool slot (none if 0): as
-	// in the original, time spent queued does not count.
-	Timeout time.Duration
-	// Env is added to the commands' environment.
+	cache.Options
+	// Env is added to the commands' environment (KEY=value entries).
 	Env []string
-	// Secrets are masked in the log.
-	Secrets []string
 }
 
 // Command returns a step that checks a commit out into a fresh directory
@@ -234,8 +229,7 @@ type CommandOptions struct {
 // after a line `Running "argv"...`; the first that fails fails the step
 // with `Command … exited with status N`.
 func (r *Remote) Command(label string, opts CommandOptions, argvs ...[]string) func(Commit) term.Term[struct{}] {
-	c := cache.New[string, struct{}](&commander{r: r, label: safeName(label), opts: opts, argvs: argvs},
-		cache.Options{Secrets: opts.Secrets})
+	c := cache.New[string, struct{}](&commander{r: r, label: safeName(label), opts: opts, argvs: argvs}, opts.Options)
 	return func(cm Commit) term.Term[struct{}] { return c.Find(cm.Hash) }
 }
 
@@ -251,46 +245,19 @@ func (c *commander) Branch(sha string) string { return "shell-of-" + c.label + "
 func (c *commander) Title(sha string) string  { return "Run " + c.label + " on " + short(sha) }
 
 func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (struct{}, error) {
-	if c.opts.Pool != nil {
-		pop := func() {}
-		prio := c.opts.Priority
-		if cache.IsRebuild(ctx) && prio > pool.Low {
-			prio = pool.Low // PR work first
-		}
-		release, err := c.opts.Pool.Acquire(ctx, pool.Request{Priority: prio, Label: c.Title(sha),
-			OnQueued: func() { pop = log.PushReason(c.opts.Pool.Reason()) }})
-		pop()
-		if err != nil {
-			return struct{}{}, err
-		}
-		defer release()
-	}
-	if c.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = process.WithTimeout(ctx, c.opts.Timeout)
-		defer cancel()
-	}
-	err := c.run(ctx, log, sha)
-	if err != nil && ctx.Err() != nil {
-		err = context.Cause(ctx) // the timeout's or the cancellation's text, whatever failed
-	}
-	return struct{}{}, err
-}
-
-func (c *commander) run(ctx context.Context, log *livelog.Log, sha string) error {
 	dir, cleanup, err := Commit{Hash: sha, r: c.r}.Checkout(ctx, log)
 	if err != nil {
-		return err
+		return struct{}{}, err
 	}
 	defer cleanup()
 	for _, argv := range c.argvs {
 		cmd := process.Cmd{Argv: argv, Dir: dir, Env: c.opts.Env, Mask: c.opts.Secrets}
 		fmt.Fprintf(log, "Running %s...\n", cmd)
 		if err := process.Run(ctx, cmd, log, log); err != nil {
-			return err
+			return struct{}{}, err
 		}
 	}
-	return nil
+	return struct{}{}, nil
 }
 
 // Checkout checks the commit out into a fresh temporary directory (git's

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/livelog"
@@ -48,7 +49,7 @@ func TestCommand(t *testing.T) {
 	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
 	sha := repo.Commit("first", map[string]string{"src/main.c": "int main(){}\n"})
 	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
-	ls := remote.Command("ls", git.CommandOptions{Pool: pool.New("build", 1, nil)}, []string{"ls"})
+	ls := remote.Command("ls", git.CommandOptions{Options: cache.Options{Pool: pool.New("build", 1, nil)}}, []string{"ls"})
 	fails := remote.Command("false", git.CommandOptions{}, []string{"sh", "-c", "echo about to fail; exit 3"})
 	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
 		src := remote.Fetch(tg.Commit())
@@ -265,8 +266,8 @@ func TestTimeoutStartsWithSlot(t *testing.T) {
 	sha := repo.Commit("first", map[string]string{"a": "1"})
 	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
 	p := pool.New("build", 1, nil)
-	quick := remote.Command("quick", git.CommandOptions{Pool: p, Timeout: 2 * time.Second}, []string{"true"})
-	slow := remote.Command("slow", git.CommandOptions{Timeout: 300 * time.Millisecond}, []string{"sleep", "10"})
+	quick := remote.Command("quick", git.CommandOptions{Options: cache.Options{Pool: p, Timeout: 2 * time.Second}}, []string{"true"})
+	slow := remote.Command("slow", git.CommandOptions{Options: cache.Options{Timeout: 300 * time.Millisecond}}, []string{"sleep", "10"})
 	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
 		src := remote.Fetch(tg.Commit())
 		return ci.Jobs{"quick": term.Then(term.Bind(src, quick), "ok"), "slow": term.Then(term.Bind(src, slow), "ok")}

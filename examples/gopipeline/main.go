@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/cimain"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/pool"
@@ -37,7 +38,7 @@ var steps struct {
 
 func jobs(t ci.Target) ci.Jobs {
 	if steps.remote == nil {
-		go1 := git.CommandOptions{Pool: goPool}
+		go1 := git.CommandOptions{Options: cache.Options{Pool: goPool}}
 		steps.remote = git.NewRemote(*src, *workDir, git.Options{})
 		steps.build = steps.remote.Command("build", go1, []string{"go", "build", "./..."})
 		steps.vet = steps.remote.Command("vet", go1, []string{"go", "vet", "./..."})
