@@ -70,7 +70,12 @@ import (
 type Builder[K comparable, V any] interface {
 	// Name names the builder in metrics.
 	Name() string
-	// Branch names key's result branch; it must change when the key does.
+	// Branch names key's result branch. It must change with anything that
+	// decides the result: the key, and the step's own inputs (its command,
+	// environment, build options...: Digest makes a short name of them),
+	// or a changed step would take the old step's result for its own.
+	// Distinct steps must not share a branch (ci.EscapeName and
+	// ci.JoinBranch make names that never collide).
 	Branch(key K) string
 	// Title says what the step does: the log's title and the pending
 	// reason while it runs, e.g. "Build Dockerfile of 1234567".

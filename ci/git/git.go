@@ -33,7 +33,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +87,7 @@ func NewRemote(url, workDir string, opts Options) *Remote {
 	sum := sha256.Sum256([]byte(url))
 	display, secrets := redact(url)
 	r := &Remote{url: url, display: display, secrets: secrets, opts: opts,
-		mirror: filepath.Join(workDir, safeName(filepath.Base(strings.TrimSuffix(display, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
+		mirror: filepath.Join(workDir, ci.EscapeName(filepath.Base(strings.TrimSuffix(display, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
 	r.fetch = cache.New[string, Commit](fetcher{r}, cache.Options{Timeout: opts.FetchTimeout, Secrets: secrets, RetryAfter: opts.RetryAfter})
 	return r
 }
@@ -224,25 +223,45 @@ type CommandOptions struct {
 }
 
 // Command returns a step that checks a commit out into a fresh directory
-// and runs the commands there in order, cached per label and commit as
-// branch shell-of-<label>-on-<sha>. Each command's output goes to the log
-// after a line `Running "argv"...`; the first that fails fails the step
-// with `Command … exited with status N`.
+// and runs the commands there in order. Each command's output goes to the
+// log after a line `Running "argv"...`; the first that fails fails the
+// step with `Command … exited with status N`.
+//
+// The step is cached per commit as branch
+// shell-of-<label>-<digest>-on-<sha>: the label escaped by ci.EscapeName
+// (so distinct labels never share a branch), and a digest
+// (cache.Digest) of the commands and Env, so that a step whose commands
+// or environment changed does not take the old result for its own (it
+// runs, on a branch of its own), while an unchanged one finds its result
+// after a restart. The pool, the priority, the timeout and the secrets
+// are not part of the step's identity: a new timeout does not run a
+// finished step again (a failure by timeout can be rebuilt).
 func (r *Remote) Command(label string, opts CommandOptions, argvs ...[]string) func(Commit) term.Term[struct{}] {
-	c := cache.New[string, struct{}](&commander{r: r, label: safeName(label), opts: opts, argvs: argvs}, opts.Options)
+	digest := cache.Digest(commandInputs{Argv: argvs, Env: opts.Env})
+	c := cache.New[string, struct{}](&commander{r: r, label: label, digest: digest, opts: opts, argvs: argvs}, opts.Options)
 	return func(cm Commit) term.Term[struct{}] { return c.Find(cm.Hash) }
 }
 
-type commander struct {
-	r     *Remote
-	label string
-	opts  CommandOptions
-	argvs [][]string
+// commandInputs are what decides a command step's result, besides the
+// commit: its identity (cache.Digest).
+type commandInputs struct {
+	Argv [][]string
+	Env  []string
 }
 
-func (c *commander) Name() string             { return "shell-" + c.label }
-func (c *commander) Branch(sha string) string { return "shell-of-" + c.label + "-on-" + sha }
-func (c *commander) Title(sha string) string  { return "Run " + c.label + " on " + short(sha) }
+type commander struct {
+	r      *Remote
+	label  string
+	digest string
+	opts   CommandOptions
+	argvs  [][]string
+}
+
+func (c *commander) Name() string { return "shell-" + c.label }
+func (c *commander) Branch(sha string) string {
+	return string(ci.JoinBranch("shell", "of", ci.EscapeName(c.label), c.digest, "on", sha))
+}
+func (c *commander) Title(sha string) string { return "Run " + c.label + " on " + short(sha) }
 
 func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (struct{}, error) {
 	dir, cleanup, err := Commit{Hash: sha, r: c.r}.Checkout(ctx, log)
@@ -355,23 +374,3 @@ func short(sha string) string {
 	}
 	return sha
 }
-
-var unsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-// safeName makes s usable in a branch name (and a file name): runs of
-// other characters than letters, digits, ".", "_" and "-" become "-", and
-// so do runs of dots, a final dot and a final ".lock".
-func safeName(s string) string {
-	s = unsafe.ReplaceAllString(s, "-")
-	s = dots.ReplaceAllString(s, "-")
-	s = strings.TrimSuffix(s, ".")
-	if t, ok := strings.CutSuffix(s, ".lock"); ok {
-		s = t + "-lock"
-	}
-	if s == "" || s == "." {
-		return "x"
-	}
-	return s
-}
-
-var dots = regexp.MustCompile(`\.\.+`)

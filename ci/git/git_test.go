@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +44,53 @@ func readBranchFile(t *testing.T, s dkstore.Store, branch, file string) (string,
 	return string(b), c.Message
 }
 
+// commandBranch is the result branch of the command step labelled label
+// on commit sha: shell-of-<label>-<digest>-on-<sha>, found in the store or
+// among the live logs (while it runs).
+func commandBranch(t *testing.T, h *citest.Harness, label, sha string) string {
+	t.Helper()
+	found := commandBranches(t, h, label, sha)
+	if len(found) != 1 {
+		t.Fatalf("result branches of %q on %.7s: %v, want one", label, sha, found)
+	}
+	return found[0]
+}
+
+// commandBranches lists the result branches of the command steps labelled
+// label on commit sha, in the store or among the live logs.
+func commandBranches(t *testing.T, h *citest.Harness, label, sha string) []string {
+	t.Helper()
+	return matchCommandBranches(label, sha, append(h.Engine.Logs().List(), commandBranchesIn(t, h.Store, label, sha)...))
+}
+
+// commandBranchesIn lists the result branches of the command steps
+// labelled label on commit sha in store.
+func commandBranchesIn(t *testing.T, store dkstore.Store, label, sha string) []string {
+	t.Helper()
+	branches, err := store.Branches(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range branches {
+		names = append(names, string(b))
+	}
+	return matchCommandBranches(label, sha, names)
+}
+
+func matchCommandBranches(label, sha string, names []string) []string {
+	re := regexp.MustCompile(`^shell-of-` + regexp.QuoteMeta(ci.EscapeName(label)) + `-[0-9a-f]{12}-on-` + sha + `$`)
+	var found []string
+	for _, n := range names {
+		if re.MatchString(n) && !slices.Contains(found, n) {
+			found = append(found, n)
+		}
+	}
+	return found
+}
+
 // The reference's "Git" test: a command runs in a checkout of the target's
-// commit; its result branch shell-of-ls-on-<sha> has the log.
+// commit; its result branch shell-of-ls-<digest>-on-<sha> has the log.
 func TestCommand(t *testing.T) {
 	gitfixture.Need(t)
 	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
@@ -62,7 +109,7 @@ func TestCommand(t *testing.T) {
 	h.Timeout = time.Minute
 	h.SetBranch("me/p", "master", sha)
 	h.WaitStatus("me/p", sha, "ls", ci.Success)
-	log, msg := readBranchFile(t, h.Store, "shell-of-ls-on-"+sha, "log")
+	log, msg := readBranchFile(t, h.Store, commandBranch(t, h, "ls", sha), "log")
 	if strings.Contains(log, "warning:") {
 		t.Errorf("the checkout warns: %q", log)
 	}
@@ -76,7 +123,7 @@ func TestCommand(t *testing.T) {
 	if want := `Command "sh" "-c" "echo about to fail; exit 3" exited with status 3`; st.Description != want {
 		t.Errorf("failure = %q, want %q", st.Description, want)
 	}
-	if log, _ := readBranchFile(t, h.Store, "shell-of-false-on-"+sha, "log"); !strings.Contains(log, "about to fail\n") {
+	if log, _ := readBranchFile(t, h.Store, commandBranch(t, h, "false", sha), "log"); !strings.Contains(log, "about to fail\n") {
 		t.Errorf("failure log = %q", log)
 	}
 }
@@ -99,7 +146,7 @@ func TestAnnotatedTag(t *testing.T) {
 	h.Timeout = time.Minute
 	h.SetTag("me/p", "v1.0", sha)
 	h.WaitStatus("me/p", sha, "cat", ci.Success)
-	if log, _ := readBranchFile(t, h.Store, "shell-of-cat-on-"+sha, "log"); !strings.Contains(log, "1.0\n") {
+	if log, _ := readBranchFile(t, h.Store, commandBranch(t, h, "cat", sha), "log"); !strings.Contains(log, "1.0\n") {
 		t.Errorf("log = %q", log)
 	}
 }
@@ -167,7 +214,7 @@ func TestFetchPullRefAndHash(t *testing.T) {
 	h.SetBranch("me/p", "hidden", hidden)
 	h.WaitStatus("me/p", pr, "cat", ci.Success)
 	h.WaitStatus("me/p", hidden, "cat", ci.Success)
-	if log, _ := readBranchFile(t, h.Store, "shell-of-cat-on-"+pr, "log"); !strings.Contains(log, "\npr") {
+	if log, _ := readBranchFile(t, h.Store, commandBranch(t, h, "cat", pr), "log"); !strings.Contains(log, "\npr") {
 		t.Errorf("log = %q", log)
 	}
 	if log, _ := readBranchFile(t, h.Store, "git-pull-of-"+hidden, "log"); !strings.Contains(log, "fetching it by its hash") {
@@ -235,8 +282,11 @@ func TestCheckoutRemovedOnCancel(t *testing.T) {
 	}}}})
 	h.Timeout = time.Minute
 	h.SetBranch("me/p", "master", sha)
-	branch := "shell-of-sleep-on-" + sha
+	var branch string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if b := commandBranches(t, h, "sleep", sha); len(b) == 1 {
+			branch = b[0]
+		}
 		if l, ok := h.Engine.Logs().Get(branch); ok && strings.Contains(string(l.Contents()), "started") {
 			break
 		}
@@ -347,5 +397,80 @@ func TestCheckoutShallow(t *testing.T) {
 	st := h.WaitStatus("me/p", sha, "check", ci.Success)
 	if want := fmt.Sprintf("full history 2; shallow %s second; status \"\"", sha); st.Description != want {
 		t.Errorf("got %q, want %q", st.Description, want)
+	}
+}
+
+// A command step's identity covers its commands and their environment:
+// under the same label, a step whose command or Env changed runs after a
+// restart (a new Remote and step over the same store and work directory),
+// and the old result does not come back; an unchanged step finds its
+// result without running.
+func TestCommandIdentity(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"a": "1"})
+	store := dkstore.NewMemory(dkstore.Options{})
+	t.Cleanup(func() { store.Close() })
+	work, runs := t.TempDir(), filepath.Join(t.TempDir(), "runs")
+	count := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "ran\n")
+	}
+	pass := []string{"sh", "-c", `echo ran >> "$RUNS"; test "$X" != fail`}
+	fail3 := []string{"sh", "-c", `echo ran >> "$RUNS"; exit 3`}
+	for i, c := range []struct {
+		name  string
+		argv  []string
+		x     string
+		state ci.State
+		runs  int
+	}{
+		{"first", pass, "ok", ci.Success, 1},
+		{"Env changed", pass, "fail", ci.Failure, 2},
+		{"command changed", fail3, "ok", ci.Failure, 3},
+		{"as first", pass, "ok", ci.Success, 3}, // the first run's result
+	} {
+		remote := git.NewRemote(repo.Dir, work, git.Options{})
+		check := remote.Command("check", git.CommandOptions{Env: []string{"RUNS=" + runs, "X=" + c.x}}, c.argv)
+		h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+			return ci.Jobs{"check": term.Then(term.Bind(remote.Fetch(tg.Commit()), check), "passed")}
+		}}}}, citest.WithStore(store))
+		h.Timeout = 30 * time.Second
+		if i == 0 {
+			h.SetBranch("me/p", "master", sha)
+		}
+		h.WaitStatus("me/p", sha, "check", c.state)
+		h.Settle()
+		if n := count(); n != c.runs {
+			t.Errorf("%s: the command ran %d times in all, want %d", c.name, n, c.runs)
+		}
+		h.Stop()
+	}
+	if b := commandBranchesIn(t, store, "check", sha); len(b) != 3 {
+		t.Errorf("result branches: %v, want 3 (one per distinct step)", b)
+	}
+}
+
+// Distinct labels never share a result branch: "a/b" and "a-b" (which
+// the escaping of earlier versions both turned into "a-b") keep their own
+// results.
+func TestCommandLabelsDistinct(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"a": "1"})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	slash := remote.Command("a/b", git.CommandOptions{}, []string{"true"})
+	dash := remote.Command("a-b", git.CommandOptions{}, []string{"true"})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		src := remote.Fetch(tg.Commit())
+		return ci.Jobs{"slash": term.Then(term.Bind(src, slash), "slash"), "dash": term.Then(term.Bind(src, dash), "dash")}
+	}}}})
+	h.Timeout = 30 * time.Second
+	h.SetBranch("me/p", "master", sha)
+	h.WaitStatus("me/p", sha, "slash", ci.Success)
+	h.WaitStatus("me/p", sha, "dash", ci.Success)
+	a, b := commandBranch(t, h, "a/b", sha), commandBranch(t, h, "a-b", sha)
+	if a == b || !strings.HasPrefix(a, "shell-of-a_2fb-") || !strings.HasPrefix(b, "shell-of-a_2db-") {
+		t.Errorf("branches %q and %q", a, b)
 	}
 }
