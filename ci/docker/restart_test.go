@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dkgo/datakit/bridge"
+	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/internal/gitfixture"
 )
@@ -39,18 +41,7 @@ func TestDockerRestartMidBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	status := func(job string) bridge.Status {
-		ctx := context.Background()
-		br, _ := store.Branch(bridge.DefaultBranch)
-		h, _ := br.Head(ctx)
-		if h.IsZero() {
-			return bridge.Status{}
-		}
-		c, _ := store.Commit(ctx, h)
-		tree, _ := store.Tree(ctx, c.Tree)
-		st, _, _ := bridge.ReadStatus(ctx, tree, bridge.Repo{User: "me", Name: "app"}, head, "ci/datakit/"+job)
-		return st
-	}
+	status := func(job string) bridge.Status { return appStatus(store, head, job) }
 	var (
 		cmd *exec.Cmd
 		out *bytes.Buffer // the running CI's output
@@ -80,10 +71,11 @@ func TestDockerRestartMidBuild(t *testing.T) {
 	if st := status("all"); st.State != "success" {
 		waitFor("all to succeed", func() bool { return status("all").State == "success" })
 	}
-	imgID := strings.TrimSpace(branchFile(t, store, "docker-build-Dockerfile-of-"+head, "value"))
+	buildBranch := findBranch(t, store, `docker-build-Dockerfile-[0-9a-f]{12}-of-`+head)
+	imgID := strings.TrimSpace(branchFile(t, store, buildBranch, "value"))
 	defer dockerClient.RemoveImage(context.Background(), imgID)
 	heads := map[string]dkstore.CommitID{}
-	for _, b := range []string{"docker-build-Dockerfile-of-" + head, "docker-run-test-in-" + strings.ReplaceAll(imgID, ":", "-"), "git-pull-of-" + head} {
+	for _, b := range []string{buildBranch, findBranch(t, store, `docker-run-test-[0-9a-f]{12}-in-`+ci.EscapeName(imgID)), "git-pull-of-" + head} {
 		heads[b] = branchHead(t, store, b)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -167,6 +159,121 @@ func TestDockerRestartMidRun(t *testing.T) {
 	if !strings.Contains(out.String(), "removed containers left by an earlier run of this CI") {
 		t.Errorf("the restarted CI did not say it removed the leftover:\n%s", out)
 	}
+}
+
+// TestDockerChangedCommandRunsAgain runs examples/dockerpipeline, then
+// starts it again with another test command (--test): the old result does
+// not answer for the new command, which runs and fails, its status ending
+// with its output's last line; the image is not built again. Started a
+// third time with the first command, it finds the first result without
+// running anything.
+func TestDockerChangedCommandRunsAgain(t *testing.T) {
+	needDocker(t)
+	gitfixture.Need(t)
+	bin := buildPipeline(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "app"))
+	head := repo.Commit("app", map[string]string{
+		"Dockerfile": "FROM " + baseImage + "\nCOPY . /src\nWORKDIR /src\n",
+		"test.sh":    "echo PASS\n",
+	})
+	state, work := t.TempDir(), t.TempDir()
+	store, err := dkstore.Open(state, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const check = `echo checking; echo "no license header in ./extra.go"; exit 1`
+	var buildHead, firstRun dkstore.CommitID
+	for i, c := range []struct {
+		test  string
+		state string
+		descr string
+	}{
+		{"sh test.sh", "success", "Tests passed"},
+		{check, "failure", `Command "sh" "-c" "` + strings.ReplaceAll(check, `"`, `\"`) + `" exited with status 1: no license header in ./extra.go`},
+		{"sh test.sh", "success", "Tests passed"},
+	} {
+		cmd, out := startProcess(t, bin, []string{"--state-dir", state, "--listen", "off", "--local-repo", "me/app:" + repo.Dir,
+			"--src", repo.Dir, "--work-dir", work, "--test", c.test})
+		for deadline := time.Now().Add(90 * time.Second); appStatus(store, head, "test").State != c.state; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("start %d: test is %+v, want %s; the CI said:\n%s", i+1, appStatus(store, head, "test"), c.state, out)
+			}
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if st := appStatus(store, head, "test"); st.Description != c.descr {
+			t.Errorf("start %d: test is %q, want %q", i+1, st.Description, c.descr)
+		}
+		build := findBranch(t, store, `docker-build-Dockerfile-[0-9a-f]{12}-of-`+head)
+		img := strings.TrimSpace(branchFile(t, store, build, "value"))
+		runs := findBranches(t, store, `docker-run-test-[0-9a-f]{12}-in-`+ci.EscapeName(img))
+		switch i {
+		case 0:
+			defer dockerClient.RemoveImage(context.Background(), img)
+			buildHead, firstRun = branchHead(t, store, build), branchHead(t, store, runs[0])
+		case 1:
+			if got := branchHead(t, store, build); got != buildHead {
+				t.Error("the image was built again for another test command")
+			}
+			if len(runs) != 2 {
+				t.Errorf("run result branches %v, want 2: one per command", runs)
+			}
+		case 2:
+			if len(runs) != 2 {
+				t.Errorf("run result branches %v, want the same 2", runs)
+			}
+			for _, r := range runs {
+				if h := branchHead(t, store, r); strings.Contains(branchFile(t, store, r, "log"), "PASS") && h != firstRun {
+					t.Error("the first command ran again: its result was not found")
+				}
+			}
+		}
+	}
+}
+
+// appStatus is the status of job on commit head of me/app in store.
+func appStatus(store dkstore.Store, head, job string) bridge.Status {
+	ctx := context.Background()
+	br, _ := store.Branch(bridge.DefaultBranch)
+	h, _ := br.Head(ctx)
+	if h.IsZero() {
+		return bridge.Status{}
+	}
+	c, _ := store.Commit(ctx, h)
+	tree, _ := store.Tree(ctx, c.Tree)
+	st, _, _ := bridge.ReadStatus(ctx, tree, bridge.Repo{User: "me", Name: "app"}, head, "ci/datakit/"+job)
+	return st
+}
+
+// findBranches lists the branches of store whose whole name matches the
+// regular expression re.
+func findBranches(t *testing.T, store dkstore.Store, re string) []string {
+	t.Helper()
+	branches, err := store.Branches(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("^(?:" + re + ")$")
+	var found []string
+	for _, b := range branches {
+		if m.MatchString(string(b)) {
+			found = append(found, string(b))
+		}
+	}
+	return found
+}
+
+// findBranch is the one branch of store whose name matches re.
+func findBranch(t *testing.T, store dkstore.Store, re string) string {
+	t.Helper()
+	found := findBranches(t, store, re)
+	if len(found) != 1 {
+		t.Fatalf("branches matching %s: %v, want one", re, found)
+	}
+	return found[0]
 }
 
 // buildPipeline builds examples/dockerpipeline and returns its path.

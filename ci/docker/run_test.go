@@ -254,7 +254,7 @@ func TestRunNetwork(t *testing.T) {
 	}
 
 	// The same connection with the default network fails.
-	script = `ls /sys/class/net; echo "hello again" | nc -w 2 ` + gateway + " " + port
+	script = `ls /sys/class/net; echo "hello again" | nc -w 2 ` + gateway + " " + port + " 2>&1" // one stream: in order
 	log, err = run(t, c, RunOptions{Cmd: []string{"sh", "-c", script}})
 	var exit *ExitError
 	if !errors.As(err, &exit) {

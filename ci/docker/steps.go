@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/livelog"
@@ -88,13 +89,32 @@ func (i Image) Short() string {
 type StepOptions = cache.Options
 
 // BuildStep builds an image from a commit's Dockerfile, cached as branch
-// docker-build-<label>-of-<sha>[-from-<base image>].
+// docker-build-<label>-<digest>-of-<sha>[-from-<base image>]: the label
+// escaped by ci.EscapeName, and a digest (cache.Digest) of the build
+// options that decide the image (Dockerfile, BuildArgs, Target, Tags,
+// Labels, NoCache), so that a step whose options changed builds again
+// instead of taking the old image, while an unchanged one finds its image
+// after a restart.
 type BuildStep struct {
-	e     *Engine
-	label string
-	build BuildOptions
-	opts  StepOptions
-	c     *cache.Cache[buildKey, Image]
+	e      *Engine
+	label  string
+	digest string
+	build  BuildOptions
+	opts   StepOptions
+	c      *cache.Cache[buildKey, Image]
+}
+
+// buildInputs are what decides a build step's image, besides the commit
+// and the base image: its identity (cache.Digest). Not in it: the build's
+// Timeout and the StepOptions (a new limit does not rebuild a finished
+// image).
+type buildInputs struct {
+	Dockerfile string
+	BuildArgs  map[string]string
+	Target     string
+	Tags       []string
+	Labels     map[string]string
+	NoCache    bool
 }
 
 type buildKey struct {
@@ -106,7 +126,12 @@ type buildKey struct {
 // to the checkout; ContextDir is set by the step), labelled label in
 // branch names and titles.
 func NewBuild(e *Engine, label string, o BuildOptions, opts StepOptions) *BuildStep {
-	b := &BuildStep{e: e, label: sanitize(label), build: o, opts: opts}
+	dockerfile := o.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	digest := cache.Digest(buildInputs{Dockerfile: dockerfile, BuildArgs: o.BuildArgs, Target: o.Target, Tags: o.Tags, Labels: o.Labels, NoCache: o.NoCache})
+	b := &BuildStep{e: e, label: label, digest: digest, build: o, opts: opts}
 	b.c = cache.New[buildKey, Image](buildBuilder{b}, opts)
 	return b
 }
@@ -126,11 +151,11 @@ type buildBuilder struct{ b *BuildStep }
 func (bb buildBuilder) Name() string { return "docker-build" }
 
 func (bb buildBuilder) Branch(k buildKey) string {
-	br := "docker-build-" + bb.b.label + "-of-" + k.commit.Hash
+	parts := []string{"docker", "build", ci.EscapeName(bb.b.label), bb.b.digest, "of", k.commit.Hash}
 	if k.from != "" {
-		br += "-from-" + imagePart(k.from)
+		parts = append(parts, "from", ci.EscapeName(k.from))
 	}
-	return br
+	return string(ci.JoinBranch(parts...))
 }
 
 func (bb buildBuilder) Title(k buildKey) string {
@@ -192,19 +217,43 @@ func (bb buildBuilder) Load(ctx context.Context, tree dkstore.Tree, _ buildKey) 
 }
 
 // RunStep runs a command in an image, cached as branch
-// docker-run-<label>-in-<image id>.
+// docker-run-<label>-<digest>-in-<image id>: the label escaped by
+// ci.EscapeName, and a digest (cache.Digest) of the run options that
+// decide the result (Cmd, Entrypoint, Env, User, WorkDir, Mounts,
+// Network), so that a step whose command changed runs again instead of
+// taking the old result, while an unchanged one finds its result after a
+// restart. The contents of a mounted directory are not part of it.
 type RunStep struct {
-	e     *Engine
-	label string
-	run   RunOptions
-	opts  StepOptions
-	c     *cache.Cache[string, struct{}]
+	e      *Engine
+	label  string
+	digest string
+	run    RunOptions
+	opts   StepOptions
+	c      *cache.Cache[string, struct{}]
+}
+
+// runInputs are what decides a run step's result, besides the image: its
+// identity (cache.Digest). Not in it: the run's Timeout and Labels, and
+// the StepOptions.
+type runInputs struct {
+	Cmd        []string
+	Entrypoint []string
+	Env        []string
+	User       string
+	WorkDir    string
+	Mounts     []Mount
+	Network    string
 }
 
 // NewRun returns the step running o (its Image is set by the step: In)
 // labelled label.
 func NewRun(e *Engine, label string, o RunOptions, opts StepOptions) *RunStep {
-	r := &RunStep{e: e, label: sanitize(label), run: o, opts: opts}
+	network := o.Network
+	if network == "" {
+		network = "none"
+	}
+	digest := cache.Digest(runInputs{Cmd: o.Cmd, Entrypoint: o.Entrypoint, Env: o.Env, User: o.User, WorkDir: o.WorkDir, Mounts: o.Mounts, Network: network})
+	r := &RunStep{e: e, label: label, digest: digest, run: o, opts: opts}
 	r.c = cache.New[string, struct{}](runBuilder{r}, opts)
 	return r
 }
@@ -217,7 +266,7 @@ type runBuilder struct{ r *RunStep }
 
 func (rb runBuilder) Name() string { return "docker-run" }
 func (rb runBuilder) Branch(id string) string {
-	return "docker-run-" + rb.r.label + "-in-" + imagePart(id)
+	return string(ci.JoinBranch("docker", "run", ci.EscapeName(rb.r.label), rb.r.digest, "in", ci.EscapeName(id)))
 }
 func (rb runBuilder) Title(id string) string {
 	return fmt.Sprintf("Run %s in %s", rb.r.label, Image{ID: id}.Short())
@@ -294,55 +343,4 @@ type multiWriter struct {
 func (m multiWriter) Write(p []byte) (int, error) {
 	m.tail.Write(p)
 	return m.log.Write(p)
-}
-
-// imagePart is an image in a branch name: an image id's ":" becomes "-"
-// (the reference's "sha256-<hex>"); in a reference such as
-// "ocaml/opam:alpine", a character a branch name cannot hold is escaped
-// as "_" and two hex digits ("ocaml_2fopam-alpine"), so that two images
-// never share a result branch, and no name is invalid.
-func imagePart(id string) string {
-	var b strings.Builder
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c == ':':
-			b.WriteByte('-')
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-			b.WriteByte(c)
-		case c == '.' && i+1 < len(id) && id[i+1] != '.' && (i == 0 || id[i-1] != '.'):
-			b.WriteByte(c)
-		default: // "/", "@", "..", a final "."
-			fmt.Fprintf(&b, "_%02x", c)
-		}
-	}
-	s := b.String()
-	if t, ok := strings.CutSuffix(s, ".lock"); ok {
-		s = t + "_2elock"
-	}
-	return s
-}
-
-// sanitize makes a label usable in a branch name: a character a branch
-// name cannot hold, a "." next to another or last, and a final ".lock"
-// become "-".
-func sanitize(s string) string {
-	var b strings.Builder
-	for i, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
-			b.WriteRune(c)
-		case c == '.' && i+1 < len(s) && s[i+1] != '.' && (i == 0 || s[i-1] != '.'):
-			b.WriteRune(c)
-		default:
-			b.WriteByte('-')
-		}
-	}
-	if b.Len() == 0 {
-		return "x"
-	}
-	if t, ok := strings.CutSuffix(b.String(), ".lock"); ok {
-		return t + "-lock"
-	}
-	return b.String()
 }
