@@ -69,7 +69,11 @@ type Options struct {
 	RetryAfter time.Duration
 }
 
-// Commit is a commit present in the mirror.
+// Commit is a fetched commit. Its Checkout fetches it into the mirror
+// again if the mirror lost it: a saved fetch result is trusted without
+// looking at the mirror, so that a CI restarted with a new work directory
+// finds its finished results, and reports nothing new, without fetching
+// anything first.
 type Commit struct {
 	Hash string
 	r    *Remote
@@ -150,46 +154,54 @@ func (f fetcher) Branch(sha string) string { return "git-pull-of-" + sha }
 func (f fetcher) Title(sha string) string  { return "Fetch " + short(sha) }
 
 func (f fetcher) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (Commit, error) {
-	r := f.r
 	if !isHash(sha) {
 		return Commit{}, fmt.Errorf("%q is not a commit hash", sha)
 	}
+	if err := f.r.ensure(ctx, log, sha); err != nil {
+		return Commit{}, err
+	}
+	return Commit{Hash: sha, r: f.r}, nil
+}
+
+// ensure fetches commit sha into the mirror, unless it is there already.
+// Its errors are infrastructure errors (or the context's cause): not
+// cached as failures, since the commit may yet be pushed.
+func (r *Remote) ensure(ctx context.Context, log *livelog.Log, sha string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(r.mirror), 0o755); err != nil {
-		return Commit{}, term.Infra(err)
+		return term.Infra(err)
 	}
 	unlock, err := lockFile(ctx, r.mirror+".lock", func() { log.Printf("Waiting for another fetch into %s", filepath.Base(r.mirror)) })
 	if err != nil {
-		return Commit{}, err
+		return err
 	}
 	defer unlock()
 	if _, err := os.Stat(filepath.Join(r.mirror, "HEAD")); err != nil {
 		if err := git(ctx, log, nil, "", "init", "--quiet", "--bare", r.mirror); err != nil {
-			return Commit{}, term.Infra(err)
+			return term.Infra(err)
 		}
 	}
 	if r.has(ctx, sha) {
-		return Commit{Hash: sha, r: r}, nil
+		return nil
 	}
 	log.Printf("Fetching %s from %s", short(sha), r.display)
 	err = git(ctx, log, r.secrets, r.mirror, "fetch", "--quiet", "--force", "--no-tags", r.url,
 		"+refs/heads/*:refs/mirror/heads/*", "+refs/tags/*:refs/mirror/tags/*", "+refs/pull/*:refs/mirror/pull/*")
 	if err != nil {
-		return Commit{}, term.Infra(fmt.Errorf("fetching %s: %w", r.display, err))
+		return term.Infra(fmt.Errorf("fetching %s: %w", r.display, err))
 	}
 	if r.has(ctx, sha) {
-		return Commit{Hash: sha, r: r}, nil
+		return nil
 	}
 	log.Printf("No branch, tag or pull request of %s has %s: fetching it by its hash", r.display, short(sha))
 	if err := git(ctx, log, r.secrets, r.mirror, "fetch", "--quiet", "--no-tags", r.url, "+"+sha+":refs/mirror/commits/"+sha); err == nil && r.has(ctx, sha) {
-		return Commit{Hash: sha, r: r}, nil
+		return nil
 	}
 	if ctx.Err() != nil {
-		return Commit{}, context.Cause(ctx)
+		return context.Cause(ctx)
 	}
-	// Not cached as a failure: the commit may yet be pushed.
-	return Commit{}, term.Infra(fmt.Errorf("commit %s is not in %s", short(sha), r.display))
+	return term.Infra(fmt.Errorf("commit %s is not in %s", short(sha), r.display))
 }
 
 // isHash reports whether s is a full hexadecimal commit hash.
@@ -205,9 +217,14 @@ func isHash(s string) bool {
 	return true
 }
 
-func (f fetcher) Load(ctx context.Context, _ dkstore.Tree, sha string) (Commit, error) {
-	if !f.r.has(ctx, sha) { // the mirror was lost: fetch again
-		return Commit{}, fmt.Errorf("commit %s is not in the mirror", short(sha))
+// Load trusts the saved fetch without looking at the mirror: a commit the
+// mirror lost (a new work directory) is fetched again when it is checked
+// out, which only a step that runs does. So a restart with a new work
+// directory finds every finished result, and its statuses stay, without a
+// fetch first.
+func (f fetcher) Load(_ context.Context, _ dkstore.Tree, sha string) (Commit, error) {
+	if !isHash(sha) {
+		return Commit{}, fmt.Errorf("%q is not a commit hash", sha)
 	}
 	return Commit{Hash: sha, r: f.r}, nil
 }
@@ -280,9 +297,11 @@ func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Tr
 }
 
 // Checkout checks the commit out into a fresh temporary directory (git's
-// output goes to log); cleanup removes it. Errors are infrastructure
-// errors. Its .git reads the mirror's objects (git's alternates): the
-// whole history is there, but only on this machine.
+// output goes to log); cleanup removes it. A commit that the mirror lost
+// (its work directory is new) is fetched into it again first, the fetch
+// logged to log. Errors are infrastructure errors. Its .git reads the
+// mirror's objects (git's alternates): the whole history is there, but
+// only on this machine.
 func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cleanup func(), err error) {
 	return c.checkout(ctx, log, false)
 }
@@ -296,8 +315,14 @@ func (c Commit) CheckoutShallow(ctx context.Context, log *livelog.Log) (dir stri
 }
 
 func (c Commit) checkout(ctx context.Context, log *livelog.Log, shallow bool) (dir string, cleanup func(), err error) {
-	if c.r == nil || !c.r.has(ctx, c.Hash) {
-		return "", nil, term.Infra(fmt.Errorf("commit %s is not in the mirror: fetch it first", short(c.Hash)))
+	if c.r == nil {
+		return "", nil, term.Infra(fmt.Errorf("commit %s was not fetched: fetch it first", short(c.Hash)))
+	}
+	if !c.r.has(ctx, c.Hash) {
+		log.Printf("Commit %s is not in the mirror (a new work directory?): fetching it again", short(c.Hash))
+		if err := c.r.ensure(ctx, log, c.Hash); err != nil {
+			return "", nil, err
+		}
 	}
 	sweepCheckouts.Do(func() { removeDeadCheckouts(os.TempDir()) })
 	dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", checkoutPrefix, os.Getpid()))

@@ -474,3 +474,71 @@ func TestCommandLabelsDistinct(t *testing.T) {
 		t.Errorf("branches %q and %q", a, b)
 	}
 }
+
+// A restart with another work directory (an empty mirror) changes nothing
+// visible: the finished results are found without a fetch, and not one
+// status is written (the metadata branch does not move). A step that must
+// run afterwards fetches its commit again when it checks it out.
+func TestRestartWithNewWorkDir(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"VERSION": "1.0\n"})
+	store := dkstore.NewMemory(dkstore.Options{})
+	t.Cleanup(func() { store.Close() })
+	harness := func(work string, argv ...[]string) *citest.Harness {
+		remote := git.NewRemote(repo.Dir, work, git.Options{})
+		cat := remote.Command("cat", git.CommandOptions{}, argv...)
+		h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+			src := remote.Fetch(tg.Commit())
+			return ci.Jobs{"fetch": term.Then(src, "fetched"), "cat": term.Then(term.Bind(src, cat), "read")}
+		}}}}, citest.WithStore(store))
+		h.Timeout = time.Minute
+		return h
+	}
+	metadata := func() dkstore.CommitID {
+		br, _ := store.Branch(dkstore.BranchName("github-metadata"))
+		head, err := br.Head(context.Background())
+		if err != nil || head.IsZero() {
+			t.Fatalf("metadata branch: %v, %v", head, err)
+		}
+		return head
+	}
+
+	h := harness(t.TempDir(), []string{"cat", "VERSION"})
+	h.SetBranch("me/p", "master", sha)
+	h.WaitStatus("me/p", sha, "fetch", ci.Success)
+	h.WaitStatus("me/p", sha, "cat", ci.Success)
+	h.Settle()
+	h.Stop()
+	before := metadata()
+
+	work := t.TempDir() // a new work directory: an empty mirror
+	h = harness(work, []string{"cat", "VERSION"})
+	h.Settle()
+	time.Sleep(500 * time.Millisecond) // a fetch, had one started, would have said so by now
+	h.Settle()
+	h.WantStatus("me/p", sha, "cat", ci.Success, "read")
+	if after := metadata(); after != before {
+		t.Errorf("the restart wrote to the metadata branch (%s, then %s): statuses flapped", before, after)
+	}
+	if mirrors, _ := filepath.Glob(filepath.Join(work, "*.git")); len(mirrors) != 0 {
+		t.Errorf("the restart fetched into %v", mirrors)
+	}
+	h.Stop()
+
+	// A step that runs (its command changed) fetches the commit again.
+	h = harness(work, []string{"cat", "VERSION"}, []string{"true"})
+	h.WaitStatus("me/p", sha, "cat", ci.Success)
+	branches := commandBranches(t, h, "cat", sha)
+	if len(branches) != 2 {
+		t.Fatalf("result branches %v, want 2", branches)
+	}
+	var logs string
+	for _, b := range branches {
+		l, _ := readBranchFile(t, store, b, "log")
+		logs += l
+	}
+	if !strings.Contains(logs, "is not in the mirror (a new work directory?): fetching it again") || !strings.Contains(logs, "Fetching "+sha[:7]) {
+		t.Errorf("the new step's log does not show the fetch: %q", logs)
+	}
+}
