@@ -1,10 +1,10 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"strings"
@@ -259,7 +259,8 @@ func NewRun(e *Engine, label string, o RunOptions, opts StepOptions) *RunStep {
 }
 
 // In is the term of the command's run in image img. A failure's message
-// ends with the last line of the command's output.
+// ends with the last line of the command's output, the command
+// abbreviated so that the message fits in a status (livelog.Explain).
 func (r *RunStep) In(img Image) term.Term[struct{}] { return r.c.Find(img.ID) }
 
 type runBuilder struct{ r *RunStep }
@@ -286,61 +287,18 @@ func (rb runBuilder) Generate(ctx context.Context, log *livelog.Log, _ dkstore.T
 		}
 		o.Labels[CILabel] = owner
 	}
-	tail := &lastLine{}
-	err = c.Run(ctx, o, multiWriter{log, tail})
+	var tail livelog.Tail
+	err = c.Run(ctx, o, io.MultiWriter(log, &tail))
 	var exit *ExitError
-	if errors.As(err, &exit) && tail.line() != "" {
-		// only an exit: a timeout or a cancellation keeps its own text
-		return struct{}{}, fmt.Errorf("%w: %s", err, tail.line())
+	if errors.As(err, &exit) {
+		// The reason last, the command abbreviated if need be. (A
+		// timeout or a cancellation keeps its own text.)
+		what := func(cmd string) string { return exitMessage(cmd, exit.Status) }
+		err = livelog.Explain(err, what, exit.command(), tail.Line())
 	}
 	return struct{}{}, err
 }
 
 func (rb runBuilder) Load(context.Context, dkstore.Tree, string) (struct{}, error) {
 	return struct{}{}, nil
-}
-
-// lastLine keeps the last non-empty line written to it (a carriage
-// return, as progress bars use, ends a line too).
-type lastLine struct {
-	mu   sync.Mutex
-	last []byte
-	cur  []byte
-}
-
-func (l *lastLine) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, b := range p {
-		if b == '\n' || b == '\r' {
-			if len(bytes.TrimSpace(l.cur)) > 0 {
-				l.last = append(l.last[:0], l.cur...)
-			}
-			l.cur = l.cur[:0]
-			continue
-		}
-		if len(l.cur) < 512 {
-			l.cur = append(l.cur, b)
-		}
-	}
-	return len(p), nil
-}
-
-func (l *lastLine) line() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(bytes.TrimSpace(l.cur)) > 0 {
-		return string(bytes.TrimSpace(l.cur))
-	}
-	return string(bytes.TrimSpace(l.last))
-}
-
-type multiWriter struct {
-	log  *livelog.Log
-	tail *lastLine
-}
-
-func (m multiWriter) Write(p []byte) (int, error) {
-	m.tail.Write(p)
-	return m.log.Write(p)
 }

@@ -309,28 +309,6 @@ func TestDockerStepIdentity(t *testing.T) {
 	}
 }
 
-// A failing run's message ends with its output's last line: the last one
-// with text, a carriage return ending a line too.
-func TestDockerLastLine(t *testing.T) {
-	for _, c := range []struct{ name, out, want string }{
-		{"plain", "a\nFAIL: b\n", "FAIL: b"},
-		{"blank lines after", "FAIL: b\n\n  \n", "FAIL: b"},
-		{"no newline", "a\nunfinished", "unfinished"},
-		{"progress bar", "50%\r100%\rdone: 3 failures\r\n", "done: 3 failures"},
-		{"nothing", "", ""},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			var l lastLine
-			for i := 0; i < len(c.out); i++ { // byte by byte: any split
-				l.Write([]byte{c.out[i]})
-			}
-			if got := l.line(); got != c.want {
-				t.Errorf("line() = %q, want %q", got, c.want)
-			}
-		})
-	}
-}
-
 // A saved image that is gone (pruned) is built again at the next lookup;
 // a daemon that is down when a saved build is looked up gives status
 // error and rebuilds nothing.

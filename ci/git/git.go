@@ -30,6 +30,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -242,7 +243,9 @@ type CommandOptions struct {
 // Command returns a step that checks a commit out into a fresh directory
 // and runs the commands there in order. Each command's output goes to the
 // log after a line `Running "argv"...`; the first that fails fails the
-// step with `Command … exited with status N`.
+// step with `Command … exited with status N: <the last line of its
+// output>`, the command abbreviated so that the message fits in a status
+// (livelog.Explain).
 //
 // The step is cached per commit as branch
 // shell-of-<label>-<digest>-on-<sha>: the label escaped by ci.EscapeName
@@ -289,7 +292,16 @@ func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Tr
 	for _, argv := range c.argvs {
 		cmd := process.Cmd{Argv: argv, Dir: dir, Env: c.opts.Env, Mask: c.opts.Secrets}
 		fmt.Fprintf(log, "Running %s...\n", cmd)
-		if err := process.Run(ctx, cmd, log, log); err != nil {
+		var tail livelog.Tail
+		out := io.MultiWriter(log, &tail)
+		if err := process.Run(ctx, cmd, out, out); err != nil {
+			var exit *process.ExitError
+			if errors.As(err, &exit) {
+				// The reason last, the command abbreviated if need be.
+				// (A timeout or a cancellation keeps its own text.)
+				what := func(c string) string { e := *exit; e.Command = c; return e.Error() }
+				err = livelog.Explain(err, what, exit.Command, tail.Line())
+			}
 			return struct{}{}, err
 		}
 	}

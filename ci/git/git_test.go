@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -120,7 +121,7 @@ func TestCommand(t *testing.T) {
 		t.Errorf("fetch result = %q", msg)
 	}
 	st := h.WaitStatus("me/p", sha, "fail", ci.Failure)
-	if want := `Command "sh" "-c" "echo about to fail; exit 3" exited with status 3`; st.Description != want {
+	if want := `Command "sh" "-c" "echo about to fail; exit 3" exited with status 3: about to fail`; st.Description != want {
 		t.Errorf("failure = %q, want %q", st.Description, want)
 	}
 	if log, _ := readBranchFile(t, h.Store, commandBranch(t, h, "false", sha), "log"); !strings.Contains(log, "about to fail\n") {
@@ -540,5 +541,30 @@ func TestRestartWithNewWorkDir(t *testing.T) {
 	}
 	if !strings.Contains(logs, "is not in the mirror (a new work directory?): fetching it again") || !strings.Contains(logs, "Fetching "+sha[:7]) {
 		t.Errorf("the new step's log does not show the fetch: %q", logs)
+	}
+}
+
+// A failing command's status ends with the last line of its output, the
+// command abbreviated so that the reason survives the status's 140
+// characters.
+func TestFailureExplained(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"main.go": "// Copyright me\npackage main\n", "extra.go": "package main\n"})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	const script = `for f in $(git ls-files '*.go'); do head -n 1 "$f" | grep -q Copyright || { echo "no license header in ./$f"; exit 1; }; done`
+	license := remote.Command("license", git.CommandOptions{}, []string{"sh", "-c", script})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"license": term.Then(term.Bind(remote.Fetch(tg.Commit()), license), "headers")}
+	}}}})
+	h.Timeout = time.Minute
+	h.SetBranch("me/p", "master", sha)
+	st := h.WaitStatus("me/p", sha, "license", ci.Failure)
+	const start, end = `Command "sh" "-c" "for f in $(git ls-files '*.go'); do head`, `… exited with status 1: no license header in ./extra.go`
+	if !strings.HasPrefix(st.Description, start) || !strings.HasSuffix(st.Description, end) || utf8.RuneCountInString(st.Description) > 140 {
+		t.Errorf("status = %q (%d characters), want %q…%q within 140", st.Description, utf8.RuneCountInString(st.Description), start, end)
+	}
+	if failure, _ := readBranchFile(t, h.Store, commandBranch(t, h, "license", sha), "failure"); strings.TrimSpace(failure) != st.Description {
+		t.Errorf("saved failure %q, status %q", failure, st.Description)
 	}
 }
