@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/dkgo/datakit/ci/process"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"syscall"
@@ -57,6 +58,12 @@ type Options struct {
 	// run of this CI left behind (killed mid-run, its containers outlive
 	// it). Empty: no such clean-up.
 	Owner string
+
+	// Logger, used by [Engine], receives what it does on its own (the
+	// removal of an earlier run's containers): give it the CI's logger,
+	// so that every line the CI prints has one format. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Client talks to one Docker daemon. It is safe for concurrent use.

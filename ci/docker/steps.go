@@ -50,7 +50,11 @@ func (e *Engine) client(ctx context.Context) (*Client, error) {
 			return nil, err
 		}
 		if n > 0 {
-			slog.Info("docker: removed containers left by an earlier run of this CI", "count", n, "owner", e.opts.Owner)
+			log := e.opts.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Info("docker: removed containers left by an earlier run of this CI", "count", n, "owner", e.opts.Owner)
 		}
 		e.cleaned = true
 	}
