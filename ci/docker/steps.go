@@ -178,6 +178,15 @@ func (bb buildBuilder) Generate(ctx context.Context, log *livelog.Log, tx dkstor
 	defer cleanup()
 	o := bb.b.build
 	o.ContextDir = dir
+	if owner := bb.b.e.opts.Owner; owner != "" {
+		// as on the run steps' containers: so that the CI's images can be
+		// told from others, and pruned (docs/ci.md)
+		o.Labels = maps.Clone(o.Labels)
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
+		}
+		o.Labels[CILabel] = owner
+	}
 	if k.from != "" {
 		args := map[string]string{}
 		for n, v := range o.BuildArgs {

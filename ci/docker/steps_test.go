@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -410,4 +411,63 @@ func TestDockerRebuildQueuesLow(t *testing.T) {
 	release()
 	h.WaitStatus("me/p", sha2, "b", ci.Success)
 	h.WaitStatus("me/p", sha1, "a", ci.Success)
+}
+
+// With an Owner, the images the build steps build carry it (CILabel), as
+// the run steps' containers do, and docs/ci.md's recipe prunes them: the
+// base image (not the CI's) stays, and a CI restarted after the prune
+// builds the image it needs again.
+func TestDockerImageOwnerLabelAndPrune(t *testing.T) {
+	needDocker(t)
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Fatalf("the prune recipe needs the docker command: %v", err)
+	}
+	repo, good, _ := project(t)
+	owner := "test-ci-" + runID + "-images"
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	var branch string
+	pipeline := func(eng *Engine) ci.Config {
+		build := NewBuild(eng, "Dockerfile", BuildOptions{Labels: map[string]string{"mine": "kept"}}, StepOptions{})
+		branch = buildBuilder{build}.Branch(buildKey{commit: git.Commit{Hash: good}})
+		return ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+			return ci.Jobs{"build": term.Map(term.Bind(remote.Fetch(tg.Commit()), build.Of), func(i Image) string { return i.ID })}
+		}}}}
+	}
+	eng := NewEngine(Options{Owner: owner})
+	defer eng.Close()
+	h := citest.New(t, pipeline(eng))
+	h.Timeout = 2 * time.Minute
+	h.SetBranch("me/p", "master", good)
+	img := h.WaitStatus("me/p", good, "build", ci.Success).Description
+	defer dockerClient.RemoveImage(context.Background(), img)
+	res, err := dockerClient.api.ImageInspect(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if labels := res.Config.Labels; labels[CILabel] != owner || labels["mine"] != "kept" {
+		t.Errorf("image labels %v, want %s=%s and the build's own", labels, CILabel, owner)
+	}
+	built := branchHead(t, h.Store, branch)
+	h.Stop()
+
+	// docs/ci.md's recipe
+	out, err := exec.Command("docker", "image", "prune", "--all", "--force", "--filter", "label="+CILabel+"="+owner).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker image prune: %v\n%s", err, out)
+	}
+	if ok, err := dockerClient.ImageExists(context.Background(), img); ok || err != nil {
+		t.Errorf("after the prune: image exists %v, %v", ok, err)
+	}
+	if ok, err := dockerClient.ImageExists(context.Background(), baseImage); !ok || err != nil {
+		t.Errorf("the prune removed the base image, which is not the CI's: %v", err)
+	}
+
+	h2 := citest.New(t, pipeline(eng), citest.WithStore(h.Store))
+	h2.Timeout = 2 * time.Minute
+	h2.Settle()
+	again := h2.WaitStatus("me/p", good, "build", ci.Success).Description
+	defer dockerClient.RemoveImage(context.Background(), again)
+	if branchHead(t, h2.Store, branch) == built {
+		t.Error("the pruned image was not built again")
+	}
 }
