@@ -17,6 +17,23 @@
 // A branch whose head has either marker holds no result: a step that was
 // running when the CI stopped (or crashed) is built again.
 //
+// # Identity
+//
+// A result is found by its branch name alone, so the name must cover
+// everything that decides the result (Builder.Branch): the key, and the
+// step's own inputs (command, environment, build options...), which
+// Digest turns into a short, stable digest. The steps of ci/git and
+// ci/docker name their branches <kind>-<label>-<digest>-<of/on/in>-<key>.
+// A step whose inputs change gets a new branch and builds; the branches
+// of its old inputs are simply no longer used (they stay in the store,
+// with their logs, until deleted).
+//
+// # Pools and timeouts
+//
+// With Options.Pool, a build waits for a slot in the pool before its
+// builder runs (its status meanwhile says `Waiting for resource in
+// "<pool>"`), and Options.Timeout counts from when it holds the slot.
+//
 // # Failures
 //
 // A step that fails (its builder returns an error) is saved as failed and

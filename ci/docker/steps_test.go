@@ -2,8 +2,11 @@ package docker
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -414,16 +417,25 @@ func TestDockerRebuildQueuesLow(t *testing.T) {
 }
 
 // With an Owner, the images the build steps build carry it (CILabel), as
-// the run steps' containers do, and docs/ci.md's recipe prunes them: the
-// base image (not the CI's) stays, and a CI restarted after the prune
-// builds the image it needs again.
+// the run steps' containers do, and docs/ci.md's recipes prune them: the
+// second keeps the images that result branches name and removes the CI's
+// others, the first removes the CI's images (not the base image, which
+// is not the CI's); a CI restarted after the prune builds the image it
+// needs again.
 func TestDockerImageOwnerLabelAndPrune(t *testing.T) {
 	needDocker(t)
 	if _, err := exec.LookPath("docker"); err != nil {
-		t.Fatalf("the prune recipe needs the docker command: %v", err)
+		t.Fatalf("the prune recipes need the docker command: %v", err)
 	}
 	repo, good, _ := project(t)
 	owner := "test-ci-" + runID + "-images"
+	state := t.TempDir()
+	recipes := pruneRecipes(t, owner, state)
+	store, err := dkstore.Open(state, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
 	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
 	var branch string
 	pipeline := func(eng *Engine) ci.Config {
@@ -435,7 +447,7 @@ func TestDockerImageOwnerLabelAndPrune(t *testing.T) {
 	}
 	eng := NewEngine(Options{Owner: owner})
 	defer eng.Close()
-	h := citest.New(t, pipeline(eng))
+	h := citest.New(t, pipeline(eng), citest.WithStore(store))
 	h.Timeout = 2 * time.Minute
 	h.SetBranch("me/p", "master", good)
 	img := h.WaitStatus("me/p", good, "build", ci.Success).Description
@@ -450,24 +462,77 @@ func TestDockerImageOwnerLabelAndPrune(t *testing.T) {
 	built := branchHead(t, h.Store, branch)
 	h.Stop()
 
-	// docs/ci.md's recipe
-	out, err := exec.Command("docker", "image", "prune", "--all", "--force", "--filter", "label="+CILabel+"="+owner).CombinedOutput()
+	// An image of the CI's that no result branch names.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+baseImage+"\nRUN echo "+runID+" >/unreferenced\n"), 0o644)
+	stray, err := dockerClient.Build(context.Background(), BuildOptions{ContextDir: dir, Labels: map[string]string{CILabel: owner}}, nil)
 	if err != nil {
-		t.Fatalf("docker image prune: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	if ok, err := dockerClient.ImageExists(context.Background(), img); ok || err != nil {
-		t.Errorf("after the prune: image exists %v, %v", ok, err)
+	defer dockerClient.RemoveImage(context.Background(), stray)
+	exists := func(id string) bool {
+		ok, err := dockerClient.ImageExists(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
 	}
-	if ok, err := dockerClient.ImageExists(context.Background(), baseImage); !ok || err != nil {
-		t.Errorf("the prune removed the base image, which is not the CI's: %v", err)
+	sh := func(script string) {
+		t.Helper()
+		cmd := exec.Command("sh", "-ec", script)
+		cmd.Dir = t.TempDir()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s\n%s", err, script, out)
+		}
+	}
+	sh(recipes["referenced"])
+	if !exists(img) || exists(stray) {
+		t.Errorf("after the second recipe: the referenced image exists %v (want true), the other %v (want false)", exists(img), exists(stray))
+	}
+	time.Sleep(1100 * time.Millisecond) // older than until=1s
+	sh(recipes["all"])
+	if exists(img) {
+		t.Error("after the first recipe: the CI's image is still there")
+	}
+	if !exists(baseImage) {
+		t.Error("the prune removed the base image, which is not the CI's")
 	}
 
-	h2 := citest.New(t, pipeline(eng), citest.WithStore(h.Store))
+	h2 := citest.New(t, pipeline(eng), citest.WithStore(store))
 	h2.Timeout = 2 * time.Minute
 	h2.Settle()
 	again := h2.WaitStatus("me/p", good, "build", ci.Success).Description
 	defer dockerClient.RemoveImage(context.Background(), again)
-	if branchHead(t, h2.Store, branch) == built {
+	if branchHead(t, store, branch) == built {
 		t.Error("the pruned image was not built again")
 	}
+}
+
+// pruneRecipes reads docs/ci.md's recipes for pruning images, for the CI
+// owner whose state directory is state: "all" (its until= filter
+// shortened to 1s) and "referenced".
+func pruneRecipes(t *testing.T, owner, state string) map[string]string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/ci.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "### Pruning images")
+	var blocks []string
+	for rest := section; ; {
+		var block string
+		var ok bool
+		if _, rest, ok = strings.Cut(rest, "```sh\n"); !ok {
+			break
+		}
+		block, rest, _ = strings.Cut(rest, "```")
+		blocks = append(blocks, block)
+	}
+	if len(blocks) < 2 || !strings.Contains(blocks[0], "until=168h") || !strings.HasPrefix(blocks[1], "STATE=") {
+		t.Fatalf("docs/ci.md: no recipes for pruning images found (%d blocks)", len(blocks))
+	}
+	all := strings.ReplaceAll(strings.ReplaceAll(blocks[0], "<owner>", owner), "until=168h", "until=1s")
+	referenced := strings.ReplaceAll(blocks[1], "<owner>", owner)
+	referenced = regexp.MustCompile(`(?m)^STATE=.*$`).ReplaceAllLiteralString(referenced, "STATE="+strconv.Quote(state))
+	return map[string]string{"all": all, "referenced": referenced}
 }

@@ -1,12 +1,17 @@
 // Package git fetches the commits a CI tests and runs commands in fresh
 // checkouts of them, as cached steps (package cache): a fetch is kept on
 // branch git-pull-of-<sha>, a command's result and log on
-// shell-of-<label>-on-<sha>, so that a restart redoes nothing that
-// finished.
+// shell-of-<label>-<digest>-on-<sha> (the digest of its commands and
+// environment: a changed command does not take an old result for its
+// own), so that a restart redoes nothing that finished.
 //
 //	src := git.NewRemote("https://github.com/me/p", "/var/lib/ci/git", git.Options{})
-//	test := src.Command("test", git.CommandOptions{}, []string{"make", "test"})
+//	test := src.Command("test", git.CommandOptions{Options: cache.Options{Pool: p}}, []string{"make", "test"})
 //	jobs := ci.Jobs{"test": term.Then(term.Bind(src.Fetch(t.Commit()), test), "Tests passed")}
+//
+// A saved fetch is trusted without looking at the mirror: a CI restarted
+// with a new work directory finds its finished results at once, and a
+// step that runs fetches its commit again when it checks it out.
 //
 // A Remote is safe for concurrent use; make one per repository, at the top
 // of the program. Fetches into a mirror take a file lock beside it, so
