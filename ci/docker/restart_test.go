@@ -166,7 +166,8 @@ func TestDockerRestartMidRun(t *testing.T) {
 // not answer for the new command, which runs and fails, its status ending
 // with its output's last line; the image is not built again. Started a
 // third time with the first command, it finds the first result without
-// running anything.
+// running anything; a fourth time, with a new work directory, it writes
+// no status at all.
 func TestDockerChangedCommandRunsAgain(t *testing.T) {
 	needDocker(t)
 	gitfixture.Need(t)
@@ -232,6 +233,21 @@ func TestDockerChangedCommandRunsAgain(t *testing.T) {
 				}
 			}
 		}
+	}
+
+	// A fourth start, with another --work-dir (an empty mirror), changes
+	// nothing visible: not one status is written.
+	metadata := branchHead(t, store, string(bridge.DefaultBranch))
+	cmd, out := startProcess(t, bin, []string{"--state-dir", state, "--listen", "off", "--local-repo", "me/app:" + repo.Dir,
+		"--src", repo.Dir, "--work-dir", t.TempDir(), "--test", "sh test.sh"})
+	time.Sleep(3 * time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if got := branchHead(t, store, string(bridge.DefaultBranch)); got != metadata {
+		t.Errorf("a restart with a new work directory wrote statuses:\n%s", out)
+	}
+	if strings.Contains(out.String(), "pending") {
+		t.Errorf("a restart with a new work directory reported pending work:\n%s", out)
 	}
 }
 
