@@ -113,7 +113,9 @@ func TestDockerRestartMidRun(t *testing.T) {
 		"--src", repo.Dir, "--work-dir", work, "--test", "sh test.sh"}
 	owner := map[string]string{CILabel: "dockerpipeline:" + work}
 	containers := func() []string {
-		f := client.Filters{}.Add("label", CILabel+"="+owner[CILabel])
+		// Run's containers (OwnerLabel), not a build's: those carry the
+		// image's labels, the owner among them
+		f := client.Filters{}.Add("label", CILabel+"="+owner[CILabel]).Add("label", OwnerLabel+"=1")
 		list, err := c.api.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f})
 		if err != nil {
 			t.Fatal(err)
