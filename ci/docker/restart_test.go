@@ -127,6 +127,7 @@ func TestDockerRestartMidRun(t *testing.T) {
 		return ids
 	}
 	defer c.RemoveContainers(context.Background(), owner)
+	defer removeImages(t, c, owner) // the image the CI built carries its owner
 	start := func() (*exec.Cmd, *bytes.Buffer) { return startProcess(t, bin, args) }
 	waitFor := func(cmd *exec.Cmd, out *bytes.Buffer, what string, cond func() bool) {
 		t.Helper()
@@ -250,6 +251,25 @@ func TestDockerChangedCommandRunsAgain(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "pending") {
 		t.Errorf("a restart with a new work directory reported pending work:\n%s", out)
+	}
+}
+
+// removeImages removes the images that have all the labels.
+func removeImages(t *testing.T, c *Client, labels map[string]string) {
+	t.Helper()
+	f := client.Filters{}
+	for k, v := range labels {
+		f.Add("label", k+"="+v)
+	}
+	list, err := c.api.ImageList(context.Background(), client.ImageListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Errorf("listing images: %v", err)
+		return
+	}
+	for _, img := range list.Items {
+		if err := c.RemoveImage(context.Background(), img.ID); err != nil {
+			t.Errorf("removing image %s: %v", img.ID, err)
+		}
 	}
 }
 
