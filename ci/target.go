@@ -184,16 +184,11 @@ func (t Target) String() string { return t.ID.String() }
 
 // statusBranch is the name of the target's history branch (reference
 // 6.4): "status-<user>-<repo>-pr-<n>" or "status-<user>-<repo>-ref-<first>-<rest>",
-// where every character outside [A-Za-z0-9.] is escaped as _XX (so the
-// ref heads/feature/x-y gives ref-heads-feature_2fx_2dy). A name Git
-// would refuse (".." in it, a final "." or ".lock", from odd names in the
-// metadata) has its dots escaped too.
+// each part escaped by EscapeName (so the ref heads/feature/x-y gives
+// ref-heads-feature_2fx_2dy), and its dots too if Git would refuse it
+// (JoinBranch).
 func statusBranch(id TargetID) dkstore.BranchName {
-	b := dkstore.BranchName("status-" + escapeName(id.Repo.User) + "-" + escapeName(id.Repo.Name) + "-" + indexName(id))
-	if b.Valid() != nil {
-		b = dkstore.BranchName(strings.ReplaceAll(string(b), ".", "_2e"))
-	}
-	return b
+	return JoinBranch("status", EscapeName(id.Repo.User), EscapeName(id.Repo.Name), indexName(id))
 }
 
 // indexName is the target's file name in the commit index: "pr-<n>" or
@@ -204,10 +199,20 @@ func indexName(id TargetID) string {
 		return "pr-" + strconv.Itoa(id.PR)
 	}
 	first, rest, _ := strings.Cut(id.Ref, "/")
-	return "ref-" + escapeName(first) + "-" + escapeName(rest)
+	return "ref-" + EscapeName(first) + "-" + EscapeName(rest)
 }
 
-func escapeName(s string) string {
+// EscapeName makes s a part of a branch (or file) name, injectively:
+// ASCII letters, digits and "." stay, and every other byte becomes "_"
+// and its two hexadecimal digits ("a/b" gives "a_2fb", "a-b" gives
+// "a_2db", "a_b" gives "a_5fb"). Distinct strings give distinct names,
+// and since the result holds no "-", parts joined by "-" can be told
+// apart. The result may hold ".." or end with "." or ".lock", which a
+// branch name may not: JoinBranch makes a valid name of such parts.
+//
+// The CI names its status branches, and the result branches of the steps
+// of ci/git and ci/docker, with it.
+func EscapeName(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -219,4 +224,18 @@ func escapeName(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// JoinBranch joins parts with "-" into a branch name: parts escaped by
+// EscapeName, or fixed words, hexadecimal digests and hashes. If Git
+// would refuse the name because of its dots (a "..", a final "." or
+// ".lock"), every "." in it becomes "_2e", as EscapeName writes other
+// bytes. Distinct parts (none holding "-" but the last) give distinct
+// names.
+func JoinBranch(parts ...string) dkstore.BranchName {
+	b := dkstore.BranchName(strings.Join(parts, "-"))
+	if b.Valid() != nil {
+		b = dkstore.BranchName(strings.ReplaceAll(string(b), ".", "_2e"))
+	}
+	return b
 }

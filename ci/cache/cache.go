@@ -17,6 +17,23 @@
 // A branch whose head has either marker holds no result: a step that was
 // running when the CI stopped (or crashed) is built again.
 //
+// # Identity
+//
+// A result is found by its branch name alone, so the name must cover
+// everything that decides the result (Builder.Branch): the key, and the
+// step's own inputs (command, environment, build options...), which
+// Digest turns into a short, stable digest. The steps of ci/git and
+// ci/docker name their branches <kind>-<label>-<digest>-<of/on/in>-<key>.
+// A step whose inputs change gets a new branch and builds; the branches
+// of its old inputs are simply no longer used (they stay in the store,
+// with their logs, until deleted).
+//
+// # Pools and timeouts
+//
+// With Options.Pool, a build waits for a slot in the pool before its
+// builder runs (its status meanwhile says `Waiting for resource in
+// "<pool>"`), and Options.Timeout counts from when it holds the slot.
+//
 // # Failures
 //
 // A step that fails (its builder returns an error) is saved as failed and
@@ -59,6 +76,7 @@ import (
 
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/ci/process"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
@@ -69,7 +87,12 @@ import (
 type Builder[K comparable, V any] interface {
 	// Name names the builder in metrics.
 	Name() string
-	// Branch names key's result branch; it must change when the key does.
+	// Branch names key's result branch. It must change with anything that
+	// decides the result: the key, and the step's own inputs (its command,
+	// environment, build options...: Digest makes a short name of them),
+	// or a changed step would take the old step's result for its own.
+	// Distinct steps must not share a branch (ci.EscapeName and
+	// ci.JoinBranch make names that never collide).
 	Branch(key K) string
 	// Title says what the step does: the log's title and the pending
 	// reason while it runs, e.g. "Build Dockerfile of 1234567".
@@ -83,10 +106,20 @@ type Builder[K comparable, V any] interface {
 	Load(ctx context.Context, tree dkstore.Tree, key K) (V, error)
 }
 
-// Options tune a cache. The zero value is useful.
+// Options tune a cache: how its steps run. The zero value is useful. The
+// steps of ci/git and ci/docker take these options (docker.StepOptions is
+// this type).
 type Options struct {
-	// Timeout bounds each build (none if 0): it then fails with "Exceeded
-	// timeout of N seconds" (or minutes, as process.TimeoutError says).
+	// Pool, if set, is where each build waits for a slot before its
+	// builder runs; meanwhile its log's reason is the pool's ("Waiting for
+	// resource in ..."). A build asked for by a rebuild request waits at
+	// pool.Low at most, behind work that jobs wait for.
+	Pool     *pool.Pool
+	Priority pool.Priority
+	// Timeout bounds each build once it holds its pool slot (none if 0):
+	// as in the original, time spent queued does not count. The build
+	// then fails with "Exceeded timeout of N seconds" (or minutes, as
+	// process.TimeoutError says).
 	Timeout time.Duration
 	// Secrets are masked in the logs.
 	Secrets []string
@@ -133,17 +166,31 @@ type entry[V any] struct {
 	branch, title string
 	used          time.Time // last looked up (guarded by the cache's mu)
 	mu            sync.Mutex
-	done          bool
-	retry         bool // an error, forgotten after RetryAfter
-	res           term.Result[V]
+	phase         phase
+	res           term.Result[V] // once finished
 	commit        string
 	log           *livelog.Log // while building
-	generating    bool         // the builder runs: the step can be cancelled
 	ev            *term.Event  // fired at the next change, then replaced
 	cancel        context.CancelCauseFunc
 	users         map[context.Context]func() bool // while building: the lifetimes of the jobs waiting for it
-	abandoned     bool                            // cancelled: no job waits for it any more
 }
+
+// phase is where an entry is in its life. A build goes running (perhaps
+// abandoned), saving, then done or, with an infrastructure error, retry;
+// a result found in the store starts done, a failure to look one up
+// starts in retry.
+type phase int
+
+const (
+	running phase = iota // the builder runs: the step can be cancelled
+	abandon              // cancelled because no job waits for it any more; the builder is ending
+	saving               // the builder has returned (too late to cancel): the result is being saved
+	done                 // a result, kept in memory until unused for KeepFor
+	retry                // an error, forgotten after RetryAfter
+)
+
+// finished reports whether p has a result (or an error) for the jobs.
+func (p phase) finished() bool { return p == done || p == retry }
 
 // abandoned is the cause of a build cancelled because every job that
 // wanted it went away (their targets moved on or were removed): not a
@@ -158,7 +205,7 @@ func (a abandoned) Error() string { return "Cancelled: " + a.cause.Error() }
 func (e *entry[V]) addUser(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.done || e.users == nil || e.users[ctx] != nil || ctx.Done() == nil {
+	if e.phase.finished() || e.users == nil || e.users[ctx] != nil || ctx.Done() == nil {
 		return // finished, or a lifetime that never ends
 	}
 	e.users[ctx] = context.AfterFunc(ctx, func() {
@@ -168,8 +215,8 @@ func (e *entry[V]) addUser(ctx context.Context) {
 			return
 		}
 		delete(e.users, ctx)
-		if len(e.users) == 0 && e.generating {
-			e.abandoned = true
+		if len(e.users) == 0 && (e.phase == running || e.phase == abandon) {
+			e.phase = abandon
 			e.cancel(abandoned{context.Cause(ctx)})
 		}
 	})
@@ -224,7 +271,7 @@ func (c *Cache[K, V]) entry(tc *term.Ctx, store dkstore.Store, logs *livelog.Man
 		c.lastSweep = now
 		for b, old := range c.entries {
 			old.mu.Lock()
-			idle := old.done && !old.retry && now.Sub(old.used) >= c.opts.KeepFor
+			idle := old.phase == done && now.Sub(old.used) >= c.opts.KeepFor
 			old.mu.Unlock()
 			if idle {
 				delete(c.entries, b)
@@ -242,7 +289,7 @@ func (c *Cache[K, V]) entry(tc *term.Ctx, store dkstore.Store, logs *livelog.Man
 		case err != nil:
 			e = c.failed(branch, key, err)
 		case found:
-			e = &entry[V]{branch: branch, title: c.b.Title(key), done: true, res: res, commit: commit, ev: term.NewEvent()}
+			e = &entry[V]{branch: branch, title: c.b.Title(key), phase: done, res: res, commit: commit, ev: term.NewEvent()}
 		default:
 			e = c.start(store, logs, ci.BuildObserverOf(tc), branch, key, rebuild)
 		}
@@ -258,7 +305,7 @@ func (c *Cache[K, V]) entry(tc *term.Ctx, store dkstore.Store, logs *livelog.Man
 // failed is an entry in error that is forgotten after RetryAfter, when
 // its jobs are woken to look the step up again.
 func (c *Cache[K, V]) failed(branch string, key K, err error) *entry[V] {
-	e := &entry[V]{branch: branch, title: c.b.Title(key), done: true, retry: true, ev: term.NewEvent(),
+	e := &entry[V]{branch: branch, title: c.b.Title(key), phase: retry, ev: term.NewEvent(),
 		res: term.Result[V]{State: term.Error, Msg: err.Error()}}
 	time.AfterFunc(c.opts.RetryAfter, func() { c.forget(e) })
 	return e
@@ -268,7 +315,7 @@ func (e *entry[V]) result(tc *term.Ctx) term.Result[V] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	tc.WakeOn(e.ev)
-	if !e.done {
+	if !e.phase.finished() {
 		reason := e.title
 		if e.log != nil {
 			reason = e.log.Reason()
@@ -340,7 +387,7 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.B
 		// Another cache builds on this branch: try again later.
 		return c.failed(branch, key, err)
 	}
-	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent(), log: log, generating: true, users: map[context.Context]func() bool{}}
+	e := &entry[V]{branch: branch, title: c.b.Title(key), ev: term.NewEvent(), log: log, phase: running, users: map[context.Context]func() bool{}}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	if rebuild {
 		ctx = context.WithValue(ctx, rebuildKey{}, true)
@@ -371,9 +418,11 @@ func (c *Cache[K, V]) start(store dkstore.Store, logs *livelog.Manager, obs ci.B
 		res, commit := c.build(ctx, store, e, key)
 		obs.BuildFinished(c.b.Name(), res.State, time.Since(start))
 		e.mu.Lock()
-		e.done, e.res, e.commit = true, res, commit
-		e.generating = false
-		e.retry = res.State == term.Error
+		e.res, e.commit = res, commit
+		e.phase = done
+		if res.State == term.Error {
+			e.phase = retry
+		}
 		e.log = nil // the text is saved (or lost with an error): free it
 		e.dropUsers()
 		e.mu.Unlock()
@@ -406,11 +455,6 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	log := e.log
 	log.Heading(e.title)
 	log.Printf("Starting...")
-	if c.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = process.WithTimeout(ctx, c.opts.Timeout)
-		defer cancel()
-	}
 	fail := func(err error) (term.Result[V], string) {
 		log.Printf("Failed: %v", err)
 		log.Finish()
@@ -431,15 +475,12 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 		}
 	}
 	saver := c.saveChunks(store, e.branch, log)
-	v, err := generate(ctx, c.b, log, tx, key)
+	v, err := c.run(ctx, log, tx, e.title, key)
 	e.mu.Lock()
-	e.generating = false // too late to cancel
+	e.phase = saving // too late to cancel
 	e.mu.Unlock()
-	if err != nil && ctx.Err() != nil {
-		err = context.Cause(ctx) // the timeout's or the cancellation's text
-		if errors.As(err, new(abandoned)) {
-			err = term.Infra(err) // not the step's result: not saved
-		}
+	if errors.As(err, new(abandoned)) {
+		err = term.Infra(err) // not the step's result: not saved
 	}
 	lastChunk := saver()
 	res := term.FromError(v, err)
@@ -482,6 +523,38 @@ func (c *Cache[K, V]) build(ctx context.Context, store dkstore.Store, e *entry[V
 	return res, id.String()
 }
 
+// run waits for a slot in the pool, then runs the builder within the
+// timeout. When ctx ends (a timeout, a cancellation) the error is its
+// cause, whatever failed on the way.
+func (c *Cache[K, V]) run(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, title string, key K) (v V, err error) {
+	if p := c.opts.Pool; p != nil {
+		prio := c.opts.Priority
+		if IsRebuild(ctx) && prio > pool.Low {
+			prio = pool.Low // PR work first
+		}
+		pop := func() {}
+		release, err := p.Acquire(ctx, pool.Request{Priority: prio, Label: title, OnQueued: func() { pop = log.PushReason(p.Reason()) }})
+		pop()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			return v, err
+		}
+		defer release()
+	}
+	if c.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = process.WithTimeout(ctx, c.opts.Timeout)
+		defer cancel()
+	}
+	v, err = generate(ctx, c.b, log, tx, key)
+	if err != nil && ctx.Err() != nil {
+		err = context.Cause(ctx) // the timeout's or the cancellation's text
+	}
+	return v, err
+}
+
 // generate calls the builder, turning a panic into an infrastructure
 // error (a bug of the CI, not of the code under test); the stack goes to
 // the log.
@@ -507,7 +580,7 @@ const chunkBytes = 4 << 20
 // that chunk, so that the branch fast-forwards.
 func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelog.Log) func() dkstore.CommitID {
 	stop := make(chan struct{})
-	done := make(chan dkstore.CommitID, 1)
+	stopped := make(chan dkstore.CommitID, 1)
 	go func() {
 		var last dkstore.CommitID
 		saved := 0
@@ -517,7 +590,7 @@ func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelo
 		for {
 			select {
 			case <-stop:
-				done <- last
+				stopped <- last
 				return
 			case <-t.C:
 			}
@@ -533,7 +606,7 @@ func (c *Cache[K, V]) saveChunks(store dkstore.Store, branch string, log *livelo
 	}()
 	return func() dkstore.CommitID {
 		close(stop)
-		return <-done
+		return <-stopped
 	}
 }
 
@@ -572,7 +645,7 @@ func (c *Cache[K, V]) RebuildBranch(ctx context.Context, store dkstore.Store, br
 	e := c.entries[branch]
 	if e != nil {
 		e.mu.Lock()
-		building := !e.done
+		building := !e.phase.finished()
 		e.mu.Unlock()
 		if building {
 			return false, nil
@@ -622,7 +695,7 @@ func (c *Cache[K, V]) Cancel(branch string) bool {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.generating || e.abandoned {
+	if e.phase != running {
 		return false
 	}
 	e.log.Printf("Cancelled at user's request")

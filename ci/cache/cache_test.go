@@ -17,6 +17,7 @@ import (
 	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/ci/livelog"
+	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
 )
@@ -672,4 +673,74 @@ func untilCancelled() (f *fake, started chan struct{}, causes chan error) {
 		return "", ctx.Err()
 	})
 	return f, started, causes
+}
+
+// A step with a pool waits for a slot, with the pool's reason as its
+// status meanwhile, and its timeout counts from when it holds the slot,
+// as in the original: a step queued for longer than its timeout still
+// runs.
+func TestPoolAndTimeoutFromSlot(t *testing.T) {
+	p := pool.New("build", 1, nil)
+	release, err := p.Acquire(context.Background(), pool.Request{Label: "blocker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFake(func(ctx context.Context, _ *livelog.Log, key string) (string, error) {
+		if key == "slow" {
+			<-ctx.Done()
+			return "", ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+			return "ok", nil
+		}
+	})
+	c := cache.New[string, string](f, cache.Options{Pool: p, Timeout: 300 * time.Millisecond})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("quick"), "slow": c.Find("slow")} }))
+	h.SetBranch("me/p", "master", sha1)
+	waitDescr(t, h, `Waiting for resource in "build"`)
+	time.Sleep(500 * time.Millisecond) // longer than the timeout, queued
+	release()
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+	if st := h.WaitStatus("me/p", sha1, "slow", ci.Failure); st.Description != "Exceeded timeout of 0.3 seconds" {
+		t.Errorf("slow: %q", st.Description)
+	}
+	if st := p.Status(); len(st.Active)+len(st.Queued) != 0 {
+		t.Errorf("the pool after the steps: %+v", st)
+	}
+}
+
+// A requested rebuild waits in the pool at pool.Low, behind work that a
+// job waits for, whatever the step's priority.
+func TestRebuildQueuesLow(t *testing.T) {
+	p := pool.New("build", 1, nil)
+	f := newFake(func(context.Context, *livelog.Log, string) (string, error) { return "ok", nil })
+	c := cache.New[string, string](f, cache.Options{Pool: p, Priority: pool.High})
+	h := citest.New(t, config(func(ci.Target) ci.Jobs { return ci.Jobs{"t": c.Find("k")} }))
+	h.SetBranch("me/p", "master", sha1)
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
+	release, err := p.Acquire(context.Background(), pool.Request{Label: "blocker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Engine.Rebuild(context.Background(), "fake-of-k"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(p.Status().Queued) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the rebuild did not queue")
+		}
+	}
+	if q := p.Status().Queued[0]; q.Priority != pool.Low || q.Label != "Fake build of k" {
+		t.Errorf("queued: %+v, want the rebuild at pool.Low", q)
+	}
+	release()
+	for deadline := time.Now().Add(5 * time.Second); f.count("k") < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the rebuild did not run")
+		}
+	}
+	h.WaitStatus("me/p", sha1, "t", ci.Success)
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/cimain"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/pool"
@@ -31,7 +32,7 @@ func ExampleMain_steps() {
 	cimain.Main(func() ci.Config {
 		goPool := pool.New("go", 1, nil) // one Go command at a time
 		remote := git.NewRemote(*src, *workDir, git.Options{})
-		vet := remote.Command("vet", git.CommandOptions{Pool: goPool}, []string{"go", "vet", "./..."})
+		vet := remote.Command("vet", git.CommandOptions{Options: cache.Options{Pool: goPool}}, []string{"go", "vet", "./..."})
 		return ci.Config{
 			Projects: []ci.Project{{
 				Repo: "me/my-project",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/dkgo/datakit/ci/process"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"syscall"
@@ -19,8 +20,9 @@ import (
 // leftovers can be found and removed ([Client.RemoveContainers]).
 const OwnerLabel = "org.dkgo.datakit.ci"
 
-// CILabel names, on the containers an [Engine]'s run steps create, the CI
-// they belong to ([Options.Owner]).
+// CILabel names, on the containers an [Engine]'s run steps create and on
+// the images its build steps build, the CI they belong to
+// ([Options.Owner]).
 const CILabel = "org.dkgo.datakit.ci.owner"
 
 // Defaults for [Options].
@@ -52,11 +54,18 @@ type Options struct {
 
 	// Owner, used by [Engine], names this CI among those that share the
 	// daemon (e.g. its name and state directory); it must be the same at
-	// every start. The run steps' containers carry it (label [CILabel]),
-	// and the Engine's first connection removes the containers a previous
-	// run of this CI left behind (killed mid-run, its containers outlive
-	// it). Empty: no such clean-up.
+	// every start. The run steps' containers and the build steps' images
+	// carry it (label [CILabel]; it is not part of a step's identity), and
+	// the Engine's first connection removes the containers a previous run
+	// of this CI left behind (killed mid-run, its containers outlive it).
+	// Empty: no such clean-up, and no label.
 	Owner string
+
+	// Logger, used by [Engine], receives what it does on its own (the
+	// removal of an earlier run's containers): give it the CI's logger,
+	// so that every line the CI prints has one format. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Client talks to one Docker daemon. It is safe for concurrent use.

@@ -54,7 +54,20 @@
 // such leftovers later. So does a CI killed mid-run: with
 // [Options.Owner] set, an [Engine] labels its run steps' containers with
 // it ([CILabel]) and, when it first connects, removes those a previous run
-// of the same CI left.
+// of the same CI left, saying so through [Options.Logger].
+//
+// Images are not removed: a build step's image is its result, which later
+// lookups use. With [Options.Owner] set, the build steps' images carry
+// [CILabel] too, so that they can be pruned (docs/ci.md says how); a step
+// whose image is gone builds it again.
+//
+// # Steps
+//
+// [NewBuild] and [NewRun] make cached steps (package ci/cache) of a build
+// and a run, through an [Engine]. A step's result branch is named by its
+// label, a digest of the options that decide its result (so that a
+// changed step does not take an old result for its own) and the commit or
+// image: see [BuildStep] and [RunStep].
 //
 // # Concurrency
 //

@@ -55,12 +55,21 @@ type ExitError struct {
 	Status int
 }
 
-func (e *ExitError) Error() string {
+func (e *ExitError) Error() string { return exitMessage(e.command(), e.Status) }
+
+// command displays the command: each argument quoted, separated by spaces.
+func (e *ExitError) command() string {
 	q := make([]string, len(e.Cmd))
 	for i, a := range e.Cmd {
 		q[i] = strconv.Quote(a)
 	}
-	return fmt.Sprintf("Command %s exited with status %d", strings.Join(q, " "), e.Status)
+	return strings.Join(q, " ")
+}
+
+// exitMessage is the message of command cmd (as displayed) that exited
+// with status.
+func exitMessage(cmd string, status int) string {
+	return fmt.Sprintf("Command %s exited with status %d", cmd, status)
 }
 
 // Run runs a command in a new container and streams its stdout and stderr

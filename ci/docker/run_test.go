@@ -2,8 +2,11 @@ package docker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -254,7 +257,7 @@ func TestRunNetwork(t *testing.T) {
 	}
 
 	// The same connection with the default network fails.
-	script = `ls /sys/class/net; echo "hello again" | nc -w 2 ` + gateway + " " + port
+	script = `ls /sys/class/net; echo "hello again" | nc -w 2 ` + gateway + " " + port + " 2>&1" // one stream: in order
 	log, err = run(t, c, RunOptions{Cmd: []string{"sh", "-c", script}})
 	var exit *ExitError
 	if !errors.As(err, &exit) {
@@ -346,7 +349,8 @@ func makeLeftover(t *testing.T, c *Client, labels map[string]string) {
 }
 
 // An Engine with an Owner removes, when it first connects, the containers
-// an earlier run of the same CI left (killed mid-run), and no others; its
+// an earlier run of the same CI left (killed mid-run), and no others, and
+// says so through its Logger (the CI's: one format for every line); its
 // run steps' containers carry the owner.
 func TestEngineRemovesLeftovers(t *testing.T) {
 	c := needDocker(t)
@@ -367,10 +371,19 @@ func TestEngineRemovesLeftovers(t *testing.T) {
 		}
 		return len(list.Items)
 	}
-	e := NewEngine(Options{Owner: owner})
+	var logged bytes.Buffer
+	e := NewEngine(Options{Owner: owner, Logger: slog.New(slog.NewJSONHandler(&logged, nil))})
 	defer e.Close()
 	if _, err := e.client(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	var line struct {
+		Level, Msg, Owner string
+		Count             int
+	}
+	if err := json.Unmarshal(logged.Bytes(), &line); err != nil || line.Level != "INFO" || line.Count != 2 || line.Owner != owner ||
+		line.Msg != "docker: removed containers left by an earlier run of this CI" {
+		t.Errorf("the Engine logged %q (%v), want one line in the Logger's format", logged.String(), err)
 	}
 	if n := count(mine); n != 0 {
 		t.Errorf("%d containers of this CI left after the Engine connected, want 0", n)
@@ -391,7 +404,7 @@ func TestEngineRemovesLeftovers(t *testing.T) {
 	rb := runBuilder{r: NewRun(e, "label", RunOptions{Cmd: []string{"sh", "-c", "echo up; sleep 30"}, Labels: testLabels()}, StepOptions{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rb.run(ctx, log, baseImage) }()
+	go func() { _, err := rb.Generate(ctx, log, nil, baseImage); done <- err }()
 	deadline := time.Now().Add(20 * time.Second)
 	for count(mine) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

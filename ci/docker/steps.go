@@ -1,20 +1,19 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/livelog"
-	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
 )
@@ -51,7 +50,11 @@ func (e *Engine) client(ctx context.Context) (*Client, error) {
 			return nil, err
 		}
 		if n > 0 {
-			slog.Info("docker: removed containers left by an earlier run of this CI", "count", n, "owner", e.opts.Owner)
+			log := e.opts.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Info("docker: removed containers left by an earlier run of this CI", "count", n, "owner", e.opts.Owner)
 		}
 		e.cleaned = true
 	}
@@ -83,59 +86,39 @@ func (i Image) Short() string {
 	return id
 }
 
-// StepOptions are what build and run steps share.
-type StepOptions struct {
-	// Pool, if set, is where the step waits for a slot.
-	Pool     *pool.Pool
-	Priority pool.Priority
-	// Timeout bounds the step once it holds its pool slot (none if 0): as
-	// in the original, time spent queued does not count.
-	Timeout time.Duration
-	Secrets []string
-}
-
-// acquire waits for a slot in the pool, showing the pool's reason in the
-// log meanwhile, and returns the step's context, bounded by its timeout
-// from now on, and the function that frees the slot.
-func (o StepOptions) acquire(ctx context.Context, log *livelog.Log, label string) (context.Context, func(), error) {
-	release := func() {}
-	if o.Pool != nil {
-		pop := func() {}
-		prio := o.Priority
-		if cache.IsRebuild(ctx) && prio > pool.Low {
-			prio = pool.Low // PR work first
-		}
-		var err error
-		release, err = o.Pool.Acquire(ctx, pool.Request{Priority: prio, Label: label, OnQueued: func() { pop = log.PushReason(o.Pool.Reason()) }})
-		pop()
-		if err != nil {
-			return ctx, nil, err
-		}
-	}
-	if o.Timeout <= 0 {
-		return ctx, release, nil
-	}
-	ctx, cancel := context.WithTimeoutCause(ctx, o.Timeout, &TimeoutError{Timeout: o.Timeout})
-	return ctx, func() { cancel(); release() }, nil
-}
-
-// stepError is the error of a step whose context may have ended: then the
-// timeout's or the cancellation's text, whatever failed on the way.
-func stepError(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	return err
-}
+// StepOptions tune a build or run step as a cached step: its pool and
+// priority, its timeout once it holds its pool slot (as in the original,
+// time spent queued does not count), the secrets masked in its log...
+// They are cache.Options, which ci/git's command steps take too.
+type StepOptions = cache.Options
 
 // BuildStep builds an image from a commit's Dockerfile, cached as branch
-// docker-build-<label>-of-<sha>[-from-<base image>].
+// docker-build-<label>-<digest>-of-<sha>[-from-<base image>]: the label
+// escaped by ci.EscapeName, and a digest (cache.Digest) of the build
+// options that decide the image (Dockerfile, BuildArgs, Target, Tags,
+// Labels, NoCache), so that a step whose options changed builds again
+// instead of taking the old image, while an unchanged one finds its image
+// after a restart.
 type BuildStep struct {
-	e     *Engine
-	label string
-	build BuildOptions
-	opts  StepOptions
-	c     *cache.Cache[buildKey, Image]
+	e      *Engine
+	label  string
+	digest string
+	build  BuildOptions
+	opts   StepOptions
+	c      *cache.Cache[buildKey, Image]
+}
+
+// buildInputs are what decides a build step's image, besides the commit
+// and the base image: its identity (cache.Digest). Not in it: the build's
+// Timeout and the StepOptions (a new limit does not rebuild a finished
+// image).
+type buildInputs struct {
+	Dockerfile string
+	BuildArgs  map[string]string
+	Target     string
+	Tags       []string
+	Labels     map[string]string
+	NoCache    bool
 }
 
 type buildKey struct {
@@ -147,8 +130,13 @@ type buildKey struct {
 // to the checkout; ContextDir is set by the step), labelled label in
 // branch names and titles.
 func NewBuild(e *Engine, label string, o BuildOptions, opts StepOptions) *BuildStep {
-	b := &BuildStep{e: e, label: sanitize(label), build: o, opts: opts}
-	b.c = cache.New[buildKey, Image](buildBuilder{b}, cache.Options{Secrets: opts.Secrets})
+	dockerfile := o.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	digest := cache.Digest(buildInputs{Dockerfile: dockerfile, BuildArgs: o.BuildArgs, Target: o.Target, Tags: o.Tags, Labels: o.Labels, NoCache: o.NoCache})
+	b := &BuildStep{e: e, label: label, digest: digest, build: o, opts: opts}
+	b.c = cache.New[buildKey, Image](buildBuilder{b}, opts)
 	return b
 }
 
@@ -167,11 +155,11 @@ type buildBuilder struct{ b *BuildStep }
 func (bb buildBuilder) Name() string { return "docker-build" }
 
 func (bb buildBuilder) Branch(k buildKey) string {
-	br := "docker-build-" + bb.b.label + "-of-" + k.commit.Hash
+	parts := []string{"docker", "build", ci.EscapeName(bb.b.label), bb.b.digest, "of", k.commit.Hash}
 	if k.from != "" {
-		br += "-from-" + imagePart(k.from)
+		parts = append(parts, "from", ci.EscapeName(k.from))
 	}
-	return br
+	return string(ci.JoinBranch(parts...))
 }
 
 func (bb buildBuilder) Title(k buildKey) string {
@@ -179,16 +167,6 @@ func (bb buildBuilder) Title(k buildKey) string {
 }
 
 func (bb buildBuilder) Generate(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, k buildKey) (Image, error) {
-	ctx, release, err := bb.b.opts.acquire(ctx, log, bb.Title(k))
-	if err != nil {
-		return Image{}, err
-	}
-	defer release()
-	img, err := bb.generate(ctx, log, tx, k)
-	return img, stepError(ctx, err)
-}
-
-func (bb buildBuilder) generate(ctx context.Context, log *livelog.Log, tx dkstore.Transaction, k buildKey) (Image, error) {
 	c, err := bb.b.e.client(ctx)
 	if err != nil {
 		return Image{}, err
@@ -200,6 +178,15 @@ func (bb buildBuilder) generate(ctx context.Context, log *livelog.Log, tx dkstor
 	defer cleanup()
 	o := bb.b.build
 	o.ContextDir = dir
+	if owner := bb.b.e.opts.Owner; owner != "" {
+		// as on the run steps' containers: so that the CI's images can be
+		// told from others, and pruned (docs/ci.md)
+		o.Labels = maps.Clone(o.Labels)
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
+		}
+		o.Labels[CILabel] = owner
+	}
 	if k.from != "" {
 		args := map[string]string{}
 		for n, v := range o.BuildArgs {
@@ -243,50 +230,66 @@ func (bb buildBuilder) Load(ctx context.Context, tree dkstore.Tree, _ buildKey) 
 }
 
 // RunStep runs a command in an image, cached as branch
-// docker-run-<label>-in-<image id>.
+// docker-run-<label>-<digest>-in-<image id>: the label escaped by
+// ci.EscapeName, and a digest (cache.Digest) of the run options that
+// decide the result (Cmd, Entrypoint, Env, User, WorkDir, Mounts,
+// Network), so that a step whose command changed runs again instead of
+// taking the old result, while an unchanged one finds its result after a
+// restart. The contents of a mounted directory are not part of it.
 type RunStep struct {
-	e     *Engine
-	label string
-	run   RunOptions
-	opts  StepOptions
-	c     *cache.Cache[string, struct{}]
+	e      *Engine
+	label  string
+	digest string
+	run    RunOptions
+	opts   StepOptions
+	c      *cache.Cache[string, struct{}]
+}
+
+// runInputs are what decides a run step's result, besides the image: its
+// identity (cache.Digest). Not in it: the run's Timeout and Labels, and
+// the StepOptions.
+type runInputs struct {
+	Cmd        []string
+	Entrypoint []string
+	Env        []string
+	User       string
+	WorkDir    string
+	Mounts     []Mount
+	Network    string
 }
 
 // NewRun returns the step running o (its Image is set by the step: In)
 // labelled label.
 func NewRun(e *Engine, label string, o RunOptions, opts StepOptions) *RunStep {
-	r := &RunStep{e: e, label: sanitize(label), run: o, opts: opts}
-	r.c = cache.New[string, struct{}](runBuilder{r}, cache.Options{Secrets: opts.Secrets})
+	network := o.Network
+	if network == "" {
+		network = "none"
+	}
+	digest := cache.Digest(runInputs{Cmd: o.Cmd, Entrypoint: o.Entrypoint, Env: o.Env, User: o.User, WorkDir: o.WorkDir, Mounts: o.Mounts, Network: network})
+	r := &RunStep{e: e, label: label, digest: digest, run: o, opts: opts}
+	r.c = cache.New[string, struct{}](runBuilder{r}, opts)
 	return r
 }
 
 // In is the term of the command's run in image img. A failure's message
-// ends with the last line of the command's output.
+// ends with the last line of the command's output, the command
+// abbreviated so that the message fits in a status (livelog.Explain).
 func (r *RunStep) In(img Image) term.Term[struct{}] { return r.c.Find(img.ID) }
 
 type runBuilder struct{ r *RunStep }
 
 func (rb runBuilder) Name() string { return "docker-run" }
 func (rb runBuilder) Branch(id string) string {
-	return "docker-run-" + rb.r.label + "-in-" + imagePart(id)
+	return string(ci.JoinBranch("docker", "run", ci.EscapeName(rb.r.label), rb.r.digest, "in", ci.EscapeName(id)))
 }
 func (rb runBuilder) Title(id string) string {
 	return fmt.Sprintf("Run %s in %s", rb.r.label, Image{ID: id}.Short())
 }
 
 func (rb runBuilder) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, id string) (struct{}, error) {
-	ctx, release, err := rb.r.opts.acquire(ctx, log, rb.Title(id))
-	if err != nil {
-		return struct{}{}, err
-	}
-	defer release()
-	return struct{}{}, stepError(ctx, rb.run(ctx, log, id))
-}
-
-func (rb runBuilder) run(ctx context.Context, log *livelog.Log, id string) error {
 	c, err := rb.r.e.client(ctx)
 	if err != nil {
-		return err
+		return struct{}{}, err
 	}
 	o := rb.r.run
 	o.Image = id
@@ -297,112 +300,18 @@ func (rb runBuilder) run(ctx context.Context, log *livelog.Log, id string) error
 		}
 		o.Labels[CILabel] = owner
 	}
-	tail := &lastLine{}
-	err = c.Run(ctx, o, multiWriter{log, tail})
+	var tail livelog.Tail
+	err = c.Run(ctx, o, io.MultiWriter(log, &tail))
 	var exit *ExitError
-	if errors.As(err, &exit) && tail.line() != "" {
-		// only an exit: a timeout or a cancellation keeps its own text
-		return fmt.Errorf("%w: %s", err, tail.line())
+	if errors.As(err, &exit) {
+		// The reason last, the command abbreviated if need be. (A
+		// timeout or a cancellation keeps its own text.)
+		what := func(cmd string) string { return exitMessage(cmd, exit.Status) }
+		err = livelog.Explain(err, what, exit.command(), tail.Line())
 	}
-	return err
+	return struct{}{}, err
 }
 
 func (rb runBuilder) Load(context.Context, dkstore.Tree, string) (struct{}, error) {
 	return struct{}{}, nil
-}
-
-// lastLine keeps the last non-empty line written to it (a carriage
-// return, as progress bars use, ends a line too).
-type lastLine struct {
-	mu   sync.Mutex
-	last []byte
-	cur  []byte
-}
-
-func (l *lastLine) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, b := range p {
-		if b == '\n' || b == '\r' {
-			if len(bytes.TrimSpace(l.cur)) > 0 {
-				l.last = append(l.last[:0], l.cur...)
-			}
-			l.cur = l.cur[:0]
-			continue
-		}
-		if len(l.cur) < 512 {
-			l.cur = append(l.cur, b)
-		}
-	}
-	return len(p), nil
-}
-
-func (l *lastLine) line() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(bytes.TrimSpace(l.cur)) > 0 {
-		return string(bytes.TrimSpace(l.cur))
-	}
-	return string(bytes.TrimSpace(l.last))
-}
-
-type multiWriter struct {
-	log  *livelog.Log
-	tail *lastLine
-}
-
-func (m multiWriter) Write(p []byte) (int, error) {
-	m.tail.Write(p)
-	return m.log.Write(p)
-}
-
-// imagePart is an image in a branch name: an image id's ":" becomes "-"
-// (the reference's "sha256-<hex>"); in a reference such as
-// "ocaml/opam:alpine", a character a branch name cannot hold is escaped
-// as "_" and two hex digits ("ocaml_2fopam-alpine"), so that two images
-// never share a result branch, and no name is invalid.
-func imagePart(id string) string {
-	var b strings.Builder
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c == ':':
-			b.WriteByte('-')
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-			b.WriteByte(c)
-		case c == '.' && i+1 < len(id) && id[i+1] != '.' && (i == 0 || id[i-1] != '.'):
-			b.WriteByte(c)
-		default: // "/", "@", "..", a final "."
-			fmt.Fprintf(&b, "_%02x", c)
-		}
-	}
-	s := b.String()
-	if t, ok := strings.CutSuffix(s, ".lock"); ok {
-		s = t + "_2elock"
-	}
-	return s
-}
-
-// sanitize makes a label usable in a branch name: a character a branch
-// name cannot hold, a "." next to another or last, and a final ".lock"
-// become "-".
-func sanitize(s string) string {
-	var b strings.Builder
-	for i, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
-			b.WriteRune(c)
-		case c == '.' && i+1 < len(s) && s[i+1] != '.' && (i == 0 || s[i-1] != '.'):
-			b.WriteRune(c)
-		default:
-			b.WriteByte('-')
-		}
-	}
-	if b.Len() == 0 {
-		return "x"
-	}
-	if t, ok := strings.CutSuffix(b.String(), ".lock"); ok {
-		return t + "-lock"
-	}
-	return b.String()
 }

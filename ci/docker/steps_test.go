@@ -2,8 +2,11 @@ package docker
 
 import (
 	"context"
-	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +14,6 @@ import (
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/ci/git"
-	"github.com/dkgo/datakit/ci/livelog"
 	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/internal/gitfixture"
@@ -65,26 +67,27 @@ func TestDockerPipeline(t *testing.T) {
 		t.Errorf("failure = %q, want %q", st.Description, want)
 	}
 	// the saved logs
-	log := branchFile(t, h.Store, "docker-build-Dockerfile-of-"+good, "log")
+	buildBranch := func(sha string) string { return buildBuilder{build}.Branch(buildKey{commit: git.Commit{Hash: sha}}) }
+	log := branchFile(t, h.Store, buildBranch(good), "log")
 	if !strings.Contains(log, "=== Build Dockerfile of "+good[:7]) {
 		t.Errorf("build log = %q", log)
 	}
-	img := strings.TrimSpace(branchFile(t, h.Store, "docker-build-Dockerfile-of-"+good, "value"))
+	img := strings.TrimSpace(branchFile(t, h.Store, buildBranch(good), "value"))
 	if !strings.HasPrefix(img, "sha256:") {
 		t.Fatalf("image id = %q", img)
 	}
 	defer dockerClient.RemoveImage(context.Background(), img)
-	if log := branchFile(t, h.Store, "docker-run-test-in-"+strings.ReplaceAll(img, ":", "-"), "log"); !strings.Contains(log, "running the tests\nPASS\n") {
+	if log := branchFile(t, h.Store, runBuilder{test}.Branch(img), "log"); !strings.Contains(log, "running the tests\nPASS\n") {
 		t.Errorf("test log = %q", log)
 	}
-	badImg := strings.TrimSpace(branchFile(t, h.Store, "docker-build-Dockerfile-of-"+bad, "value"))
+	badImg := strings.TrimSpace(branchFile(t, h.Store, buildBranch(bad), "value"))
 	defer dockerClient.RemoveImage(context.Background(), badImg)
 	h.Stop()
 
 	// A restart (a new engine, new caches) reuses the finished builds and
 	// runs: nothing is built again, every status stays.
 	heads := map[string]dkstore.CommitID{}
-	for _, b := range []string{"docker-build-Dockerfile-of-" + good, "docker-run-test-in-" + strings.ReplaceAll(img, ":", "-")} {
+	for _, b := range []string{buildBranch(good), runBuilder{test}.Branch(img)} {
 		heads[b] = branchHead(t, h.Store, b)
 	}
 	build2 := NewBuild(eng, "Dockerfile", BuildOptions{}, StepOptions{Pool: p})
@@ -149,9 +152,10 @@ func TestDockerTimeoutAndCancel(t *testing.T) {
 			t.Fatal("no step got to run while the other queued")
 		}
 	}
-	img := strings.TrimSpace(branchFile(t, h.Store, "docker-build-Dockerfile-of-"+good, "value"))
+	img := strings.TrimSpace(branchFile(t, h.Store, buildBuilder{build}.Branch(buildKey{commit: git.Commit{Hash: good}}), "value"))
 	defer dockerClient.RemoveImage(context.Background(), img)
-	branch := func(j string) string { return "docker-run-" + j + "-in-" + strings.ReplaceAll(img, ":", "-") }
+	steps := map[string]*RunStep{"first": first, "second": second}
+	branch := func(j string) string { return runBuilder{steps[j]}.Branch(img) }
 	if err := h.Engine.Cancel(branch(queued)); err != nil {
 		t.Fatalf("cancel while queued: %v", err)
 	}
@@ -205,23 +209,33 @@ func branchFile(t *testing.T, s dkstore.Store, branch, file string) string {
 	return string(b)
 }
 
-// Result branch names are the reference's: the image id's ":" becomes "-".
+// Result branch names: the label escaped (ci.EscapeName), the digest of
+// the step's options, the commit, the images escaped; dots that Git would
+// refuse escaped too (ci.JoinBranch).
 func TestDockerBranchNames(t *testing.T) {
 	const sha = "0123456789012345678901234567890123456789"
 	build := NewBuild(NewEngine(Options{}), "my app/Dockerfile", BuildOptions{}, StepOptions{})
 	run := NewRun(NewEngine(Options{}), "test", RunOptions{}, StepOptions{})
 	bb, rb := buildBuilder{build}, runBuilder{run}
+	bd, rd := build.digest, run.digest
+	for _, d := range []string{bd, rd} {
+		if len(d) != 12 || strings.Trim(d, "0123456789abcdef") != "" {
+			t.Errorf("digest %q: want 12 hexadecimal digits", d)
+		}
+	}
 	for _, c := range []struct{ got, want string }{
-		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}}), "docker-build-my-app-Dockerfile-of-" + sha},
-		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}, from: "sha256:abc"}), "docker-build-my-app-Dockerfile-of-" + sha + "-from-sha256-abc"},
-		{rb.Branch("sha256:abc"), "docker-run-test-in-sha256-abc"},
-		{rb.Branch("ocaml/opam:alpine"), "docker-run-test-in-ocaml_2fopam-alpine"},
-		{rb.Branch("reg:5000/a@sha256:ab"), "docker-run-test-in-reg-5000_2fa_40sha256-ab"},
-		{rb.Branch("img:1..2"), "docker-run-test-in-img-1_2e_2e2"},
-		{rb.Branch("img:x.lock"), "docker-run-test-in-img-x_2elock"},
-		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}, from: "ocaml/opam:4.14"}), "docker-build-my-app-Dockerfile-of-" + sha + "-from-ocaml_2fopam-4.14"},
-		{runBuilder{NewRun(nil, "a..b.", RunOptions{}, StepOptions{})}.Branch("i"), "docker-run-a--b--in-i"},
-		{runBuilder{NewRun(nil, "t.lock", RunOptions{}, StepOptions{})}.Branch("i"), "docker-run-t-lock-in-i"},
+		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}}), "docker-build-my_20app_2fDockerfile-" + bd + "-of-" + sha},
+		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}, from: "sha256:abc"}), "docker-build-my_20app_2fDockerfile-" + bd + "-of-" + sha + "-from-sha256_3aabc"},
+		{rb.Branch("sha256:abc"), "docker-run-test-" + rd + "-in-sha256_3aabc"},
+		{rb.Branch("ocaml/opam:alpine"), "docker-run-test-" + rd + "-in-ocaml_2fopam_3aalpine"},
+		{rb.Branch("reg:5000/a@sha256:ab"), "docker-run-test-" + rd + "-in-reg_3a5000_2fa_40sha256_3aab"},
+		{rb.Branch("img:1..2"), "docker-run-test-" + rd + "-in-img_3a1_2e_2e2"},
+		{rb.Branch("img:x.lock"), "docker-run-test-" + rd + "-in-img_3ax_2elock"},
+		{bb.Branch(buildKey{commit: git.Commit{Hash: sha}, from: "ocaml/opam:4.14"}), "docker-build-my_20app_2fDockerfile-" + bd + "-of-" + sha + "-from-ocaml_2fopam_3a4.14"},
+		{runBuilder{NewRun(nil, "a..b.", RunOptions{}, StepOptions{})}.Branch("i"), "docker-run-a_2e_2eb_2e-" + rd + "-in-i"},
+		{runBuilder{NewRun(nil, "t.lock", RunOptions{}, StepOptions{})}.Branch("i"), "docker-run-t.lock-" + rd + "-in-i"},
+		{runBuilder{NewRun(nil, "a/b", RunOptions{}, StepOptions{})}.Branch("i"), "docker-run-a_2fb-" + rd + "-in-i"},
+		{runBuilder{NewRun(nil, "a-b", RunOptions{}, StepOptions{})}.Branch("i"), "docker-run-a_2db-" + rd + "-in-i"},
 		{rb.Title("sha256:0123456789abcdef"), "Run test in 0123456789ab"},
 	} {
 		if c.got != c.want {
@@ -235,25 +249,67 @@ func TestDockerBranchNames(t *testing.T) {
 	}
 }
 
-// A failing run's message ends with its output's last line: the last one
-// with text, a carriage return ending a line too.
-func TestDockerLastLine(t *testing.T) {
-	for _, c := range []struct{ name, out, want string }{
-		{"plain", "a\nFAIL: b\n", "FAIL: b"},
-		{"blank lines after", "FAIL: b\n\n  \n", "FAIL: b"},
-		{"no newline", "a\nunfinished", "unfinished"},
-		{"progress bar", "50%\r100%\rdone: 3 failures\r\n", "done: 3 failures"},
-		{"nothing", "", ""},
+// A step's digest covers every option that decides its result, and only
+// those: the same options give the same digest (in any map order), any
+// change of command, environment or build option another one.
+func TestDockerStepIdentity(t *testing.T) {
+	base := BuildOptions{Dockerfile: "Dockerfile", BuildArgs: map[string]string{"A": "1", "B": "2"}, Target: "test", Tags: []string{"app:ci"}, Labels: map[string]string{"l": "v"}}
+	digest := func(o BuildOptions) string { return NewBuild(nil, "b", o, StepOptions{}).digest }
+	same := base
+	same.BuildArgs = map[string]string{"B": "2", "A": "1"}
+	same.Timeout = time.Hour // a limit, not an input
+	if digest(same) != digest(base) {
+		t.Error("the same build options give another digest")
+	}
+	if digest(BuildOptions{}) != digest(BuildOptions{Dockerfile: "Dockerfile"}) {
+		t.Error(`Dockerfile "" and "Dockerfile" give different digests`)
+	}
+	seen := map[string]string{digest(base): "base"}
+	for name, change := range map[string]func(*BuildOptions){
+		"Dockerfile": func(o *BuildOptions) { o.Dockerfile = "ci/Dockerfile" },
+		"BuildArgs":  func(o *BuildOptions) { o.BuildArgs = map[string]string{"A": "1", "B": "3"} },
+		"Target":     func(o *BuildOptions) { o.Target = "" },
+		"Tags":       func(o *BuildOptions) { o.Tags = nil },
+		"Labels":     func(o *BuildOptions) { o.Labels = map[string]string{"l": "w"} },
+		"NoCache":    func(o *BuildOptions) { o.NoCache = true },
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			var l lastLine
-			for i := 0; i < len(c.out); i++ { // byte by byte: any split
-				l.Write([]byte{c.out[i]})
-			}
-			if got := l.line(); got != c.want {
-				t.Errorf("line() = %q, want %q", got, c.want)
-			}
-		})
+		o := base
+		change(&o)
+		d := digest(o)
+		if other, ok := seen[d]; ok {
+			t.Errorf("build: changing %s gives the digest of %s", name, other)
+		}
+		seen[d] = name
+	}
+
+	rbase := RunOptions{Cmd: []string{"sh", "test.sh"}, Env: []string{"X=1"}, User: "nobody", WorkDir: "/src",
+		Mounts: []Mount{{Source: "/a", Target: "/b"}}, Network: "bridge"}
+	rdigest := func(o RunOptions) string { return NewRun(nil, "r", o, StepOptions{}).digest }
+	rsame := rbase
+	rsame.Labels, rsame.Timeout, rsame.Image = map[string]string{"x": "y"}, time.Hour, "ignored: the step sets it"
+	if rdigest(rsame) != rdigest(rbase) {
+		t.Error("the same run options give another digest")
+	}
+	if rdigest(RunOptions{}) != rdigest(RunOptions{Network: "none"}) {
+		t.Error(`Network "" and "none" give different digests`)
+	}
+	rseen := map[string]string{rdigest(rbase): "base"}
+	for name, change := range map[string]func(*RunOptions){
+		"Cmd":        func(o *RunOptions) { o.Cmd = []string{"sh", "other.sh"} },
+		"Entrypoint": func(o *RunOptions) { o.Entrypoint = []string{"/bin/sh"} },
+		"Env":        func(o *RunOptions) { o.Env = []string{"X=2"} },
+		"User":       func(o *RunOptions) { o.User = "root" },
+		"WorkDir":    func(o *RunOptions) { o.WorkDir = "/" },
+		"Mounts":     func(o *RunOptions) { o.Mounts = []Mount{{Source: "/a", Target: "/b", ReadOnly: true}} },
+		"Network":    func(o *RunOptions) { o.Network = "none" },
+	} {
+		o := rbase
+		change(&o)
+		d := rdigest(o)
+		if other, ok := rseen[d]; ok {
+			t.Errorf("run: changing %s gives the digest of %s", name, other)
+		}
+		rseen[d] = name
 	}
 }
 
@@ -266,8 +322,10 @@ func TestDockerImageGoneOrDaemonDown(t *testing.T) {
 	eng := NewEngine(Options{})
 	defer eng.Close()
 	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	var branch string
 	pipeline := func(eng *Engine) ci.Config {
 		build := NewBuild(eng, "Dockerfile", BuildOptions{}, StepOptions{})
+		branch = buildBuilder{build}.Branch(buildKey{commit: git.Commit{Hash: good}})
 		return ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
 			return ci.Jobs{"build": term.Map(term.Bind(remote.Fetch(tg.Commit()), build.Of), func(i Image) string { return i.ID })}
 		}}}}
@@ -277,7 +335,6 @@ func TestDockerImageGoneOrDaemonDown(t *testing.T) {
 	h.SetBranch("me/p", "master", good)
 	first := h.WaitStatus("me/p", good, "build", ci.Success).Description
 	defer dockerClient.RemoveImage(context.Background(), first)
-	branch := "docker-build-Dockerfile-of-" + good
 	built := branchHead(t, h.Store, branch)
 	h.Stop()
 
@@ -359,30 +416,123 @@ func TestDockerRebuildQueuesLow(t *testing.T) {
 	h.WaitStatus("me/p", sha1, "a", ci.Success)
 }
 
-// A step's timeout counts from when it holds its pool slot, as in the
-// original.
-func TestDockerTimeoutStartsWithSlot(t *testing.T) {
-	p := pool.New("docker", 1, nil)
-	release, err := p.Acquire(context.Background(), pool.Request{Label: "blocker"})
+// With an Owner, the images the build steps build carry it (CILabel), as
+// the run steps' containers do, and docs/ci.md's recipes prune them: the
+// second keeps the images that result branches name and removes the CI's
+// others, the first removes the CI's images (not the base image, which
+// is not the CI's); a CI restarted after the prune builds the image it
+// needs again.
+func TestDockerImageOwnerLabelAndPrune(t *testing.T) {
+	needDocker(t)
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Fatalf("the prune recipes need the docker command: %v", err)
+	}
+	repo, good, _ := project(t)
+	owner := "test-ci-" + runID + "-images"
+	state := t.TempDir()
+	recipes := pruneRecipes(t, owner, state)
+	store, err := dkstore.Open(state, dkstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := livelog.NewManager(nil)
-	log, _ := logs.Create("b", "t", livelog.Options{})
-	defer log.Finish()
-	o := StepOptions{Pool: p, Timeout: 300 * time.Millisecond}
-	go func() { time.Sleep(500 * time.Millisecond); release() }()
-	t0 := time.Now()
-	ctx, done, err := o.acquire(context.Background(), log, "step")
+	t.Cleanup(func() { store.Close() })
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	var branch string
+	pipeline := func(eng *Engine) ci.Config {
+		build := NewBuild(eng, "Dockerfile", BuildOptions{Labels: map[string]string{"mine": "kept"}}, StepOptions{})
+		branch = buildBuilder{build}.Branch(buildKey{commit: git.Commit{Hash: good}})
+		return ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+			return ci.Jobs{"build": term.Map(term.Bind(remote.Fetch(tg.Commit()), build.Of), func(i Image) string { return i.ID })}
+		}}}}
+	}
+	eng := NewEngine(Options{Owner: owner})
+	defer eng.Close()
+	h := citest.New(t, pipeline(eng), citest.WithStore(store))
+	h.Timeout = 2 * time.Minute
+	h.SetBranch("me/p", "master", good)
+	img := h.WaitStatus("me/p", good, "build", ci.Success).Description
+	defer dockerClient.RemoveImage(context.Background(), img)
+	res, err := dockerClient.api.ImageInspect(context.Background(), img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer done()
-	if ctx.Err() != nil {
-		t.Fatalf("the step's context ended while it queued (%v)", time.Since(t0))
+	if labels := res.Config.Labels; labels[CILabel] != owner || labels["mine"] != "kept" {
+		t.Errorf("image labels %v, want %s=%s and the build's own", labels, CILabel, owner)
 	}
-	<-ctx.Done()
-	if err := stepError(ctx, errors.New("killed")); err.Error() != "Exceeded timeout of 0.3 seconds" {
-		t.Errorf("error = %v", err)
+	built := branchHead(t, h.Store, branch)
+	h.Stop()
+
+	// An image of the CI's that no result branch names.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+baseImage+"\nRUN echo "+runID+" >/unreferenced\n"), 0o644)
+	stray, err := dockerClient.Build(context.Background(), BuildOptions{ContextDir: dir, Labels: map[string]string{CILabel: owner}}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer dockerClient.RemoveImage(context.Background(), stray)
+	exists := func(id string) bool {
+		ok, err := dockerClient.ImageExists(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	sh := func(script string) {
+		t.Helper()
+		cmd := exec.Command("sh", "-ec", script)
+		cmd.Dir = t.TempDir()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s\n%s", err, script, out)
+		}
+	}
+	sh(recipes["referenced"])
+	if !exists(img) || exists(stray) {
+		t.Errorf("after the second recipe: the referenced image exists %v (want true), the other %v (want false)", exists(img), exists(stray))
+	}
+	time.Sleep(1100 * time.Millisecond) // older than until=1s
+	sh(recipes["all"])
+	if exists(img) {
+		t.Error("after the first recipe: the CI's image is still there")
+	}
+	if !exists(baseImage) {
+		t.Error("the prune removed the base image, which is not the CI's")
+	}
+
+	h2 := citest.New(t, pipeline(eng), citest.WithStore(store))
+	h2.Timeout = 2 * time.Minute
+	h2.Settle()
+	again := h2.WaitStatus("me/p", good, "build", ci.Success).Description
+	defer dockerClient.RemoveImage(context.Background(), again)
+	if branchHead(t, store, branch) == built {
+		t.Error("the pruned image was not built again")
+	}
+}
+
+// pruneRecipes reads docs/ci.md's recipes for pruning images, for the CI
+// owner whose state directory is state: "all" (its until= filter
+// shortened to 1s) and "referenced".
+func pruneRecipes(t *testing.T, owner, state string) map[string]string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/ci.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "### Pruning images")
+	var blocks []string
+	for rest := section; ; {
+		var block string
+		var ok bool
+		if _, rest, ok = strings.Cut(rest, "```sh\n"); !ok {
+			break
+		}
+		block, rest, _ = strings.Cut(rest, "```")
+		blocks = append(blocks, block)
+	}
+	if len(blocks) < 2 || !strings.Contains(blocks[0], "until=168h") || !strings.HasPrefix(blocks[1], "STATE=") {
+		t.Fatalf("docs/ci.md: no recipes for pruning images found (%d blocks)", len(blocks))
+	}
+	all := strings.ReplaceAll(strings.ReplaceAll(blocks[0], "<owner>", owner), "until=168h", "until=1s")
+	referenced := strings.ReplaceAll(blocks[1], "<owner>", owner)
+	referenced = regexp.MustCompile(`(?m)^STATE=.*$`).ReplaceAllLiteralString(referenced, "STATE="+strconv.Quote(state))
+	return map[string]string{"all": all, "referenced": referenced}
 }

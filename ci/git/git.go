@@ -1,12 +1,17 @@
 // Package git fetches the commits a CI tests and runs commands in fresh
 // checkouts of them, as cached steps (package cache): a fetch is kept on
 // branch git-pull-of-<sha>, a command's result and log on
-// shell-of-<label>-on-<sha>, so that a restart redoes nothing that
-// finished.
+// shell-of-<label>-<digest>-on-<sha> (the digest of its commands and
+// environment: a changed command does not take an old result for its
+// own), so that a restart redoes nothing that finished.
 //
 //	src := git.NewRemote("https://github.com/me/p", "/var/lib/ci/git", git.Options{})
-//	test := src.Command("test", git.CommandOptions{}, []string{"make", "test"})
+//	test := src.Command("test", git.CommandOptions{Options: cache.Options{Pool: p}}, []string{"make", "test"})
 //	jobs := ci.Jobs{"test": term.Then(term.Bind(src.Fetch(t.Commit()), test), "Tests passed")}
+//
+// A saved fetch is trusted without looking at the mirror: a CI restarted
+// with a new work directory finds its finished results at once, and a
+// step that runs fetches its commit again when it checks it out.
 //
 // A Remote is safe for concurrent use; make one per repository, at the top
 // of the program. Fetches into a mirror take a file lock beside it, so
@@ -30,10 +35,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +48,6 @@ import (
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/livelog"
-	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/ci/process"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/term"
@@ -71,7 +75,11 @@ type Options struct {
 	RetryAfter time.Duration
 }
 
-// Commit is a commit present in the mirror.
+// Commit is a fetched commit. Its Checkout fetches it into the mirror
+// again if the mirror lost it: a saved fetch result is trusted without
+// looking at the mirror, so that a CI restarted with a new work directory
+// finds its finished results, and reports nothing new, without fetching
+// anything first.
 type Commit struct {
 	Hash string
 	r    *Remote
@@ -89,7 +97,7 @@ func NewRemote(url, workDir string, opts Options) *Remote {
 	sum := sha256.Sum256([]byte(url))
 	display, secrets := redact(url)
 	r := &Remote{url: url, display: display, secrets: secrets, opts: opts,
-		mirror: filepath.Join(workDir, safeName(filepath.Base(strings.TrimSuffix(display, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
+		mirror: filepath.Join(workDir, ci.EscapeName(filepath.Base(strings.TrimSuffix(display, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
 	r.fetch = cache.New[string, Commit](fetcher{r}, cache.Options{Timeout: opts.FetchTimeout, Secrets: secrets, RetryAfter: opts.RetryAfter})
 	return r
 }
@@ -152,46 +160,54 @@ func (f fetcher) Branch(sha string) string { return "git-pull-of-" + sha }
 func (f fetcher) Title(sha string) string  { return "Fetch " + short(sha) }
 
 func (f fetcher) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (Commit, error) {
-	r := f.r
 	if !isHash(sha) {
 		return Commit{}, fmt.Errorf("%q is not a commit hash", sha)
 	}
+	if err := f.r.ensure(ctx, log, sha); err != nil {
+		return Commit{}, err
+	}
+	return Commit{Hash: sha, r: f.r}, nil
+}
+
+// ensure fetches commit sha into the mirror, unless it is there already.
+// Its errors are infrastructure errors (or the context's cause): not
+// cached as failures, since the commit may yet be pushed.
+func (r *Remote) ensure(ctx context.Context, log *livelog.Log, sha string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(r.mirror), 0o755); err != nil {
-		return Commit{}, term.Infra(err)
+		return term.Infra(err)
 	}
 	unlock, err := lockFile(ctx, r.mirror+".lock", func() { log.Printf("Waiting for another fetch into %s", filepath.Base(r.mirror)) })
 	if err != nil {
-		return Commit{}, err
+		return err
 	}
 	defer unlock()
 	if _, err := os.Stat(filepath.Join(r.mirror, "HEAD")); err != nil {
 		if err := git(ctx, log, nil, "", "init", "--quiet", "--bare", r.mirror); err != nil {
-			return Commit{}, term.Infra(err)
+			return term.Infra(err)
 		}
 	}
 	if r.has(ctx, sha) {
-		return Commit{Hash: sha, r: r}, nil
+		return nil
 	}
 	log.Printf("Fetching %s from %s", short(sha), r.display)
 	err = git(ctx, log, r.secrets, r.mirror, "fetch", "--quiet", "--force", "--no-tags", r.url,
 		"+refs/heads/*:refs/mirror/heads/*", "+refs/tags/*:refs/mirror/tags/*", "+refs/pull/*:refs/mirror/pull/*")
 	if err != nil {
-		return Commit{}, term.Infra(fmt.Errorf("fetching %s: %w", r.display, err))
+		return term.Infra(fmt.Errorf("fetching %s: %w", r.display, err))
 	}
 	if r.has(ctx, sha) {
-		return Commit{Hash: sha, r: r}, nil
+		return nil
 	}
 	log.Printf("No branch, tag or pull request of %s has %s: fetching it by its hash", r.display, short(sha))
 	if err := git(ctx, log, r.secrets, r.mirror, "fetch", "--quiet", "--no-tags", r.url, "+"+sha+":refs/mirror/commits/"+sha); err == nil && r.has(ctx, sha) {
-		return Commit{Hash: sha, r: r}, nil
+		return nil
 	}
 	if ctx.Err() != nil {
-		return Commit{}, context.Cause(ctx)
+		return context.Cause(ctx)
 	}
-	// Not cached as a failure: the commit may yet be pushed.
-	return Commit{}, term.Infra(fmt.Errorf("commit %s is not in %s", short(sha), r.display))
+	return term.Infra(fmt.Errorf("commit %s is not in %s", short(sha), r.display))
 }
 
 // isHash reports whether s is a full hexadecimal commit hash.
@@ -207,96 +223,102 @@ func isHash(s string) bool {
 	return true
 }
 
-func (f fetcher) Load(ctx context.Context, _ dkstore.Tree, sha string) (Commit, error) {
-	if !f.r.has(ctx, sha) { // the mirror was lost: fetch again
-		return Commit{}, fmt.Errorf("commit %s is not in the mirror", short(sha))
+// Load trusts the saved fetch without looking at the mirror: a commit the
+// mirror lost (a new work directory) is fetched again when it is checked
+// out, which only a step that runs does. So a restart with a new work
+// directory finds every finished result, and its statuses stay, without a
+// fetch first.
+func (f fetcher) Load(_ context.Context, _ dkstore.Tree, sha string) (Commit, error) {
+	if !isHash(sha) {
+		return Commit{}, fmt.Errorf("%q is not a commit hash", sha)
 	}
 	return Commit{Hash: sha, r: f.r}, nil
 }
 
-// CommandOptions tune a command step.
+// CommandOptions tune a command step: how it runs as a cached step (its
+// pool and priority, its timeout once it holds its pool slot, the
+// secrets masked in its log: cache.Options, which Docker steps take too)
+// and its commands' environment.
 type CommandOptions struct {
-	// Pool, if set, is where the step waits for a slot before running.
-	Pool     *pool.Pool
-	Priority pool.Priority
-	// Timeout bounds the step once it holds its pool slot (none if 0): as
-	// in the original, time spent queued does not count.
-	Timeout time.Duration
-	// Env is added to the commands' environment.
+	cache.Options
+	// Env is added to the commands' environment (KEY=value entries).
 	Env []string
-	// Secrets are masked in the log.
-	Secrets []string
 }
 
 // Command returns a step that checks a commit out into a fresh directory
-// and runs the commands there in order, cached per label and commit as
-// branch shell-of-<label>-on-<sha>. Each command's output goes to the log
-// after a line `Running "argv"...`; the first that fails fails the step
-// with `Command … exited with status N`.
+// and runs the commands there in order. Each command's output goes to the
+// log after a line `Running "argv"...`; the first that fails fails the
+// step with `Command … exited with status N: <the last line of its
+// output>`, the command abbreviated so that the message fits in a status
+// (livelog.Explain).
+//
+// The step is cached per commit as branch
+// shell-of-<label>-<digest>-on-<sha>: the label escaped by ci.EscapeName
+// (so distinct labels never share a branch), and a digest
+// (cache.Digest) of the commands and Env, so that a step whose commands
+// or environment changed does not take the old result for its own (it
+// runs, on a branch of its own), while an unchanged one finds its result
+// after a restart. The pool, the priority, the timeout and the secrets
+// are not part of the step's identity: a new timeout does not run a
+// finished step again (a failure by timeout can be rebuilt).
 func (r *Remote) Command(label string, opts CommandOptions, argvs ...[]string) func(Commit) term.Term[struct{}] {
-	c := cache.New[string, struct{}](&commander{r: r, label: safeName(label), opts: opts, argvs: argvs},
-		cache.Options{Secrets: opts.Secrets})
+	digest := cache.Digest(commandInputs{Argv: argvs, Env: opts.Env})
+	c := cache.New[string, struct{}](&commander{r: r, label: label, digest: digest, opts: opts, argvs: argvs}, opts.Options)
 	return func(cm Commit) term.Term[struct{}] { return c.Find(cm.Hash) }
 }
 
-type commander struct {
-	r     *Remote
-	label string
-	opts  CommandOptions
-	argvs [][]string
+// commandInputs are what decides a command step's result, besides the
+// commit: its identity (cache.Digest).
+type commandInputs struct {
+	Argv [][]string
+	Env  []string
 }
 
-func (c *commander) Name() string             { return "shell-" + c.label }
-func (c *commander) Branch(sha string) string { return "shell-of-" + c.label + "-on-" + sha }
-func (c *commander) Title(sha string) string  { return "Run " + c.label + " on " + short(sha) }
+type commander struct {
+	r      *Remote
+	label  string
+	digest string
+	opts   CommandOptions
+	argvs  [][]string
+}
+
+func (c *commander) Name() string { return "shell-" + c.label }
+func (c *commander) Branch(sha string) string {
+	return string(ci.JoinBranch("shell", "of", ci.EscapeName(c.label), c.digest, "on", sha))
+}
+func (c *commander) Title(sha string) string { return "Run " + c.label + " on " + short(sha) }
 
 func (c *commander) Generate(ctx context.Context, log *livelog.Log, _ dkstore.Transaction, sha string) (struct{}, error) {
-	if c.opts.Pool != nil {
-		pop := func() {}
-		prio := c.opts.Priority
-		if cache.IsRebuild(ctx) && prio > pool.Low {
-			prio = pool.Low // PR work first
-		}
-		release, err := c.opts.Pool.Acquire(ctx, pool.Request{Priority: prio, Label: c.Title(sha),
-			OnQueued: func() { pop = log.PushReason(c.opts.Pool.Reason()) }})
-		pop()
-		if err != nil {
-			return struct{}{}, err
-		}
-		defer release()
-	}
-	if c.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = process.WithTimeout(ctx, c.opts.Timeout)
-		defer cancel()
-	}
-	err := c.run(ctx, log, sha)
-	if err != nil && ctx.Err() != nil {
-		err = context.Cause(ctx) // the timeout's or the cancellation's text, whatever failed
-	}
-	return struct{}{}, err
-}
-
-func (c *commander) run(ctx context.Context, log *livelog.Log, sha string) error {
 	dir, cleanup, err := Commit{Hash: sha, r: c.r}.Checkout(ctx, log)
 	if err != nil {
-		return err
+		return struct{}{}, err
 	}
 	defer cleanup()
 	for _, argv := range c.argvs {
 		cmd := process.Cmd{Argv: argv, Dir: dir, Env: c.opts.Env, Mask: c.opts.Secrets}
 		fmt.Fprintf(log, "Running %s...\n", cmd)
-		if err := process.Run(ctx, cmd, log, log); err != nil {
-			return err
+		var tail livelog.Tail
+		out := io.MultiWriter(log, &tail)
+		if err := process.Run(ctx, cmd, out, out); err != nil {
+			var exit *process.ExitError
+			if errors.As(err, &exit) {
+				// The reason last, the command abbreviated if need be.
+				// (A timeout or a cancellation keeps its own text.)
+				what := func(c string) string { e := *exit; e.Command = c; return e.Error() }
+				err = livelog.Explain(err, what, exit.Command, tail.Line())
+			}
+			return struct{}{}, err
 		}
 	}
-	return nil
+	return struct{}{}, nil
 }
 
 // Checkout checks the commit out into a fresh temporary directory (git's
-// output goes to log); cleanup removes it. Errors are infrastructure
-// errors. Its .git reads the mirror's objects (git's alternates): the
-// whole history is there, but only on this machine.
+// output goes to log); cleanup removes it. A commit that the mirror lost
+// (its work directory is new) is fetched into it again first, the fetch
+// logged to log. Errors are infrastructure errors. Its .git reads the
+// mirror's objects (git's alternates): the whole history is there, but
+// only on this machine.
 func (c Commit) Checkout(ctx context.Context, log *livelog.Log) (dir string, cleanup func(), err error) {
 	return c.checkout(ctx, log, false)
 }
@@ -310,8 +332,14 @@ func (c Commit) CheckoutShallow(ctx context.Context, log *livelog.Log) (dir stri
 }
 
 func (c Commit) checkout(ctx context.Context, log *livelog.Log, shallow bool) (dir string, cleanup func(), err error) {
-	if c.r == nil || !c.r.has(ctx, c.Hash) {
-		return "", nil, term.Infra(fmt.Errorf("commit %s is not in the mirror: fetch it first", short(c.Hash)))
+	if c.r == nil {
+		return "", nil, term.Infra(fmt.Errorf("commit %s was not fetched: fetch it first", short(c.Hash)))
+	}
+	if !c.r.has(ctx, c.Hash) {
+		log.Printf("Commit %s is not in the mirror (a new work directory?): fetching it again", short(c.Hash))
+		if err := c.r.ensure(ctx, log, c.Hash); err != nil {
+			return "", nil, err
+		}
 	}
 	sweepCheckouts.Do(func() { removeDeadCheckouts(os.TempDir()) })
 	dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", checkoutPrefix, os.Getpid()))
@@ -388,23 +416,3 @@ func short(sha string) string {
 	}
 	return sha
 }
-
-var unsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-// safeName makes s usable in a branch name (and a file name): runs of
-// other characters than letters, digits, ".", "_" and "-" become "-", and
-// so do runs of dots, a final dot and a final ".lock".
-func safeName(s string) string {
-	s = unsafe.ReplaceAllString(s, "-")
-	s = dots.ReplaceAllString(s, "-")
-	s = strings.TrimSuffix(s, ".")
-	if t, ok := strings.CutSuffix(s, ".lock"); ok {
-		s = t + "-lock"
-	}
-	if s == "" || s == "." {
-		return "x"
-	}
-	return s
-}
-
-var dots = regexp.MustCompile(`\.\.+`)

@@ -6,13 +6,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/citest"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/livelog"
@@ -41,14 +45,59 @@ func readBranchFile(t *testing.T, s dkstore.Store, branch, file string) (string,
 	return string(b), c.Message
 }
 
+// commandBranch is the result branch of the command step labelled label
+// on commit sha: shell-of-<label>-<digest>-on-<sha>, found in the store or
+// among the live logs (while it runs).
+func commandBranch(t *testing.T, h *citest.Harness, label, sha string) string {
+	t.Helper()
+	found := commandBranches(t, h, label, sha)
+	if len(found) != 1 {
+		t.Fatalf("result branches of %q on %.7s: %v, want one", label, sha, found)
+	}
+	return found[0]
+}
+
+// commandBranches lists the result branches of the command steps labelled
+// label on commit sha, in the store or among the live logs.
+func commandBranches(t *testing.T, h *citest.Harness, label, sha string) []string {
+	t.Helper()
+	return matchCommandBranches(label, sha, append(h.Engine.Logs().List(), commandBranchesIn(t, h.Store, label, sha)...))
+}
+
+// commandBranchesIn lists the result branches of the command steps
+// labelled label on commit sha in store.
+func commandBranchesIn(t *testing.T, store dkstore.Store, label, sha string) []string {
+	t.Helper()
+	branches, err := store.Branches(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range branches {
+		names = append(names, string(b))
+	}
+	return matchCommandBranches(label, sha, names)
+}
+
+func matchCommandBranches(label, sha string, names []string) []string {
+	re := regexp.MustCompile(`^shell-of-` + regexp.QuoteMeta(ci.EscapeName(label)) + `-[0-9a-f]{12}-on-` + sha + `$`)
+	var found []string
+	for _, n := range names {
+		if re.MatchString(n) && !slices.Contains(found, n) {
+			found = append(found, n)
+		}
+	}
+	return found
+}
+
 // The reference's "Git" test: a command runs in a checkout of the target's
-// commit; its result branch shell-of-ls-on-<sha> has the log.
+// commit; its result branch shell-of-ls-<digest>-on-<sha> has the log.
 func TestCommand(t *testing.T) {
 	gitfixture.Need(t)
 	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
 	sha := repo.Commit("first", map[string]string{"src/main.c": "int main(){}\n"})
 	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
-	ls := remote.Command("ls", git.CommandOptions{Pool: pool.New("build", 1, nil)}, []string{"ls"})
+	ls := remote.Command("ls", git.CommandOptions{Options: cache.Options{Pool: pool.New("build", 1, nil)}}, []string{"ls"})
 	fails := remote.Command("false", git.CommandOptions{}, []string{"sh", "-c", "echo about to fail; exit 3"})
 	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
 		src := remote.Fetch(tg.Commit())
@@ -61,7 +110,7 @@ func TestCommand(t *testing.T) {
 	h.Timeout = time.Minute
 	h.SetBranch("me/p", "master", sha)
 	h.WaitStatus("me/p", sha, "ls", ci.Success)
-	log, msg := readBranchFile(t, h.Store, "shell-of-ls-on-"+sha, "log")
+	log, msg := readBranchFile(t, h.Store, commandBranch(t, h, "ls", sha), "log")
 	if strings.Contains(log, "warning:") {
 		t.Errorf("the checkout warns: %q", log)
 	}
@@ -72,10 +121,10 @@ func TestCommand(t *testing.T) {
 		t.Errorf("fetch result = %q", msg)
 	}
 	st := h.WaitStatus("me/p", sha, "fail", ci.Failure)
-	if want := `Command "sh" "-c" "echo about to fail; exit 3" exited with status 3`; st.Description != want {
+	if want := `Command "sh" "-c" "echo about to fail; exit 3" exited with status 3: about to fail`; st.Description != want {
 		t.Errorf("failure = %q, want %q", st.Description, want)
 	}
-	if log, _ := readBranchFile(t, h.Store, "shell-of-false-on-"+sha, "log"); !strings.Contains(log, "about to fail\n") {
+	if log, _ := readBranchFile(t, h.Store, commandBranch(t, h, "false", sha), "log"); !strings.Contains(log, "about to fail\n") {
 		t.Errorf("failure log = %q", log)
 	}
 }
@@ -98,7 +147,7 @@ func TestAnnotatedTag(t *testing.T) {
 	h.Timeout = time.Minute
 	h.SetTag("me/p", "v1.0", sha)
 	h.WaitStatus("me/p", sha, "cat", ci.Success)
-	if log, _ := readBranchFile(t, h.Store, "shell-of-cat-on-"+sha, "log"); !strings.Contains(log, "1.0\n") {
+	if log, _ := readBranchFile(t, h.Store, commandBranch(t, h, "cat", sha), "log"); !strings.Contains(log, "1.0\n") {
 		t.Errorf("log = %q", log)
 	}
 }
@@ -166,7 +215,7 @@ func TestFetchPullRefAndHash(t *testing.T) {
 	h.SetBranch("me/p", "hidden", hidden)
 	h.WaitStatus("me/p", pr, "cat", ci.Success)
 	h.WaitStatus("me/p", hidden, "cat", ci.Success)
-	if log, _ := readBranchFile(t, h.Store, "shell-of-cat-on-"+pr, "log"); !strings.Contains(log, "\npr") {
+	if log, _ := readBranchFile(t, h.Store, commandBranch(t, h, "cat", pr), "log"); !strings.Contains(log, "\npr") {
 		t.Errorf("log = %q", log)
 	}
 	if log, _ := readBranchFile(t, h.Store, "git-pull-of-"+hidden, "log"); !strings.Contains(log, "fetching it by its hash") {
@@ -234,8 +283,11 @@ func TestCheckoutRemovedOnCancel(t *testing.T) {
 	}}}})
 	h.Timeout = time.Minute
 	h.SetBranch("me/p", "master", sha)
-	branch := "shell-of-sleep-on-" + sha
+	var branch string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if b := commandBranches(t, h, "sleep", sha); len(b) == 1 {
+			branch = b[0]
+		}
 		if l, ok := h.Engine.Logs().Get(branch); ok && strings.Contains(string(l.Contents()), "started") {
 			break
 		}
@@ -265,8 +317,8 @@ func TestTimeoutStartsWithSlot(t *testing.T) {
 	sha := repo.Commit("first", map[string]string{"a": "1"})
 	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
 	p := pool.New("build", 1, nil)
-	quick := remote.Command("quick", git.CommandOptions{Pool: p, Timeout: 2 * time.Second}, []string{"true"})
-	slow := remote.Command("slow", git.CommandOptions{Timeout: 300 * time.Millisecond}, []string{"sleep", "10"})
+	quick := remote.Command("quick", git.CommandOptions{Options: cache.Options{Pool: p, Timeout: 2 * time.Second}}, []string{"true"})
+	slow := remote.Command("slow", git.CommandOptions{Options: cache.Options{Timeout: 300 * time.Millisecond}}, []string{"sleep", "10"})
 	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
 		src := remote.Fetch(tg.Commit())
 		return ci.Jobs{"quick": term.Then(term.Bind(src, quick), "ok"), "slow": term.Then(term.Bind(src, slow), "ok")}
@@ -346,5 +398,173 @@ func TestCheckoutShallow(t *testing.T) {
 	st := h.WaitStatus("me/p", sha, "check", ci.Success)
 	if want := fmt.Sprintf("full history 2; shallow %s second; status \"\"", sha); st.Description != want {
 		t.Errorf("got %q, want %q", st.Description, want)
+	}
+}
+
+// A command step's identity covers its commands and their environment:
+// under the same label, a step whose command or Env changed runs after a
+// restart (a new Remote and step over the same store and work directory),
+// and the old result does not come back; an unchanged step finds its
+// result without running.
+func TestCommandIdentity(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"a": "1"})
+	store := dkstore.NewMemory(dkstore.Options{})
+	t.Cleanup(func() { store.Close() })
+	work, runs := t.TempDir(), filepath.Join(t.TempDir(), "runs")
+	count := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "ran\n")
+	}
+	pass := []string{"sh", "-c", `echo ran >> "$RUNS"; test "$X" != fail`}
+	fail3 := []string{"sh", "-c", `echo ran >> "$RUNS"; exit 3`}
+	for i, c := range []struct {
+		name  string
+		argv  []string
+		x     string
+		state ci.State
+		runs  int
+	}{
+		{"first", pass, "ok", ci.Success, 1},
+		{"Env changed", pass, "fail", ci.Failure, 2},
+		{"command changed", fail3, "ok", ci.Failure, 3},
+		{"as first", pass, "ok", ci.Success, 3}, // the first run's result
+	} {
+		remote := git.NewRemote(repo.Dir, work, git.Options{})
+		check := remote.Command("check", git.CommandOptions{Env: []string{"RUNS=" + runs, "X=" + c.x}}, c.argv)
+		h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+			return ci.Jobs{"check": term.Then(term.Bind(remote.Fetch(tg.Commit()), check), "passed")}
+		}}}}, citest.WithStore(store))
+		h.Timeout = 30 * time.Second
+		if i == 0 {
+			h.SetBranch("me/p", "master", sha)
+		}
+		h.WaitStatus("me/p", sha, "check", c.state)
+		h.Settle()
+		if n := count(); n != c.runs {
+			t.Errorf("%s: the command ran %d times in all, want %d", c.name, n, c.runs)
+		}
+		h.Stop()
+	}
+	if b := commandBranchesIn(t, store, "check", sha); len(b) != 3 {
+		t.Errorf("result branches: %v, want 3 (one per distinct step)", b)
+	}
+}
+
+// Distinct labels never share a result branch: "a/b" and "a-b" (which
+// the escaping of earlier versions both turned into "a-b") keep their own
+// results.
+func TestCommandLabelsDistinct(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"a": "1"})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	slash := remote.Command("a/b", git.CommandOptions{}, []string{"true"})
+	dash := remote.Command("a-b", git.CommandOptions{}, []string{"true"})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		src := remote.Fetch(tg.Commit())
+		return ci.Jobs{"slash": term.Then(term.Bind(src, slash), "slash"), "dash": term.Then(term.Bind(src, dash), "dash")}
+	}}}})
+	h.Timeout = 30 * time.Second
+	h.SetBranch("me/p", "master", sha)
+	h.WaitStatus("me/p", sha, "slash", ci.Success)
+	h.WaitStatus("me/p", sha, "dash", ci.Success)
+	a, b := commandBranch(t, h, "a/b", sha), commandBranch(t, h, "a-b", sha)
+	if a == b || !strings.HasPrefix(a, "shell-of-a_2fb-") || !strings.HasPrefix(b, "shell-of-a_2db-") {
+		t.Errorf("branches %q and %q", a, b)
+	}
+}
+
+// A restart with another work directory (an empty mirror) changes nothing
+// visible: the finished results are found without a fetch, and not one
+// status is written (the metadata branch does not move). A step that must
+// run afterwards fetches its commit again when it checks it out.
+func TestRestartWithNewWorkDir(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"VERSION": "1.0\n"})
+	store := dkstore.NewMemory(dkstore.Options{})
+	t.Cleanup(func() { store.Close() })
+	harness := func(work string, argv ...[]string) *citest.Harness {
+		remote := git.NewRemote(repo.Dir, work, git.Options{})
+		cat := remote.Command("cat", git.CommandOptions{}, argv...)
+		h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+			src := remote.Fetch(tg.Commit())
+			return ci.Jobs{"fetch": term.Then(src, "fetched"), "cat": term.Then(term.Bind(src, cat), "read")}
+		}}}}, citest.WithStore(store))
+		h.Timeout = time.Minute
+		return h
+	}
+	metadata := func() dkstore.CommitID {
+		br, _ := store.Branch(dkstore.BranchName("github-metadata"))
+		head, err := br.Head(context.Background())
+		if err != nil || head.IsZero() {
+			t.Fatalf("metadata branch: %v, %v", head, err)
+		}
+		return head
+	}
+
+	h := harness(t.TempDir(), []string{"cat", "VERSION"})
+	h.SetBranch("me/p", "master", sha)
+	h.WaitStatus("me/p", sha, "fetch", ci.Success)
+	h.WaitStatus("me/p", sha, "cat", ci.Success)
+	h.Settle()
+	h.Stop()
+	before := metadata()
+
+	work := t.TempDir() // a new work directory: an empty mirror
+	h = harness(work, []string{"cat", "VERSION"})
+	h.Settle()
+	time.Sleep(500 * time.Millisecond) // a fetch, had one started, would have said so by now
+	h.Settle()
+	h.WantStatus("me/p", sha, "cat", ci.Success, "read")
+	if after := metadata(); after != before {
+		t.Errorf("the restart wrote to the metadata branch (%s, then %s): statuses flapped", before, after)
+	}
+	if mirrors, _ := filepath.Glob(filepath.Join(work, "*.git")); len(mirrors) != 0 {
+		t.Errorf("the restart fetched into %v", mirrors)
+	}
+	h.Stop()
+
+	// A step that runs (its command changed) fetches the commit again.
+	h = harness(work, []string{"cat", "VERSION"}, []string{"true"})
+	h.WaitStatus("me/p", sha, "cat", ci.Success)
+	branches := commandBranches(t, h, "cat", sha)
+	if len(branches) != 2 {
+		t.Fatalf("result branches %v, want 2", branches)
+	}
+	var logs string
+	for _, b := range branches {
+		l, _ := readBranchFile(t, store, b, "log")
+		logs += l
+	}
+	if !strings.Contains(logs, "is not in the mirror (a new work directory?): fetching it again") || !strings.Contains(logs, "Fetching "+sha[:7]) {
+		t.Errorf("the new step's log does not show the fetch: %q", logs)
+	}
+}
+
+// A failing command's status ends with the last line of its output, the
+// command abbreviated so that the reason survives the status's 140
+// characters.
+func TestFailureExplained(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{"main.go": "// Copyright me\npackage main\n", "extra.go": "package main\n"})
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	const script = `for f in $(git ls-files '*.go'); do head -n 1 "$f" | grep -q Copyright || { echo "no license header in ./$f"; exit 1; }; done`
+	license := remote.Command("license", git.CommandOptions{}, []string{"sh", "-c", script})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"license": term.Then(term.Bind(remote.Fetch(tg.Commit()), license), "headers")}
+	}}}})
+	h.Timeout = time.Minute
+	h.SetBranch("me/p", "master", sha)
+	st := h.WaitStatus("me/p", sha, "license", ci.Failure)
+	const start, end = `Command "sh" "-c" "for f in $(git ls-files '*.go'); do head`, `… exited with status 1: no license header in ./extra.go`
+	if !strings.HasPrefix(st.Description, start) || !strings.HasSuffix(st.Description, end) || utf8.RuneCountInString(st.Description) > 140 {
+		t.Errorf("status = %q (%d characters), want %q…%q within 140", st.Description, utf8.RuneCountInString(st.Description), start, end)
+	}
+	if failure, _ := readBranchFile(t, h.Store, commandBranch(t, h, "license", sha), "failure"); strings.TrimSpace(failure) != st.Description {
+		t.Errorf("saved failure %q, status %q", failure, st.Description)
 	}
 }

@@ -7,6 +7,12 @@
 // A Manager holds the live logs of a process, one per result branch. All
 // methods are safe for concurrent use.
 //
+// A Tail beside a log keeps the last line a command printed, and Explain
+// makes of it the end of the command's failure message, which the steps of
+// ci/git and ci/docker report: `Command "make" "test" exited with status
+// 2: FAIL: TestX`, the command abbreviated so that the reason fits in a
+// status.
+//
 // # Masking
 //
 // Every byte that belongs to an occurrence of a secret is hidden: each run

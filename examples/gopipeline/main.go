@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/cimain"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/pool"
@@ -32,7 +33,7 @@ func main() {
 // steps are made here, once; every target's jobs use them.
 func pipeline(src, workDir string) ci.Config {
 	goPool := pool.New("go", 1, nil) // one Go command at a time
-	go1 := git.CommandOptions{Pool: goPool}
+	go1 := git.CommandOptions{Options: cache.Options{Pool: goPool}}
 	remote := git.NewRemote(src, workDir, git.Options{})
 	buildStep := remote.Command("build", go1, []string{"go", "build", "./..."})
 	vetStep := remote.Command("vet", go1, []string{"go", "vet", "./..."})

@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/cache"
 	"github.com/dkgo/datakit/ci/cimain"
 	"github.com/dkgo/datakit/ci/git"
 	"github.com/dkgo/datakit/ci/pool"
@@ -24,7 +25,7 @@ func main() { cimain.Main(config) }
 func config() ci.Config {
 	sleepers := pool.New("sleepers", 1, nil)
 	remote := git.NewRemote(os.Getenv("SLEEPERCI_SRC"), os.Getenv("SLEEPERCI_WORK"), git.Options{})
-	sleep := remote.Command("sleep", git.CommandOptions{Pool: sleepers, Env: []string{"SLEEPERCI_MARK=" + os.Getenv("SLEEPERCI_TOKEN")}},
+	sleep := remote.Command("sleep", git.CommandOptions{Options: cache.Options{Pool: sleepers}, Env: []string{"SLEEPERCI_MARK=" + os.Getenv("SLEEPERCI_TOKEN")}},
 		[]string{"sh", "-c", "sleep 300 & sleep 300"})
 	return ci.Config{
 		Name:  "sleeperci",
