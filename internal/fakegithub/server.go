@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,7 +63,8 @@ type Server struct {
 	stats  map[string]*RouteStats
 	log    []Call
 
-	hooks deliverer
+	hooks        deliverer
+	ownTransport *http.Transport // the hook client's, when the server made it
 }
 
 // New starts a Server. Close it when done.
@@ -100,7 +102,9 @@ func New(opts Options) *Server {
 	s.ts.Start()
 	client := opts.HookClient
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		client = &http.Client{Timeout: 10 * time.Second, Transport: tr}
+		s.ownTransport = tr
 	}
 	s.hooks.start(s, client)
 	return s
@@ -125,6 +129,9 @@ func (s *Server) Close() {
 	s.closed.Do(func() {
 		close(s.closing)
 		s.hooks.stop()
+		if s.ownTransport != nil {
+			s.ownTransport.CloseIdleConnections()
+		}
 		s.ts.Close()
 	})
 }
@@ -203,11 +210,13 @@ func (s *Server) TotalCalls() (calls, notModified int) {
 	return calls, notModified
 }
 
-// Calls returns a copy of the log of requests, oldest first.
+// Calls returns a copy of the log of requests, by sequence number.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Call(nil), s.log...)
+	out := append([]Call(nil), s.log...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
 }
 
 // ResetStats forgets the call counts and the log (not the rate limits).
@@ -294,6 +303,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	var who *principal
 	switch fault {
 	case FaultDisconnect:
+		call.Fault = fault
 		s.record(call, false)
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
@@ -383,24 +393,28 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-GitHub-Api-Version-Selected", "2022-11-28")
 	h.Set("X-GitHub-Request-Id", reqID)
 	h.Set("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP")
+	call.Fault = fault
+	if fault == FaultRateLimit && out.status != http.StatusForbidden {
+		call.Fault = FaultNone // the request failed before the rate limit
+	}
+	call.Status = out.status
+	if notModified {
+		call.Status = http.StatusNotModified
+	}
+	// Record before answering, so that a client that waits for the
+	// answer finds its request counted.
+	s.record(call, notModified)
 	if notModified {
 		h.Del("Content-Type")
 		h.Del("Content-Length")
 		w.WriteHeader(http.StatusNotModified)
-		call.Status = http.StatusNotModified
-	} else {
-		if out.body.Len() > 0 && h.Get("Content-Type") == "" {
-			h.Set("Content-Type", "application/json; charset=utf-8")
-		}
-		w.WriteHeader(out.status)
-		w.Write(out.body.Bytes())
-		call.Status = out.status
+		return
 	}
-	call.Fault = fault
-	if fault == FaultRateLimit && out.status != http.StatusForbidden {
-		call.Fault = FaultNone // the identity was not authenticated, or the request failed before
+	if out.body.Len() > 0 && h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json; charset=utf-8")
 	}
-	s.record(call, notModified)
+	w.WriteHeader(out.status)
+	w.Write(out.body.Bytes())
 }
 
 // routeName names the route of a request for the statistics: the mux
