@@ -135,7 +135,7 @@ func (s *Server) send(r *repo, event string, sender *user, payload map[string]an
 // previous head.
 func (s *Server) sendPull(r *repo, p *pull, action string, sender *user, changes map[string]any, before ...string) {
 	m := map[string]any{
-		"action": action, "number": p.number, "pull_request": s.pullJSON(r, p, true),
+		"action": action, "number": p.number, "pull_request": s.fullPullJSON(r, p),
 		"repository": s.repoJSON(r), "sender": s.userJSON(sender),
 	}
 	if changes != nil {
@@ -555,9 +555,11 @@ func (d *deliverer) loop(s *Server) {
 		it := d.queue[0]
 		if it.Fault == HookReordered && !it.swapped {
 			if len(d.queue) > 1 {
-				it.swapped = true
-				d.queue[0], d.queue[1] = d.queue[1], it
-				it = d.queue[0]
+				// The next delivery goes first, whatever its own fault.
+				next := d.queue[1]
+				it.swapped, next.swapped = true, true
+				d.queue[0], d.queue[1] = next, it
+				it = next
 			} else if wait := time.Until(it.holdUntil); d.flushes == 0 && wait > 0 {
 				d.mu.Unlock()
 				t := time.NewTimer(wait)

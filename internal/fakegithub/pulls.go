@@ -286,8 +286,7 @@ type branchJSON struct {
 	Repo  *repoJSON `json:"repo"`
 }
 
-// pullJSON is a pull request; the fields after ActiveLockReason are
-// those of a single pull request (GET, payloads), not of lists.
+// pullJSON is a pull request as lists show it.
 type pullJSON struct {
 	URL                string               `json:"url"`
 	ID                 int64                `json:"id"`
@@ -325,19 +324,24 @@ type pullJSON struct {
 	AuthorAssociation  string               `json:"author_association"`
 	AutoMerge          any                  `json:"auto_merge"`
 	ActiveLockReason   any                  `json:"active_lock_reason"`
+}
 
-	Merged              *bool   `json:"merged,omitempty"`
-	Mergeable           any     `json:"mergeable,omitempty"`
-	Rebaseable          any     `json:"rebaseable,omitempty"`
-	MergeableState      *string `json:"mergeable_state,omitempty"`
-	MergedBy            any     `json:"merged_by,omitempty"`
-	Comments            *int    `json:"comments,omitempty"`
-	ReviewComments      *int    `json:"review_comments,omitempty"`
-	MaintainerCanModify *bool   `json:"maintainer_can_modify,omitempty"`
-	Commits             *int    `json:"commits,omitempty"`
-	Additions           *int    `json:"additions,omitempty"`
-	Deletions           *int    `json:"deletions,omitempty"`
-	ChangedFiles        *int    `json:"changed_files,omitempty"`
+// fullPullJSON is a single pull request (GET, PATCH, payloads): a list's
+// entry and more.
+type fullPullJSON struct {
+	*pullJSON
+	Merged              bool   `json:"merged"`
+	Mergeable           any    `json:"mergeable"`
+	Rebaseable          any    `json:"rebaseable"`
+	MergeableState      string `json:"mergeable_state"`
+	MergedBy            any    `json:"merged_by"`
+	Comments            int    `json:"comments"`
+	ReviewComments      int    `json:"review_comments"`
+	MaintainerCanModify bool   `json:"maintainer_can_modify"`
+	Commits             int    `json:"commits"`
+	Additions           int    `json:"additions"`
+	Deletions           int    `json:"deletions"`
+	ChangedFiles        int    `json:"changed_files"`
 }
 
 func authorAssociation(r *repo, u *user) string {
@@ -352,7 +356,7 @@ func authorAssociation(r *repo, u *user) string {
 	return "CONTRIBUTOR"
 }
 
-func (s *Server) pullJSON(r *repo, p *pull, full bool) *pullJSON {
+func (s *Server) pullJSON(r *repo, p *pull) *pullJSON {
 	api := s.APIURL() + "/repos/" + r.fullName()
 	html := s.URL() + "/" + r.fullName()
 	n := strconv.Itoa(p.number)
@@ -386,24 +390,20 @@ func (s *Server) pullJSON(r *repo, p *pull, full bool) *pullJSON {
 		},
 		AuthorAssociation: authorAssociation(r, p.user),
 	}
-	if full {
-		no, yes, zero, one := false, true, 0, 1
-		ncomments := len(p.comments)
-		state := "clean"
-		if p.state == "closed" {
-			state = "unknown"
-		}
-		j.Merged, j.Mergeable, j.Rebaseable, j.MergeableState = &no, true, true, &state
-		if p.state == "closed" {
-			j.Mergeable, j.Rebaseable = nil, nil
-		}
-		j.Comments, j.ReviewComments, j.MaintainerCanModify = &ncomments, &zero, &yes
-		if p.headRepo == r {
-			j.MaintainerCanModify = &no
-		}
-		j.Commits, j.Additions, j.Deletions, j.ChangedFiles = &one, &zero, &zero, &zero
-	}
 	return j
+}
+
+// fullPullJSON is pullJSON and what a single pull request adds. The
+// server does not merge: mergeable is true while open, null when closed.
+func (s *Server) fullPullJSON(r *repo, p *pull) *fullPullJSON {
+	f := &fullPullJSON{
+		pullJSON: s.pullJSON(r, p), Mergeable: true, Rebaseable: true, MergeableState: "clean",
+		Comments: len(p.comments), MaintainerCanModify: p.headRepo != r, Commits: 1,
+	}
+	if p.state == "closed" {
+		f.Mergeable, f.Rebaseable, f.MergeableState = nil, nil, "unknown"
+	}
+	return f
 }
 
 // The REST handlers of pull requests and their comments.
@@ -467,7 +467,7 @@ func (s *Server) handleListPulls(w http.ResponseWriter, r *http.Request) {
 	lo, hi := page(w, r, s.URL(), len(ps))
 	out := make([]*pullJSON, 0, hi-lo)
 	for _, p := range ps[lo:hi] {
-		out = append(out, s.pullJSON(rp, p, false))
+		out = append(out, s.pullJSON(rp, p))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -504,7 +504,7 @@ func (s *Server) handleGetPull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Last-Modified", p.updated.UTC().Format(http.TimeFormat))
-	writeJSON(w, http.StatusOK, s.pullJSON(rp, p, true))
+	writeJSON(w, http.StatusOK, s.fullPullJSON(rp, p))
 }
 
 func (s *Server) handleEditPull(w http.ResponseWriter, r *http.Request) {
@@ -529,7 +529,7 @@ func (s *Server) handleEditPull(w http.ResponseWriter, r *http.Request) {
 		validationFailed(w, "https://docs.github.com/rest/pulls/pulls#update-a-pull-request", *fe)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.pullJSON(rp, p, true))
+	writeJSON(w, http.StatusOK, s.fullPullJSON(rp, p))
 }
 
 type commentJSON struct {
