@@ -54,11 +54,13 @@ type App struct {
 	PublicKey *rsa.PublicKey
 }
 
-// DefaultPermissions are an installation's permissions when Install is
-// given none: what the bridge needs.
-var DefaultPermissions = map[string]string{
-	"metadata": "read", "contents": "read", "pull_requests": "write",
-	"statuses": "write", "repository_hooks": "write", "members": "read",
+// DefaultPermissions returns an installation's permissions when Install
+// is given none: what the bridge needs.
+func DefaultPermissions() map[string]string {
+	return map[string]string{
+		"metadata": "read", "contents": "read", "pull_requests": "write",
+		"statuses": "write", "repository_hooks": "write", "members": "read",
+	}
 }
 
 // Installation describes an installation of an app.
@@ -70,7 +72,7 @@ type Installation struct {
 	Repositories []string
 	// Permissions maps permission names ("pull_requests", "statuses",
 	// "contents", "repository_hooks", "members", ...) to "read" or
-	// "write"; nil means DefaultPermissions.
+	// "write"; nil means DefaultPermissions().
 	Permissions map[string]string
 	// Events it subscribes to (informative).
 	Events []string
@@ -140,7 +142,7 @@ func (s *Server) Install(appID int64, in Installation) (int64, error) {
 	x.perms = map[string]string{}
 	perms := in.Permissions
 	if perms == nil {
-		perms = DefaultPermissions
+		perms = DefaultPermissions()
 	}
 	for k, v := range perms {
 		x.perms[k] = v

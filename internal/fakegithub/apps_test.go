@@ -182,6 +182,16 @@ func TestInstallationTokens(t *testing.T) {
 		t.Errorf("asking for an unknown repository = %d, want 422", code)
 	}
 
+	// go-github's own call.
+	it, _, err := w.client(jwt(key, good)).Apps.CreateInstallationToken(cx, id, &github.InstallationTokenOptions{Repositories: []string{"hello"}})
+	if err != nil || !strings.HasPrefix(it.GetToken(), "ghs_") || !it.GetExpiresAt().Time.Equal(clk.Now().Add(time.Hour)) ||
+		len(it.Repositories) != 1 || it.Repositories[0].GetFullName() != "alice/hello" || it.GetPermissions().GetStatuses() != "write" {
+		t.Errorf("Apps.CreateInstallationToken = %v, %v", it, err)
+	}
+	if _, _, err := w.client(jwt(key, good)).Apps.CreateInstallationToken(cx, 999, nil); statusOf(err) != 404 {
+		t.Errorf("CreateInstallationToken(unknown installation) = %v, want 404", err)
+	}
+
 	// Expiry, on the server's clock.
 	tok, exp := must2(w.s.AddInstallationToken(id, 0))
 	if !exp.Equal(clk.Now().Add(time.Hour)) {

@@ -35,7 +35,8 @@ type Options struct {
 	// request counted in it; 0 means an hour.
 	RateWindow time.Duration
 	// Addr is the TCP address to listen on; "" means a free port on
-	// 127.0.0.1.
+	// 127.0.0.1, as does an address that cannot be listened on (URL
+	// tells where the server is).
 	Addr string
 	// HookClient delivers webhooks; nil means a client with GitHub's 10
 	// second timeout.
