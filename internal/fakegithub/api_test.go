@@ -592,7 +592,10 @@ func TestRateLimits(t *testing.T) {
 	_, _, err = w.client(w.bob).Repositories.Get(cx, "alice", "hello")
 	var abuse *github.AbuseRateLimitError
 	if !errors.As(err, &abuse) || abuse.GetRetryAfter() != 30*time.Second {
-		t.Errorf("injected secondary rate limit = %v, want *github.AbuseRateLimitError, retry after 30s", err)
+		t.Fatalf("injected secondary rate limit = %v, want *github.AbuseRateLimitError, retry after 30s", err)
+	}
+	if left := abuse.Response.Header.Get("X-RateLimit-Remaining"); left == "" || left == "0" {
+		t.Errorf("secondary rate limit: X-RateLimit-Remaining %q, want bob's (not 0)", left)
 	}
 }
 
@@ -618,10 +621,13 @@ func TestFaultsDeterministic(t *testing.T) {
 	}
 	a, b, other := run(7), run(7), run(8)
 	count := map[fakegithub.Fault]int{}
-	same := true
+	same, slow := true, 0
 	for i := range a {
 		count[a[i].Fault]++
-		if a[i].Fault != b[i].Fault || a[i].Status != b[i].Status {
+		if a[i].Slow {
+			slow++
+		}
+		if a[i].Fault != b[i].Fault || a[i].Status != b[i].Status || a[i].Slow != b[i].Slow {
 			t.Fatalf("call %d: %+v vs %+v with the same seed", i, a[i], b[i])
 		}
 		same = same && a[i].Fault == other[i].Fault
@@ -630,8 +636,8 @@ func TestFaultsDeterministic(t *testing.T) {
 		t.Error("seed 8 gave the same faults as seed 7")
 	}
 	if len(a) != 200 || count[fakegithub.FaultServerError] < 25 || count[fakegithub.FaultServerError] > 55 ||
-		count[fakegithub.FaultDisconnect] < 8 || count[fakegithub.FaultSecondaryRateLimit] < 8 || count[fakegithub.FaultNone] < 100 {
-		t.Errorf("faults of 200 calls = %v", count)
+		count[fakegithub.FaultDisconnect] < 8 || count[fakegithub.FaultSecondaryRateLimit] < 8 || count[fakegithub.FaultNone] < 100 || slow < 8 {
+		t.Errorf("faults of 200 calls = %v, %d slow", count, slow)
 	}
 	for _, c := range a {
 		want := map[fakegithub.Fault]int{fakegithub.FaultNone: 200, fakegithub.FaultServerError: 502, fakegithub.FaultDisconnect: 0, fakegithub.FaultSecondaryRateLimit: 403}[c.Fault]
@@ -656,14 +662,13 @@ func TestFaultsAtTheClient(t *testing.T) {
 	}
 	// Match limits faults to some routes; Slow delays.
 	w.s.SetFaults(fakegithub.Faults{ServerErrors: 1, Slow: 1, Delay: 100 * time.Millisecond, Match: func(method, route string) bool { return method == "POST" }})
-	start := time.Now()
 	if _, _, err := c.Repositories.Get(cx, "alice", "hello"); err != nil {
 		t.Errorf("GET with POST-only faults = %v", err)
 	}
-	if time.Since(start) > 90*time.Millisecond {
-		t.Errorf("unmatched request was delayed")
+	if calls := w.s.Calls(); calls[len(calls)-1].Slow || calls[len(calls)-1].Fault != fakegithub.FaultNone {
+		t.Errorf("unmatched request: %+v, want neither slow nor faulted", calls[len(calls)-1])
 	}
-	start = time.Now()
+	start := time.Now()
 	if _, _, err := c.Repositories.CreateStatus(cx, "alice", "hello", sha1a, &github.RepoStatus{State: github.String("success")}); statusOf(err) != 502 {
 		t.Errorf("POST = %v, want 502", err)
 	}

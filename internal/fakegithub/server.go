@@ -174,6 +174,7 @@ type Call struct {
 	Path   string // "/repos/o/r/pulls", without the /api/v3 prefix
 	Status int    // 0 when a fault closed the connection
 	Fault  Fault  // FaultNone when answered normally
+	Slow   bool   // delayed by a fault
 }
 
 // Stats returns the call counts per route ("GET /repos/{owner}/{repo}/pulls",
@@ -291,6 +292,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	f := s.faults
 	s.mu.Unlock()
 	fault, slow := f.decide(seq, r.Method, route)
+	call.Slow = slow
 	if slow {
 		t := time.NewTimer(f.delay())
 		select {
@@ -302,6 +304,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out := &buffered{h: http.Header{}}
 	var who *principal
+	var authErr *apiError
+	if fault != FaultDisconnect {
+		// Even an answer by a fault carries the identity's rate headers.
+		who, authErr = s.authenticate(r)
+	}
 	switch fault {
 	case FaultDisconnect:
 		call.Fault = fault
@@ -329,12 +336,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	counted := false
-	if out.status == 0 {
-		var err *apiError
-		who, err = s.authenticate(r)
-		if err != nil {
-			writeError(out, err.status, err.message, err.doc)
-		}
+	if out.status == 0 && authErr != nil {
+		authErr.write(out)
 	}
 	var rl rateState
 	if who != nil {
