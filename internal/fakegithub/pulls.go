@@ -201,7 +201,10 @@ func (s *Server) editPull(r *repo, p *pull, by *user, e PREdit) *fieldError {
 		if p.state == "closed" {
 			p.closed, action = now, "closed"
 		} else {
+			// A closed pull request does not follow its branch; reopened,
+			// it does again.
 			p.closed = time.Time{}
+			p.headSHA = p.headRepo.refs["refs/heads/"+p.headRef]
 		}
 		s.sendPull(r, p, action, by, nil)
 	}

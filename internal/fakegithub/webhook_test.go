@@ -153,6 +153,34 @@ func TestWebhookEvents(t *testing.T) {
 	}
 }
 
+// TestClosedPullRequest: a closed pull request keeps its head when its
+// branch moves (no synchronize) and takes the branch's head when reopened.
+func TestClosedPullRequest(t *testing.T) {
+	w := newWorld(t, fakegithub.Options{})
+	rc := newReceiver(t)
+	must(w.s.AddHook("alice/hello", fakegithub.Hook{URL: rc.URL, ContentType: "json", Events: []string{"pull_request"}}))
+	check(t, w.s.EditPR("alice/hello", 1, fakegithub.PREdit{State: github.String("closed")}))
+	check(t, w.s.Push("alice/hello", fakegithub.Push{Ref: "refs/heads/feature/x", SHA: sha4d}))
+	if pr := must(w.s.PR("alice/hello", 1)); pr.HeadSHA != sha2b {
+		t.Errorf("closed PR head = %s, want %s", pr.HeadSHA, sha2b)
+	}
+	check(t, w.s.EditPR("alice/hello", 1, fakegithub.PREdit{State: github.String("open")}))
+	check(t, w.s.FlushHooks(ctx(t)))
+	if pr := must(w.s.PR("alice/hello", 1)); pr.HeadSHA != sha4d {
+		t.Errorf("reopened PR head = %s, want %s", pr.HeadSHA, sha4d)
+	}
+	if ev := rc.events(); fmt.Sprint(ev) != "[ping pull_request/closed pull_request/reopened]" {
+		t.Errorf("events = %v", ev)
+	}
+	// With its branch deleted, it cannot be reopened.
+	check(t, w.s.EditPR("alice/hello", 1, fakegithub.PREdit{State: github.String("closed")}))
+	check(t, w.s.Push("alice/hello", fakegithub.Push{Ref: "refs/heads/feature/x"}))
+	_, _, err := w.client(w.alice).PullRequests.Edit(ctx(t), "alice", "hello", 1, &github.PullRequest{State: github.String("open")})
+	if statusOf(err) != 422 {
+		t.Errorf("reopening without a branch = %v, want 422", err)
+	}
+}
+
 func TestWebhookReceiverFailures(t *testing.T) {
 	w := newWorld(t, fakegithub.Options{})
 	rc := newReceiver(t)
