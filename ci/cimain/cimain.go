@@ -74,6 +74,10 @@ import (
 // only makes values and starts nothing: the CI may yet refuse to start.
 // "PROG status" calls it too (to know the projects and their jobs);
 // --help and --version do not.
+//
+// Main makes the CI's logger (its format, -v's level) the default
+// slog.Logger before it calls configure, so that every line the program
+// prints, its own and its libraries', has one format. Run does not.
 func Main(configure func() ci.Config) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -223,6 +227,13 @@ func run(ctx context.Context, configure func() ci.Config, args []string, stdout,
 	s, err := parse(cmd, args, stdout, stderr, extra)
 	if err != nil || s == nil {
 		return err
+	}
+	if extra != nil {
+		// Main owns the process: its logger becomes the default, before
+		// configure makes the steps, so that what logs through
+		// slog.Default (ci/docker's clean-up line, a user's own lines)
+		// writes in the CI's one format.
+		slog.SetDefault(s.log)
 	}
 	cfg := configure()
 	s.resolve(cfg)

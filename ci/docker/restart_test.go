@@ -159,8 +159,11 @@ func TestDockerRestartMidRun(t *testing.T) {
 	if ids := containers(); len(ids) != 0 {
 		t.Errorf("a CI stopped with SIGTERM left containers %v", ids)
 	}
-	if !strings.Contains(out.String(), "removed containers left by an earlier run of this CI") {
-		t.Errorf("the restarted CI did not say it removed the leftover:\n%s", out)
+	// In the CI's one log format ("2006-01-02 15:04.05 INFO msg k=v"), as
+	// every other line it prints.
+	cleanup := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d\.\d\d INFO +docker: removed containers left by an earlier run of this CI count=1 owner=`)
+	if !cleanup.MatchString(out.String()) {
+		t.Errorf("the restarted CI did not say, in its log format, that it removed the leftover:\n%s", out)
 	}
 }
 
