@@ -475,3 +475,40 @@ func (e *Engine) RebuildFailedProject(ctx context.Context, repo Repo) (int, erro
 	}
 	return n, nil
 }
+
+// Running reports whether Run is running: the engine is connected to its
+// store (the web UI warns when it is not).
+func (e *Engine) Running() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.running
+}
+
+// LatestLog returns the commit of result branch branch's head if it has
+// a saved log ("" if it has none): where a finished step's log is.
+func (e *Engine) LatestLog(ctx context.Context, branch string) (string, error) {
+	store, err := e.currentStore()
+	if err != nil {
+		return "", err
+	}
+	br, err := store.Branch(dkstore.BranchName(branch))
+	if err != nil {
+		return "", err
+	}
+	head, err := br.Head(ctx)
+	if err != nil || head.IsZero() {
+		return "", err
+	}
+	c, err := store.Commit(ctx, head)
+	if err != nil {
+		return "", err
+	}
+	tree, err := store.Tree(ctx, c.Tree)
+	if err != nil {
+		return "", err
+	}
+	if _, err := tree.Stat(ctx, "log"); err != nil {
+		return "", nil
+	}
+	return head.String(), nil
+}
