@@ -25,7 +25,7 @@ type renderer struct {
 	line   int      // lines written so far
 	owed   int      // finished lines the screen has yet to scroll out
 	wraps  []string // pieces of the current line scrolled out (wrapped)
-	open   bool // a line has begun and not ended
+	open   bool     // a line has begun and not ended
 	buf    bytes.Buffer
 	prefix string // added to the anchors' ids (several logs on a page)
 }

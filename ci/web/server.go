@@ -340,7 +340,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, segs[1])
 		return
 	case n >= 3 && first == "log" && segs[1] == "live" && get:
-		s.reader(w, r, func(w http.ResponseWriter, r *http.Request, ro role) { s.liveLog(w, r, ro, strings.Join(segs[2:], "/")) })
+		s.reader(w, r, func(w http.ResponseWriter, r *http.Request, ro role) {
+			s.liveLog(w, r, ro, strings.Join(segs[2:], "/"))
+		})
 		return
 	case n >= 4 && first == "log" && segs[1] == "saved" && get:
 		s.reader(w, r, func(w http.ResponseWriter, r *http.Request, ro role) {
@@ -348,7 +350,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	case n >= 3 && first == "log" && segs[1] == "rebuild" && post:
-		s.builder(w, r, func(w http.ResponseWriter, r *http.Request, ro role) { s.rebuild(w, r, ro, strings.Join(segs[2:], "/")) })
+		s.builder(w, r, func(w http.ResponseWriter, r *http.Request, ro role) {
+			s.rebuild(w, r, ro, strings.Join(segs[2:], "/"))
+		})
 		return
 	case n >= 2 && first == "cancel" && post:
 		s.builder(w, r, func(w http.ResponseWriter, r *http.Request, ro role) { s.cancel(w, r, ro, strings.Join(segs[1:], "/")) })
