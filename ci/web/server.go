@@ -430,6 +430,9 @@ func parsePR(s string, n *int) bool {
 
 // project finds a configured project.
 func (s *Server) project(user, repo string) (ci.Repo, bool) {
+	if strings.Contains(user, "/") || strings.Contains(repo, "/") {
+		return ci.Repo{}, false
+	}
 	id, err := ci.ParseTargetID(user + "/" + repo + "/heads/x")
 	if err != nil || !s.e.IsProject(id.Repo) {
 		return ci.Repo{}, false
