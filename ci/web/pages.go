@@ -518,7 +518,10 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 				continue
 			}
 			sv := stepView{Log: l, Path: logPath(l), Class: stepClass(l), CanRebuild: ro.builder && !v.Archived && !l.Live}
-			if l.Live {
+			if sv.Title == "" {
+				sv.Title = l.Branch
+			}
+			if l.Live && !v.Archived {
 				if _, running := s.e.Logs().Get(l.Branch); !running {
 					sv.Queued = true
 				}
