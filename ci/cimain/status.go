@@ -146,4 +146,3 @@ func short(s string) string {
 	}
 	return s
 }
-
