@@ -62,7 +62,7 @@ func browserCtx(t *testing.T, w, h int, mobile bool) context.Context {
 
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	check(t, err)
 	p := filepath.Join(screenshotDir(t), name+".png")
 	check(t, os.WriteFile(p, png, 0o644))

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -323,16 +324,28 @@ type listProject struct {
 	Repo   string
 	Rows   []listRow
 	Failed int
+	Total  int
 }
 
 type listView struct {
 	Kind     string // "pr", "branch", "tag"
 	Projects []listProject
+	Page     int // from 1
+	Prev     int // 0 if none
+	Next     int // 0 if none
+	PerPage  int
 }
+
+// listPage is how many targets of a project a list page shows.
+const listPage = 300
 
 func (s *Server) targetList(w http.ResponseWriter, r *http.Request, ro role, kind string) {
 	ts := s.e.Targets()
-	v := listView{Kind: kind}
+	v := listView{Kind: kind, Page: 1, PerPage: listPage}
+	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 1 {
+		v.Page = n
+	}
+	lo, hi := (v.Page-1)*listPage, v.Page*listPage
 	idx := map[string]int{}
 	for _, p := range s.e.Projects() {
 		idx[p.Repo] = len(v.Projects)
@@ -347,6 +360,20 @@ func (s *Server) targetList(w http.ResponseWriter, r *http.Request, ro role, kin
 		if !ok {
 			continue
 		}
+		for _, j := range t.Jobs {
+			if j.State.Failed() {
+				v.Projects[i].Failed++
+				break
+			}
+		}
+		n := v.Projects[i].Total
+		v.Projects[i].Total++
+		if n < lo || n >= hi {
+			if n >= hi {
+				v.Next = v.Page + 1
+			}
+			continue
+		}
 		row := listRow{ID: id, Path: targetPath(id), Head: t.Target.Head, Jobs: t.Jobs, Title: t.Target.Title}
 		switch kind {
 		case "pr":
@@ -357,13 +384,10 @@ func (s *Server) targetList(w http.ResponseWriter, r *http.Request, ro role, kin
 			row.Name = t.Target.TagName()
 		}
 		row.Summary, row.Class = summarize(t.Jobs)
-		for _, j := range t.Jobs {
-			if j.State.Failed() {
-				v.Projects[i].Failed++
-				break
-			}
-		}
 		v.Projects[i].Rows = append(v.Projects[i].Rows, row)
+	}
+	if v.Page > 1 {
+		v.Prev = v.Page - 1
 	}
 	title := map[string]string{"pr": "Pull requests", "branch": "Branches", "tag": "Tags"}[kind]
 	s.render(w, r, ro, http.StatusOK, "list", title, kind, v)
