@@ -28,7 +28,7 @@ type Project struct {
 
 // Config is a CI: its projects and who may see and rebuild them.
 type Config struct {
-	// Name is the CI's name: the status page's heading (when unset, the
+	// Name is the CI's name: the web UI's heading (when unset, the
 	// page is headed with the projects) and the default state directory's
 	// last element ("datakit-ci" when unset).
 	Name     string
