@@ -114,9 +114,10 @@ type env struct {
 // metricsToken's SHA-256 is given to the server.
 const metricsToken = "s3cret-metrics"
 
-type envOption func(*ci.Config)
-
-func newEnv(t *testing.T, opts ...envOption) *env {
+// newEnv makes the env; opts are func(*ci.Config) to change the
+// configuration, and func(*web.Options, *fakegithub.Server) to change the
+// web UI's options or the stand-in's state.
+func newEnv(t *testing.T, opts ...any) *env {
 	t.Helper()
 	e := &env{t: t, b: newBuilder(), pool: pool.New("docker", 1, nil), gh: fakegithub.New(fakegithub.Options{}), reg: prometheus.NewRegistry(), token: metricsToken}
 	t.Cleanup(e.gh.Close)
@@ -134,7 +135,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		CanBuild: ci.User("github:bob"),
 	}
 	for _, o := range opts {
-		o(&cfg)
+		if f, ok := o.(func(*ci.Config)); ok {
+			f(&cfg)
+		}
 	}
 	e.h = citest.New(t, cfg, citest.WithOptions(ci.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	for _, u := range []string{"rita", "bob", "eve", "admin"} {
@@ -158,8 +161,14 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	check(t, os.WriteFile(filepath.Join(secrets, "github-oauth.json"), []byte(`{"client_id":"`+app.ClientID+`","client_secret":"`+app.ClientSecret+`"}`), 0o600))
 	digest, err := web.MetricsTokenDigest(sha256hex(metricsToken))
 	check(t, err)
-	e.web, err = web.New(e.h.Engine, web.Options{SecretsDir: secrets, PublicURL: e.base + "/", GitHubURL: e.gh.URL(),
-		MetricsTokenSHA256: digest, Gatherer: e.reg, Registerer: e.reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	wopts := web.Options{SecretsDir: secrets, PublicURL: e.base + "/", GitHubURL: e.gh.URL(),
+		MetricsTokenSHA256: digest, Gatherer: e.reg, Registerer: e.reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		if f, ok := o.(func(*web.Options, *fakegithub.Server)); ok {
+			f(&wopts, e.gh)
+		}
+	}
+	e.web, err = web.New(e.h.Engine, wopts)
 	check(t, err)
 	mu.Lock()
 	handler = e.web

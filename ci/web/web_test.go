@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/web"
+	"github.com/dkgo/datakit/internal/fakegithub"
 	"github.com/dkgo/datakit/term"
 	"go.uber.org/goleak"
 )
@@ -209,5 +211,28 @@ func expect(t *testing.T, a answer, w struct {
 	t.Helper()
 	if a.code != w.code || !strings.HasPrefix(a.location, w.location) || !strings.Contains(a.body, w.body) {
 		t.Errorf("got %d (Location %q), want %d (Location %q...) with %q:\n%.600s", a.code, a.location, w.code, w.location, w.body, a.body)
+	}
+}
+
+// CanReadGitHub: who can read a private GitHub repository (as GitHub
+// tells the web UI with the user's own token at login, with the "repo"
+// scope) may read the CI; others may not. A session from before the ACLs
+// named the repository must log in again.
+func TestCanReadGitHubRepo(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.CanReadGitHub("acme/secret") },
+		func(o *web.Options, gh *fakegithub.Server) {
+			o.GitHubScopes = []string{"read:org", "repo"}
+			check(t, gh.CreateRepo("acme/secret", fakegithub.RepoOptions{Private: true}))
+			check(t, gh.AddCollaborator("acme/secret", "rita", fakegithub.PermRead))
+		})
+	e.targets()
+	if a := e.user("rita").get("/"); a.code != 200 {
+		t.Errorf("a collaborator of acme/secret: GET / = %d, want 200", a.code)
+	}
+	if a := e.user("eve").get("/"); a.code != 403 {
+		t.Errorf("eve: GET / = %d, want 403", a.code)
+	}
+	if a := e.user("bob").get("/"); a.code != 200 {
+		t.Errorf("bob (an owner of acme, so he can read acme/secret): GET / = %d, want 200", a.code)
 	}
 }
