@@ -245,3 +245,22 @@ func TestACL(t *testing.T) {
 		t.Errorf("GitHubRepos = %v", got)
 	}
 }
+
+// ParseLogs reads back what outputJSON writes, and fails cleanly on
+// anything else.
+func FuzzParseLogs(f *testing.F) {
+	f.Add(`null`)
+	f.Add(`{"branch":"b"}`)
+	f.Add(`[{"title":"t","branch":"b","commit":"c","failed":true},[{"branch":"x"},{"branch":"y"}]]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		logs, err := ci.ParseLogs([]byte(s))
+		if err != nil {
+			return
+		}
+		for _, l := range logs {
+			if l.Live != (l.Commit == "") {
+				t.Fatalf("ParseLogs(%q): %+v is live iff it has no commit", s, l)
+			}
+		}
+	})
+}
