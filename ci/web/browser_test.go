@@ -166,8 +166,23 @@ func TestBrowser(t *testing.T) {
 
 	// Rebuild a step as a builder.
 	before := e.b.builds("build-1111")
-	check(t, chromedp.Do(ctx, chromedp.Navigate(e.base+"/me/p/ref/heads/master"), chromedp.WaitVisible(chromedp.CSS("#job-build button.rebuild")),
-		chromedp.Click(chromedp.CSS("#job-build button.rebuild")), chromedp.WaitVisible(chromedp.CSS("#job-build"))))
+	check(t, chromedp.Do(ctx, chromedp.Navigate(e.base+"/me/p/ref/heads/master"), chromedp.WaitVisible(chromedp.CSS("#job-build button.rebuild"))))
+	// Mark the page, press Rebuild, and wait for the page the form's
+	// redirect brings (unmarked) to have loaded.
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.before = true`))
+	check(t, err)
+	check(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#job-build button.rebuild"))))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		// Errors while the page changes (its context is destroyed) are
+		// expected: try again.
+		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!window.before && document.readyState === "complete" && location.pathname === "/me/p/ref/heads/master"`))
+		if err == nil && done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page after Rebuild never loaded (%v)", err)
+		}
+	}
 	e.h.WaitStatus("me/p", sha1, "build", ci.Success, citest.Description("build-1111"))
 	for deadline := time.Now().Add(10 * time.Second); e.b.builds("build-1111") == before; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
