@@ -24,6 +24,27 @@ type logView struct {
 	Skipped int    // lines not shown (tail view)
 	Self    string // the page without ?tail
 	Size    int
+	Users   []ci.TargetID // targets whose jobs use the step (a few)
+}
+
+// usersOf finds (up to 5) targets whose jobs use the step of branch.
+func (s *Server) usersOf(branch string) []ci.TargetID {
+	var out []ci.TargetID
+	for _, t := range s.e.Targets() {
+	jobs:
+		for _, j := range t.Jobs {
+			for _, l := range j.Logs {
+				if l.Branch == branch {
+					out = append(out, t.Target.ID)
+					break jobs
+				}
+			}
+		}
+		if len(out) == 5 {
+			break
+		}
+	}
+	return out
 }
 
 // savedChunk is how much of a saved log is rendered between flushes.
@@ -63,6 +84,7 @@ func (s *Server) savedLog(w http.ResponseWriter, r *http.Request, ro role, branc
 	if v.Tail > 0 {
 		start, v.Skipped = tailStart(text, v.Tail)
 	}
+	v.Users = s.usersOf(branch)
 	out, rend := s.startLog(w, r, ro, v)
 	if out == nil {
 		return
@@ -119,6 +141,7 @@ func (s *Server) liveLog(w http.ResponseWriter, r *http.Request, ro role, branch
 		off, v.Skipped = tailStart(l.Contents(), v.Tail)
 	}
 	w.Header().Set("X-Accel-Buffering", "no")
+	v.Users = s.usersOf(branch)
 	out, rend := s.startLog(w, r, ro, v)
 	if out == nil {
 		return

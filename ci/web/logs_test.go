@@ -39,7 +39,7 @@ func TestEscaping(t *testing.T) {
 		t.Errorf("the PR title is not shown as text:\n%s", a.body)
 	}
 	if a := anon.get("/log/saved/" + lint.Branch + "/" + lint.Commit); !strings.Contains(a.body, "&lt;script&gt;alert(&#39;log&#39;)&lt;&#47;script&gt;") ||
-		!strings.Contains(a.body, `<span class="term-fg31 term-fg1">red</span>`) {
+		!strings.Contains(a.body, `<span class="term-fg31 term-fg1">red</span>`) || !strings.Contains(a.body, `used by <a href="/me/p/pr/7">`) {
 		t.Errorf("the log's markup or colours are wrong:\n%s", a.body)
 	}
 	if a := anon.get("/me/p/pr/7"); !strings.Contains(a.body, "lint-2222 broke &lt;script&gt;x&lt;/script&gt;") {
