@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 help:
 	@echo "make build  - build every package and command into ./bin"
 	@echo "make test   - install what the tests need, then run all tests with -race"
-	@echo "make run    - run the main job: a CI pipeline (build, vet, gofmt) on this checkout, status page on $(RUN_LISTEN)"
+	@echo "make run    - run the main job: a CI pipeline (build, vet, gofmt) on this checkout, web UI on $(RUN_LISTEN)"
 	@echo "make bench  - run the benchmarks (figures as ratios against git / direct calls)"
 	@echo "make fuzz   - run every fuzz target for FUZZTIME ($(FUZZTIME)) each"
 	@echo "make check  - gofmt, go vet, staticcheck (if available), tests with -race, deps test"
@@ -23,13 +23,14 @@ build:
 # deps installs what the tests need, idempotently: git (object cross-checks,
 # fsck, git daemon for remotes), diod's client tools and the linux9p VM
 # cache (the Linux kernel's 9p client), for the 9P server's interoperability
-# tests.
+# tests, and Debian's chromium for the web UI's browser tests.
 LINUX9P ?= $(firstword $(wildcard ../shared/tools/linux9p/linux9p shared/tools/linux9p/linux9p))
 deps:
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
 	@test -x /usr/sbin/diodls || apt-get install -y -qq diod >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq diod; }
 	@if [ -n "$(LINUX9P)" ]; then $(LINUX9P) --prepare >/dev/null || echo "linux9p --prepare failed"; fi
 	@dpkg -s busybox-static >/dev/null 2>&1 || apt-get install -y -qq busybox-static >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq busybox-static; }
+	@dpkg -s chromium >/dev/null 2>&1 || apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 test: deps
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
@@ -55,7 +56,7 @@ run:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./dkstore/... ./ninep/...
 	$(GO) test -run '^$$' -bench HeadUpdate -benchtime 200x -timeout 30m ./ci
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./ci/cache ./ci/docker ./ci/livelog ./ci/pool
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./ci/cache ./ci/docker ./ci/livelog ./ci/pool ./ci/web
 
 fuzz:
 	@for pkg in $$($(GO) list $(PKGS)); do \

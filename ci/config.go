@@ -18,8 +18,7 @@ type Project struct {
 	// Repo is "user/repo".
 	Repo string
 	// Dashboards lists the branches shown on the web UI's dashboard
-	// (default "master"). Not used yet: the status page lists every
-	// target, and there is no dashboard until the web UI has one.
+	// (default "master"): a tile each, with their jobs' states.
 	Dashboards []string
 	// Jobs returns the jobs of a target. It is called when the target
 	// appears and again whenever its head (or title) changes; it may return
@@ -27,54 +26,19 @@ type Project struct {
 	Jobs func(Target) Jobs
 }
 
-// ACL says who may do something in the web UI.
-type ACL struct {
-	everyone bool
-	users    []string
-}
-
-// Everyone allows everyone, anonymous users included.
-func Everyone() ACL { return ACL{everyone: true} }
-
-// User allows the named user.
-func User(name string) ACL { return ACL{users: []string{name}} }
-
-// Any allows whoever one of the ACLs allows.
-func Any(acls ...ACL) ACL {
-	var out ACL
-	for _, a := range acls {
-		out.everyone = out.everyone || a.everyone
-		out.users = append(out.users, a.users...)
-	}
-	return out
-}
-
-// Allows reports whether user ("" for anonymous) is allowed.
-func (a ACL) Allows(user string) bool {
-	if a.everyone {
-		return true
-	}
-	for _, u := range a.users {
-		if u == user && user != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // Config is a CI: its projects and who may see and rebuild them.
 type Config struct {
-	// Name is the CI's name: the status page's heading (when unset, the
+	// Name is the CI's name: the web UI's heading (when unset, the
 	// page is headed with the projects) and the default state directory's
 	// last element ("datakit-ci" when unset).
 	Name     string
 	Projects []Project
-	// CanRead may see the web UI; CanBuild may rebuild and cancel.
-	//
-	// Not enforced yet: the status page (--listen) is public whatever
-	// CanRead says, and rebuilds and cancellations are only reachable
-	// through Engine's methods, not over HTTP. Bind --listen to loopback
-	// or a private network until the web UI with login arrives.
+	// CanRead may see the web UI (package ci/web): its pages, logs and
+	// history. CanBuild may also rebuild and cancel steps there. Both are
+	// enforced, for anonymous users too: with CanRead Everyone() the pages
+	// are public, otherwise a visitor who is not logged in is sent to the
+	// login page. The zero ACL allows no one (but the web UI's admin,
+	// who is allowed everything).
 	CanRead, CanBuild ACL
 	// Pools are the resource pools the pipelines use: the CI reports their
 	// metrics and shows them. Names must be unique.

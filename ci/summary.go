@@ -22,6 +22,9 @@ type JobSummary struct {
 	Descr string
 	Logs  []term.Log // the logs of the steps the result came from
 	New   bool       // not evaluated yet
+	// Reads are the metadata paths the job read when last evaluated
+	// (another commit's status, a branch's head...): Explain follows them.
+	Reads []string
 }
 
 // Targets returns the targets and their jobs' states as of the last round,
@@ -49,7 +52,7 @@ func (e *Engine) publish() {
 		}
 		ts := &TargetSummary{Target: t.Target}
 		for _, j := range t.jobs {
-			ts.Jobs = append(ts.Jobs, JobSummary{Name: j.name, State: j.result.State, Descr: j.result.Msg, Logs: j.result.Logs, New: !j.done})
+			ts.Jobs = append(ts.Jobs, JobSummary{Name: j.name, State: j.result.State, Descr: j.result.Msg, Logs: j.result.Logs, New: !j.done, Reads: j.paths})
 		}
 		sort.Slice(ts.Jobs, func(a, b int) bool { return ts.Jobs[a].Name < ts.Jobs[b].Name })
 		sums[id] = ts

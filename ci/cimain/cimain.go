@@ -1,7 +1,7 @@
 // Package cimain is the entry point of a CI program: it turns a ci.Config
 // into a command with flags, a store (embedded on disk by default, or a
-// remote DataKit over 9P), an optional local-repository bridge, a status
-// page and metrics. It is the wiring layer: package ci itself never
+// remote DataKit over 9P), an optional local-repository bridge, the web UI
+// (package ci/web: logs, rebuilds, login) and metrics. It is the wiring layer: package ci itself never
 // imports a transport or a bridge.
 //
 // Main parses the flags, then asks the program for its configuration, once:
@@ -136,6 +136,7 @@ type flags struct {
 	store, stateDir, webUI, listen, listen9p, secrets, prom string
 	canaries, localRepos                                    []string
 	verbose                                                 int
+	web                                                     webFlags // web.go
 }
 
 type listFlag struct{ list *[]string }
@@ -179,13 +180,14 @@ func defineFlags(cmd string, stderr io.Writer) (*flags, *flag.FlagSet) {
 	fs.StringVar(&f.store, "store", "", "the DataKit store: empty for one embedded in --state-dir, \"memory\" for a throw-away one, or a remote DataKit's 9P `URL` (tcp://HOST:PORT, unix:///PATH)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "`DIR` of the embedded store (a Git repository: try git -C DIR log github-metadata) and the secrets; one CI at a time (default "+defaultStateDir("NAME")+", NAME being the configuration's Name, else datakit-ci)")
 	fs.StringVar(&f.webUI, "web-ui", "", "public base `URL` of the web UI, for the links in statuses (default: http:// + --listen)")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` to serve the status page on; \"off\" for none")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` to serve the web UI on; \"off\" for none")
 	fs.StringVar(&f.listen9p, "listen-9p", "", "also serve the embedded store over 9P at `URL` (tcp://HOST:PORT, unix:///PATH), for bridges and `datakit mount`")
-	fs.StringVar(&f.secrets, "secrets-dir", "", "`DIR` of secrets: a file per name in the configuration's Secrets (their values are masked in all the CI writes; else read from the environment), later the web UI's keys (default: STATE-DIR/secrets)")
+	fs.StringVar(&f.secrets, "secrets-dir", "", "`DIR` of secrets: a file per name in the configuration's Secrets (their values are masked in all the CI writes; else read from the environment), and the web UI's: its admin password's hash, GitHub OAuth application, TLS key and certificate (default: STATE-DIR/secrets)")
 	fs.Var(listFlag{&f.canaries}, "canary", "test only this `TARGET` (USER/REPO/heads/BRANCH, USER/REPO/tags/TAG or USER/REPO/prs/N); repeatable")
 	fs.Var(listFlag{&f.localRepos}, "local-repo", "mirror the branches, tags and refs/pull/N/head refs of the local Git repository at PATH as project USER/REPO (`USER/REPO:PATH`); repeatable")
 	fs.StringVar(&f.prom, "listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics")
 	fs.Var(countFlag{&f.verbose}, "v", "debug logging")
+	defineWebFlags(fs, &f.web)
 	return f, fs
 }
 
@@ -335,13 +337,17 @@ func (f *flags) resolve(cfg ci.Config) {
 // its listeners, ready to serve.
 type instance struct {
 	*settings
-	cfg      ci.Config
-	engine   *ci.Engine
-	reg      *prometheus.Registry
-	connect  ci.Connect
-	where    string // the store, for people
-	webUI    string
-	web      net.Listener // the status page's, or nil
+	cfg       ci.Config
+	engine    *ci.Engine
+	reg       *prometheus.Registry
+	connect   ci.Connect
+	where     string // the store, for people
+	webUI     string
+	web       net.Listener // the web UI's, or nil
+	webServer interface {
+		http.Handler
+		IntroURL() string
+	} // the web UI (web.go)
 	prom     net.Listener // the metrics', or nil
 	ninep    net.Listener // the 9P server's, or nil
 	warnings []string
@@ -366,13 +372,18 @@ func open(ctx context.Context, cfg ci.Config, s *settings) (_ *instance, err err
 	}
 	in.webUI = s.webUI
 	if in.webUI == "" {
-		in.webUI = "http://127.0.0.1:8080/"
+		in.webUI = s.webScheme() + "://127.0.0.1:8080/"
 		if in.web != nil {
-			in.webUI = "http://" + in.web.Addr().String() + "/"
+			in.webUI = s.webScheme() + "://" + in.web.Addr().String() + "/"
 		}
 	}
 	if err := in.newEngine(); err != nil {
 		return nil, err
+	}
+	if in.web != nil {
+		if err := in.newWebUI(); err != nil {
+			return nil, err
+		}
 	}
 	connect, where, cleanup, err := openStore(ctx, &s.flags, s.log, true)
 	if err != nil {
@@ -479,7 +490,7 @@ func (in *instance) serve(ctx context.Context) error {
 		spawn("metrics", func() error { return serveHTTP(ctx, in.prom, mux) })
 	}
 	if in.web != nil {
-		spawn("status page", func() error { return serveHTTP(ctx, in.web, statusPage(in.cfg, in.engine)) })
+		spawn("web UI", func() error { return in.serveWeb(ctx) })
 	}
 	if len(in.sources) > 0 {
 		spawn("local bridge", func() error { return in.runBridge(ctx) })
@@ -533,7 +544,7 @@ func (in *instance) banner() {
 	fmt.Fprintf(w, "%s: CI %q for %s\n", in.cmd, cfgName(in.cfg), projectList(in.cfg))
 	fmt.Fprintf(w, "  statuses: branch %s of %s\n", bridge.DefaultBranch, in.where)
 	if in.web != nil {
-		fmt.Fprintf(w, "  status page: %s\n", in.webUI)
+		in.webBanner()
 	}
 	if in.ninep != nil {
 		fmt.Fprintf(w, "  9P: %s (e.g. datakit mount --store %s DIR)\n", in.listen9p, in.listen9p)

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
-	"net/http"
 	"slices"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/dkgo/datakit/bridge"
@@ -148,103 +145,4 @@ func short(s string) string {
 		return s[:7]
 	}
 	return s
-}
-
-// statusPage serves the engine's targets and jobs as a plain HTML table
-// (until the web UI exists): all of them at /, those whose head is a
-// commit at /USER/REPO/commit/SHA (the target URL of the statuses, whose
-// ?test=JOB keeps only that job), and /healthz. Any other path is 404.
-func statusPage(cfg ci.Config, e *ci.Engine) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		ts := e.Targets()
-		writePage(w, cfg, "", ts)
-		if len(ts) == 0 {
-			io.WriteString(w, "<p>No targets yet: no open PR, branch or tag has been seen in the metadata.</p>\n")
-		}
-	})
-	mux.HandleFunc("GET /{user}/{repo}/commit/{sha}", func(w http.ResponseWriter, r *http.Request) {
-		repo := r.PathValue("user") + "/" + r.PathValue("repo")
-		sha, job := strings.ToLower(r.PathValue("sha")), r.URL.Query().Get("test")
-		if len(sha) < 7 {
-			http.Error(w, "want a commit id of at least 7 hex digits, not "+sha, http.StatusNotFound)
-			return
-		}
-		var ts []ci.TargetSummary
-		for _, t := range e.Targets() {
-			if t.Target.ID.Repo.String() != repo || !sameCommit(t.Target.Head, sha) {
-				continue
-			}
-			if job != "" {
-				var jobs []ci.JobSummary
-				for _, j := range t.Jobs {
-					if j.Name == job {
-						jobs = append(jobs, j)
-					}
-				}
-				if len(jobs) == 0 {
-					continue
-				}
-				t.Jobs = jobs
-			}
-			ts = append(ts, t)
-		}
-		if len(ts) == 0 {
-			what := "no target of " + repo + " has head " + sha
-			if job != "" {
-				what += " and a job " + job
-			}
-			http.Error(w, what+" (it may have moved on: see / for all targets)", http.StatusNotFound)
-			return
-		}
-		sub := "Targets of " + repo + " at commit " + sha
-		if job != "" {
-			sub += ", job " + job
-		}
-		writePage(w, cfg, sub, ts)
-	})
-	return mux
-}
-
-// sameCommit reports whether sha names head: in full, or abbreviated to
-// at least 7 digits.
-func sameCommit(head, sha string) bool {
-	return head == sha || len(sha) >= 7 && strings.HasPrefix(head, sha)
-}
-
-// writePage writes the page: a heading (Config.Name, else the original's
-// "CI: <projects>"), sub if not empty, and the table of ts's jobs.
-func writePage(w http.ResponseWriter, cfg ci.Config, sub string, ts []ci.TargetSummary) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	heading, projects := "CI: "+projectList(cfg), ""
-	if cfg.Name != "" {
-		heading, projects = cfg.Name, "<p>Projects: "+html.EscapeString(projectList(cfg))+"</p>\n"
-	}
-	title := heading
-	if sub != "" {
-		title += " - " + sub
-		projects += `<p>` + html.EscapeString(sub) + ` (<a href="../../../">all targets</a>)</p>` + "\n"
-	}
-	fmt.Fprintf(w, "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5><title>%s</title>\n<h1>%s</h1>\n%s",
-		html.EscapeString(title), html.EscapeString(heading), projects)
-	if len(ts) == 0 {
-		return
-	}
-	io.WriteString(w, "<table border=1 cellpadding=4><tr><th>Target<th>Head<th>Job<th>State<th>Description</tr>\n")
-	for _, t := range ts {
-		title := t.Target.ID.String()
-		if t.Target.Title != "" {
-			title += " (" + t.Target.Title + ")"
-		}
-		for _, j := range t.Jobs { // sorted by name
-			state := j.State.String()
-			if j.New {
-				state = "pending (new)"
-			}
-			fmt.Fprintf(w, "<tr><td>%s<td><code>%s</code><td>%s<td>%s<td>%s</tr>\n", html.EscapeString(title), short(t.Target.Head),
-				html.EscapeString(j.Name), state, html.EscapeString(j.Descr))
-		}
-	}
-	io.WriteString(w, "</table>\n")
 }

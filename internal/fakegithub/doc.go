@@ -82,6 +82,19 @@
 // future and at most 10 minutes away) to create installation tokens,
 // which expire after an hour (expires_at).
 //
+// # The OAuth web flow
+//
+// For "Log in with GitHub", the server also plays GitHub's OAuth web
+// application flow: AddOAuthApp registers an app (client id, secret,
+// callback URL), SetPassword lets a user sign in to the server's web
+// pages, and the pages GET /login/oauth/authorize (sign in, then
+// authorize or cancel; a user who authorized the scopes already goes
+// straight back), POST /login/oauth/access_token (the code, good once for
+// ten minutes, for a gho_ token with the scopes granted; GitHub's errors
+// incorrect_client_credentials, redirect_uri_mismatch and
+// bad_verification_code, form-encoded or JSON) answer as GitHub's do.
+// golang.org/x/oauth2 and a browser drive it unchanged.
+//
 // # Conditional requests and rate limits
 //
 // GET answers carry an ETag (weak, of the body) and single objects a

@@ -60,6 +60,7 @@ type Server struct {
 
 	mu     sync.Mutex // guards everything below, and the state in the objects
 	st     state
+	oauth  oauthState // the OAuth web flow's (oauth.go)
 	faults Faults
 	stats  map[string]*RouteStats
 	log    []Call
@@ -271,6 +272,9 @@ func (b *buffered) Write(p []byte) (int, error) {
 // serveHTTP is the pipeline every API request goes through: route, fault,
 // authentication, rate limit, handler, conditional answer, headers.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveWeb(w, r) { // the OAuth flow's web pages (oauth.go)
+		return
+	}
 	seq := s.seq.Add(1)
 	prefix := ""
 	if p := r.URL.Path; p == "/api/v3" || strings.HasPrefix(p, "/api/v3/") {

@@ -1,0 +1,328 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/dkstore"
+)
+
+// logView is the head of a log page.
+type logView struct {
+	Branch  string
+	Title   string
+	Commit  string
+	Live    bool
+	Reason  string
+	Tail    int    // lines shown from the end, 0 for all
+	Skipped int    // lines not shown (tail view)
+	Self    string // the page without ?tail
+	Size    int
+	Users   []ci.TargetID // targets whose jobs use the step (a few)
+}
+
+// usersOf finds (up to 5) targets whose jobs use the step of branch.
+func (s *Server) usersOf(branch string) []ci.TargetID {
+	var out []ci.TargetID
+	for _, t := range s.e.Targets() {
+	jobs:
+		for _, j := range t.Jobs {
+			for _, l := range j.Logs {
+				if l.Branch == branch {
+					out = append(out, t.Target.ID)
+					break jobs
+				}
+			}
+		}
+		if len(out) == 5 {
+			break
+		}
+	}
+	return out
+}
+
+// savedChunk is how much of a saved log is rendered between flushes.
+const savedChunk = 40 << 10
+
+// defaultTail is the tail view's length.
+const defaultTail = 1000
+
+// tailOf reads ?tail=N (?tail alone: defaultTail).
+func tailOf(r *http.Request) int {
+	q := r.URL.Query()
+	if !q.Has("tail") {
+		return 0
+	}
+	n, err := strconv.Atoi(q.Get("tail"))
+	if err != nil || n <= 0 {
+		return defaultTail
+	}
+	return min(n, 1000000)
+}
+
+// savedLog streams the log that commit saved on branch, rendered, in
+// chunks: the page starts at once, however long the log.
+func (s *Server) savedLog(w http.ResponseWriter, r *http.Request, ro role, branch, commit string) {
+	if dkstore.BranchName(branch).Valid() != nil {
+		s.notFound(w, r, "No such log")
+		return
+	}
+	text, err := s.e.SavedLog(r.Context(), branch, commit)
+	if err != nil {
+		s.notFound(w, r, "No such log")
+		return
+	}
+	v := logView{Branch: branch, Commit: commit, Title: logTitle(text, branch), Tail: tailOf(r), Size: len(text),
+		Self: "/log/saved/" + escapeBranch(branch) + "/" + commit}
+	start := 0
+	if v.Tail > 0 {
+		start, v.Skipped = tailStart(text, v.Tail)
+	}
+	v.Users = s.usersOf(branch)
+	out, rend := s.startLog(w, r, ro, v)
+	if out == nil {
+		return
+	}
+	rend.line = v.Skipped
+	for p := text[start:]; len(p) > 0; {
+		n := min(savedChunk, len(p))
+		if _, err := rend.Write(p[:n]); err != nil {
+			return
+		}
+		p = p[n:]
+		out.flush()
+	}
+	rend.Close()
+	s.endLog(out, ro, v, "")
+}
+
+// logTitle is a log's title: its first "=== title" line, else the branch.
+func logTitle(text []byte, branch string) string {
+	if t, ok := bytes.CutPrefix(text, []byte("=== ")); ok {
+		if i := bytes.IndexByte(t, '\n'); i >= 0 {
+			return string(t[:i])
+		}
+	}
+	return branch
+}
+
+// liveLog streams a running step's log as the step writes it: each
+// finished line is sent (and flushed) as soon as it is written. Without
+// a running log, it redirects (307) to the saved log.
+func (s *Server) liveLog(w http.ResponseWriter, r *http.Request, ro role, branch string) {
+	if dkstore.BranchName(branch).Valid() != nil {
+		s.notFound(w, r, "No such log")
+		return
+	}
+	l, ok := s.e.Logs().Get(branch)
+	if !ok {
+		commit, err := s.e.LatestLog(r.Context(), branch)
+		if err != nil || commit == "" {
+			s.fail(w, r, http.StatusInternalServerError, "Log finished, but wasn't saved!")
+			return
+		}
+		u := "/log/saved/" + escapeBranch(branch) + "/" + commit
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+		return
+	}
+	v := logView{Branch: branch, Title: l.Title(), Live: true, Reason: l.Reason(), Tail: tailOf(r),
+		Self: "/log/live/" + escapeBranch(branch)}
+	off := 0
+	if v.Tail > 0 {
+		off, v.Skipped = tailStart(l.Contents(), v.Tail)
+	}
+	w.Header().Set("X-Accel-Buffering", "no")
+	v.Users = s.usersOf(branch)
+	out, rend := s.startLog(w, r, ro, v)
+	if out == nil {
+		return
+	}
+	rend.line = v.Skipped
+	ctx := r.Context()
+	heartbeat := time.NewTicker(25 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		text, finished, changed := l.Since(off)
+		off += len(text)
+		if len(text) > 0 {
+			if _, err := rend.Write(text); err != nil {
+				return
+			}
+			if err := out.flush(); err != nil {
+				return
+			}
+		}
+		if finished {
+			rend.Close()
+			s.endLog(out, ro, v, "finished")
+			return
+		}
+		select {
+		case <-changed:
+		case <-heartbeat.C:
+			out.w.Write([]byte("<!-- -->"))
+			out.flush()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// logOut writes a streamed page.
+type logOut struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (o *logOut) flush() error { return o.rc.Flush() }
+
+// startLog writes the top of a log page and flushes it; the renderer
+// writes the lines.
+func (s *Server) startLog(w http.ResponseWriter, r *http.Request, ro role, v logView) (*logOut, *renderer) {
+	p := s.pageFor(w, r, ro, v.Title, "", v)
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	out := &logOut{w: w, rc: http.NewResponseController(w)}
+	if err := s.pages["log"].ExecuteTemplate(w, "top", p); err != nil {
+		return nil, nil
+	}
+	if err := s.pages["log"].ExecuteTemplate(w, "loghead", p); err != nil {
+		return nil, nil
+	}
+	out.flush()
+	return out, newRenderer(w, 0)
+}
+
+// endLog writes the bottom of a log page.
+func (s *Server) endLog(out *logOut, ro role, v logView, how string) {
+	p := page{Body: struct {
+		logView
+		How string
+	}{v, how}, User: ro.user, Builder: ro.builder}
+	s.pages["log"].ExecuteTemplate(out.w, "logfoot", p)
+	s.pages["log"].ExecuteTemplate(out.w, "bottom", p)
+	out.flush()
+}
+
+// pageFor is the page data of a page being written.
+func (s *Server) pageFor(w http.ResponseWriter, r *http.Request, ro role, title, nav string, body any) page {
+	sess := ro.sess
+	if sess == nil && ro.builder {
+		sess = s.ensureSession(w, r)
+	}
+	p := page{Title: title, Heading: s.heading, Nav: nav, User: ro.user, Reader: ro.reader, Builder: ro.builder, Admin: ro.admin,
+		Path: r.URL.RequestURI(), Body: body}
+	if sess != nil {
+		p.CSRF = sess.csrf
+	}
+	return p
+}
+
+// localRedirect returns the form's redirect if it is a path of this
+// site ("" otherwise).
+func localRedirect(r *http.Request) string {
+	u := r.PostFormValue("redirect")
+	if u == "" {
+		u = r.URL.Query().Get("redirect")
+	}
+	if !strings.HasPrefix(u, "/") || strings.HasPrefix(u, "//") || strings.HasPrefix(u, "/\\") || strings.ContainsAny(u, "\r\n") {
+		return ""
+	}
+	return u
+}
+
+// rebuild marks a step's result for rebuilding (POST /log/rebuild/BRANCH).
+func (s *Server) rebuild(w http.ResponseWriter, r *http.Request, ro role, branch string) {
+	to := localRedirect(r)
+	if to == "" {
+		s.fail(w, r, http.StatusBadRequest, "Missing redirect")
+		return
+	}
+	ok, err := s.e.Rebuild(r.Context(), branch)
+	switch {
+	case errors.Is(err, ci.ErrNoStep):
+		s.fail(w, r, http.StatusNotFound, fmt.Sprintf("No job depends on branch %q", branch))
+		return
+	case err != nil:
+		s.fail(w, r, http.StatusInternalServerError, "Rebuild failed: "+err.Error())
+		return
+	}
+	s.log.Info("rebuild requested", "branch", branch, "user", ro.user, "queued", ok)
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// cancel cancels a running step (POST /cancel/BRANCH); its log says who
+// cancelled it.
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, ro role, branch string) {
+	who := ro.user
+	if who == "" {
+		who = "an anonymous user"
+	}
+	l, running := s.e.Logs().Get(branch)
+	if running {
+		l.Printf("Cancel requested by %s", who)
+	}
+	if err := s.e.Cancel(branch); err != nil {
+		s.fail(w, r, http.StatusNotFound, err.Error())
+		return
+	}
+	s.log.Info("build cancelled", "branch", branch, "user", ro.user)
+	to := localRedirect(r)
+	if to == "" {
+		to = "/"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// rebuildFailed rebuilds the failed steps of a project
+// (POST /rebuild-failed/USER/REPO) or a target (.../pr/N, .../ref/REF).
+func (s *Server) rebuildFailed(w http.ResponseWriter, r *http.Request, ro role, segs []string) {
+	if len(segs) < 2 {
+		s.notFound(w, r, "No such project")
+		return
+	}
+	repo, ok := s.project(segs[0], segs[1])
+	if !ok {
+		s.notFound(w, r, "No such project")
+		return
+	}
+	var n int
+	var err error
+	switch {
+	case len(segs) == 2:
+		n, err = s.e.RebuildFailedProject(r.Context(), repo)
+	case len(segs) == 4 && segs[2] == "pr":
+		var pr int
+		if !parsePR(segs[3], &pr) {
+			s.notFound(w, r, "No such pull request")
+			return
+		}
+		n, err = s.e.RebuildFailed(r.Context(), ci.TargetID{Repo: repo, PR: pr})
+	case len(segs) >= 4 && segs[2] == "ref":
+		n, err = s.e.RebuildFailed(r.Context(), ci.TargetID{Repo: repo, Ref: strings.Join(segs[3:], "/")})
+	default:
+		s.notFound(w, r, "No such target")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, http.StatusNotFound, err.Error())
+		return
+	}
+	s.log.Info("rebuild of failed steps requested", "what", strings.Join(segs, "/"), "steps", n, "user", ro.user)
+	to := localRedirect(r)
+	if to == "" {
+		to = "/"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}

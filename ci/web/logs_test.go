@@ -1,0 +1,266 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dkgo/datakit/ci"
+	"github.com/dkgo/datakit/ci/citest"
+	"github.com/dkgo/datakit/ci/web"
+	"github.com/dkgo/datakit/dkstore"
+)
+
+// Markup in a PR title, a job's description, a step's failure and a log
+// line is shown as text.
+func TestEscaping(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e.targets()
+	anon := e.user("anonymous")
+	lint := e.stepLog(ci.PR("me/p", 7), "lint")
+	for _, p := range []string{"/pr", "/me/p/pr/7", "/log/saved/" + lint.Branch + "/" + lint.Commit} {
+		a := anon.get(p)
+		if a.code != 200 {
+			t.Fatalf("GET %s = %d", p, a.code)
+		}
+		for _, bad := range []string{"<script>", "<b>passed"} {
+			if strings.Contains(a.body, bad) {
+				t.Errorf("GET %s shows %q as markup:\n%s", p, bad, a.body)
+			}
+		}
+	}
+	if a := anon.get("/pr"); !strings.Contains(a.body, "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;") {
+		t.Errorf("the PR title is not shown as text:\n%s", a.body)
+	}
+	if a := anon.get("/log/saved/" + lint.Branch + "/" + lint.Commit); !strings.Contains(a.body, "&lt;script&gt;alert(&#39;log&#39;)&lt;&#47;script&gt;") ||
+		!strings.Contains(a.body, `<span class="term-fg31 term-fg1">red</span>`) || !strings.Contains(a.body, `used by <a href="/me/p/pr/7">`) {
+		t.Errorf("the log's markup or colours are wrong:\n%s", a.body)
+	}
+	if a := anon.get("/me/p/pr/7"); !strings.Contains(a.body, "lint-2222 broke &lt;script&gt;x&lt;/script&gt;") {
+		t.Errorf("the failure is not shown as text:\n%s", a.body)
+	}
+}
+
+// A live log streams: each line a step writes reaches a reader of
+// /log/live/BRANCH while the step runs, with X-Accel-Buffering: no; once
+// the step ends, the page ends, and the live URL redirects to the saved
+// log. The time from a line written to the line read is measured.
+func TestLiveLogStreams(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e.b.hold["build-1111"] = true
+	feed := e.b.channel("build-1111")
+	e.h.SetBranch("me/p", "master", sha1)
+	e.h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description("Test build-1111"))
+	l := e.stepLog(ci.Branch("me/p", "master"), "build")
+	if !l.Live {
+		t.Fatalf("step log %+v is not live", l)
+	}
+	resp, err := http.Get(e.base + "/log/live/" + l.Branch)
+	check(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Accel-Buffering") != "no" {
+		t.Fatalf("GET live log = %d, X-Accel-Buffering %q", resp.StatusCode, resp.Header.Get("X-Accel-Buffering"))
+	}
+	r := bufio.NewReader(resp.Body)
+	readUntil := func(want string) {
+		t.Helper()
+		for {
+			line, err := r.ReadString('\n')
+			if strings.Contains(line, want) {
+				return
+			}
+			if err != nil {
+				t.Fatalf("the stream ended (%v) before %q", err, want)
+			}
+		}
+	}
+	readUntil("building build-1111")
+	var worst, total time.Duration
+	const n = 20
+	for i := range n {
+		start := time.Now()
+		feed <- fmt.Sprintf("line %d of the step\n", i)
+		readUntil(fmt.Sprintf("line %d of the step", i))
+		d := time.Since(start)
+		total += d
+		worst = max(worst, d)
+	}
+	t.Logf("live log: a line written by a step reached the reader in %v on average, %v at worst (%d lines)", total/n, worst, n)
+	if worst > time.Second {
+		t.Errorf("a line took %v to reach the reader", worst)
+	}
+	close(feed)
+	readUntil("The step has finished")
+	e.h.WaitStatus("me/p", sha1, "build", ci.Success)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp2, err := c.Get(e.base + "/log/live/" + l.Branch)
+	check(t, err)
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(resp2.Header.Get("Location"), "/log/saved/"+l.Branch+"/") {
+		t.Errorf("live log of a finished step = %d %q, want 307 to the saved log", resp2.StatusCode, resp2.Header.Get("Location"))
+	}
+	resp3, err := c.Get(e.base + "/log/live/never-built")
+	check(t, err)
+	resp3.Body.Close()
+	if resp3.StatusCode != http.StatusInternalServerError {
+		t.Errorf("live log of an unknown branch = %d, want 500", resp3.StatusCode)
+	}
+}
+
+// A cancelled step's log says who cancelled it; the job's page says why
+// it is pending until then (the chain down to the pool), and why it
+// failed after.
+func TestCancelAndWhy(t *testing.T) {
+	e := newEnv(t)
+	e.b.hold["build-1111"], e.b.hold["build-2222"] = true, true
+	e.h.SetBranch("me/p", "master", sha1)
+	e.h.SetBranch("me/p", "other", sha2)
+	e.h.WaitStatus("me/p", sha2, "build", ci.Pending, citest.DescriptionContains("Waiting for resource"))
+	e.h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description("Test build-1111"))
+	bob := e.user("bob")
+	page := bob.get("/me/p/ref/heads/other")
+	for _, want := range []string{"Why pending?", "step Test build-2222", `pool &#34;docker&#34;`, "place 1 in the queue", "using it: Test build-1111"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the pending job's page lacks %q:\n%s", want, page.body)
+		}
+	}
+	dash := bob.get("/")
+	if !strings.Contains(dash.body, "1 / 1 [1 queued]") || !strings.Contains(dash.body, "Test build-2222") {
+		t.Errorf("the dashboard's pools:\n%s", dash.body)
+	}
+	l := e.stepLog(ci.Branch("me/p", "master"), "build")
+	a := bob.post("/cancel/"+l.Branch, url.Values{"CSRFToken": {bob.csrf()}, "redirect": {"/me/p/ref/heads/master"}})
+	if a.code != http.StatusSeeOther {
+		t.Fatalf("cancel = %d %s", a.code, a.body)
+	}
+	e.h.WaitStatus("me/p", sha1, "build", ci.Failure, citest.Description("Cancelled at user's request"))
+	e.h.Settle()
+	l = e.stepLog(ci.Branch("me/p", "master"), "build")
+	log := bob.get("/log/saved/" + l.Branch + "/" + l.Commit)
+	if !strings.Contains(log.body, "Cancel requested by github:bob") {
+		t.Errorf("the log does not say who cancelled:\n%s", log.body)
+	}
+	if p := bob.get("/me/p/ref/heads/master"); !strings.Contains(p.body, "Cancelled at user&#39;s request") {
+		t.Errorf("the page does not say why the job failed:\n%s", p.body)
+	}
+	close(e.b.channel("build-2222"))
+	e.h.WaitStatus("me/p", sha2, "build", ci.Success)
+}
+
+// History: a target's earlier states are listed and shown, and the
+// commit page of an earlier head lists its archived build.
+func TestHistoryPages(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e.h.SetBranch("me/p", "master", sha1)
+	e.h.WaitStatus("me/p", sha1, "build", ci.Success)
+	e.h.Settle()
+	e.h.SetBranch("me/p", "master", sha3)
+	e.h.WaitStatus("me/p", sha3, "build", ci.Success)
+	e.h.Settle()
+	anon := e.user("anonymous")
+	hist, err := e.h.Engine.History(context.Background(), ci.Branch("me/p", "master"), "", 10)
+	if err != nil || len(hist) < 2 {
+		t.Fatalf("History = %v, %v", hist, err)
+	}
+	page := anon.get("/me/p/ref/heads/master")
+	if !strings.Contains(page.body, "?history="+hist[1].Commit) {
+		t.Errorf("the target page does not link to the earlier state:\n%s", page.body)
+	}
+	old := anon.get("/me/p/ref/heads/master?history=" + hist[len(hist)-1].Commit)
+	if !strings.Contains(old.body, "Test build-1111") || !strings.Contains(old.body, "(archived)") {
+		t.Errorf("the earlier state:\n%s", old.body)
+	}
+	commit := anon.get("/me/p/commit/" + sha1)
+	if commit.code != 200 || !strings.Contains(commit.body, "Archived builds") || !strings.Contains(commit.body, "branch master") {
+		t.Errorf("commit page of the old head = %d:\n%s", commit.code, commit.body)
+	}
+	if a := anon.get("/me/p/ref/heads/master?history=" + strings.Repeat("ab", 20)); a.code != 404 {
+		t.Errorf("an unknown state = %d, want 404", a.code)
+	}
+}
+
+// A 100,000-line saved log: the page's first byte comes within 200 ms,
+// the tail view shows the last lines only, and every line has an anchor.
+func TestLargeLog(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	const lines = 100000
+	var b strings.Builder
+	b.WriteString("=== Big\n")
+	for i := 1; i < lines; i++ {
+		fmt.Fprintf(&b, "line %d: \x1b[32mok\x1b[0m some output of a test that runs for long %d\n", i+1, i*7)
+	}
+	commit := saveLog(t, e, "big-log", b.String())
+	anon := e.user("anonymous")
+	path := "/log/saved/big-log/" + commit
+	first, all := timeFirstByte(t, e.base+path)
+	t.Logf("100,000-line log (%d bytes): first byte after %v, whole page after %v", b.Len(), first, all)
+	if first > 200*time.Millisecond {
+		t.Errorf("first byte after %v, want at most 200 ms", first)
+	}
+	page := anon.get(path)
+	if !strings.Contains(page.body, "<span class=l id=L100000><a href=#L100000>100000</a>line 100000:") {
+		t.Errorf("no anchor for the last line")
+	}
+	tail := anon.get(path + "?tail=50")
+	if n := strings.Count(tail.body, "<span class=l "); n != 50 || !strings.Contains(tail.body, "id=L99951>") || !strings.Contains(tail.body, "99950 earlier lines not shown") {
+		t.Errorf("tail view: %d lines:\n%.2000s", n, tail.body)
+	}
+}
+
+// saveLog commits text as the log of result branch b and returns the
+// commit.
+func saveLog(t *testing.T, e *env, b, text string) string {
+	t.Helper()
+	ctx := context.Background()
+	br, err := e.h.Store.Branch(dkstore.BranchName(b))
+	check(t, err)
+	tx, err := br.Transaction(ctx, dkstore.TxOptions{})
+	check(t, err)
+	check(t, tx.WriteFile(ctx, "log", []byte(text), dkstore.KindFile))
+	id, err := tx.Commit(ctx, "a log")
+	check(t, err)
+	return id.String()
+}
+
+// timeFirstByte GETs url and returns when its first body byte came, and
+// when the whole body had.
+func timeFirstByte(t *testing.T, u string) (first, all time.Duration) {
+	t.Helper()
+	start := time.Now()
+	resp, err := http.Get(u)
+	check(t, err)
+	defer resp.Body.Close()
+	var one [1]byte
+	if _, err := io.ReadFull(resp.Body, one[:]); err != nil {
+		t.Fatal(err)
+	}
+	first = time.Since(start)
+	io.Copy(io.Discard, resp.Body)
+	return first, time.Since(start)
+}
+
+// The admin password is stored as an argon2id hash, never in clear, and
+// survives a restart (a new server on the same secrets directory has no
+// intro link).
+func TestAdminPasswordStored(t *testing.T) {
+	e := newEnv(t)
+	if e.web.IntroURL() == "" {
+		t.Fatal("no intro link before setup")
+	}
+	e.user("admin")
+	if e.web.IntroURL() != "" {
+		t.Error("the intro link still works after setup")
+	}
+	dir := t.TempDir()
+	w, err := web.New(e.h.Engine, web.Options{SecretsDir: dir})
+	check(t, err)
+	if w.IntroURL() == "" {
+		t.Error("a new secrets directory has no intro link")
+	}
+}
