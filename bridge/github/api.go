@@ -90,12 +90,12 @@ type api struct {
 	maxBackoff  time.Duration
 
 	mu      sync.Mutex
-	single  *gh.Client             // token: the one client
+	single  *gh.Client // token: the one client
 	apps    *ghinstallation.AppsTransport
-	byOwner map[string]*gh.Client  // app: a client per account (lower case)
-	byInst  map[int64]*gh.Client   // app: a client per installation
-	appCli  *gh.Client             // app: the JWT-authenticated client
-	tags    map[string]string      // annotated tag objects peeled: tag SHA -> commit
+	byOwner map[string]*gh.Client // app: a client per account (lower case)
+	byInst  map[int64]*gh.Client  // app: a client per installation
+	appCli  *gh.Client            // app: the JWT-authenticated client
+	tags    map[string]string     // annotated tag objects peeled: tag SHA -> commit
 }
 
 func newAPI(cfg GitHub, log *slog.Logger, m *Metrics) (*api, error) {
