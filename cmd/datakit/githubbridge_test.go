@@ -311,3 +311,73 @@ func TestGitHubBridgeKilled(t *testing.T) {
 		t.Errorf("%d webhooks, want 1", len(hs))
 	}
 }
+
+// End to end, as processes: the GitHub stand-in, datakit github-bridge,
+// and examples/hello (a CI whose embedded store the bridge reaches over
+// 9P). A PR opened on the stand-in gets the CI's status there.
+func TestGitHubBridgeEndToEnd(t *testing.T) {
+	bin := buildDatakit(t)
+	hello := filepath.Join(t.TempDir(), "hello")
+	if out, err := exec.Command("go", "build", "-o", hello, "../../examples/hello").CombinedOutput(); err != nil {
+		t.Fatalf("go build examples/hello: %v\n%s", err, out)
+	}
+	gh := fakegithub.New(fakegithub.Options{})
+	t.Cleanup(gh.Close)
+	tok, _ := gh.AddUser("me")
+	gh.CreateRepo("me/my-project", fakegithub.RepoOptions{})
+	gh.Push("me/my-project", fakegithub.Push{Ref: "refs/heads/main", SHA: ghSHA(1)})
+
+	ninepURL := "tcp://" + freeAddr(t)
+	ci := exec.Command(hello, "--state-dir", t.TempDir(), "--listen", "off", "--listen-9p", ninepURL)
+	var ciOut lockedBuffer
+	ci.Stdout, ci.Stderr = &ciOut, &ciOut
+	if err := ci.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ciDone := make(chan error, 1)
+	go func() { ciDone <- ci.Wait() }()
+	t.Cleanup(func() {
+		ci.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-ciDone:
+		case <-time.After(10 * time.Second):
+			ci.Process.Kill()
+			t.Errorf("hello did not stop on SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("hello's output:\n%s", ciOut.String())
+		}
+	})
+	wait(t, "the CI's 9P server", 20*time.Second, func() bool {
+		c, err := net.Dial("tcp", strings.TrimPrefix(ninepURL, "tcp://"))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	hook := "http://" + freeAddr(t) + "/github"
+	startBridge(t, bin, tok, "--store", ninepURL, "--github-url", gh.URL(), "--webhook", hook,
+		"--capabilities", "*:r,status[ci/datakit]:x,webhook:rw")
+
+	status := func(sha string) string {
+		sts, _ := gh.Statuses("me/my-project", sha)
+		for i := len(sts) - 1; i >= 0; i-- {
+			if sts[i].Context == "ci/datakit/my-test" {
+				return sts[i].State + " " + sts[i].Description
+			}
+		}
+		return ""
+	}
+	wait(t, "main's status on GitHub", 30*time.Second, func() bool { return status(ghSHA(1)) == "success Success!" })
+	gh.Push("me/my-project", fakegithub.Push{Ref: "refs/heads/fix", SHA: ghSHA(2)})
+	n, err := gh.OpenPR("me/my-project", fakegithub.NewPR{Title: "Fix", Head: "fix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, "the PR's status on GitHub", 30*time.Second, func() bool { return status(ghSHA(2)) == "success Success!" })
+	sts, _ := gh.Statuses("me/my-project", ghSHA(2))
+	if url := sts[len(sts)-1].TargetURL; url == "" {
+		t.Errorf("the status has no target URL")
+	}
+	t.Logf("PR %d: %d statuses on its head", n, len(sts))
+}
