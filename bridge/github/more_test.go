@@ -24,7 +24,9 @@ func TestDirty(t *testing.T) {
 	b := e.newBridge(github.Options{ResyncInterval: -1})
 	e.sync(b)
 	dirty := func(p dkstore.Path) {
-		e.write(func(ctx context.Context, tx dkstore.Transaction) error { return tx.WriteFile(ctx, p, nil, dkstore.KindFile) })
+		e.write(func(ctx context.Context, tx dkstore.Transaction) error {
+			return tx.WriteFile(ctx, p, nil, dkstore.KindFile)
+		})
 	}
 	gone := func(p dkstore.Path) bool {
 		_, err := e.snapshot().Stat(context.Background(), p)
