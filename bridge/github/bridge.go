@@ -71,13 +71,13 @@ type Bridge struct {
 	events    []event
 	overflow  bool // events were dropped: read everything again
 	resyncDue bool
+	warned    map[string]bool // warnOnce's keys
 
 	syncMu  sync.Mutex // one sync at a time; guards the state below
 	started bool
 	dk      storeState
 	gh      map[bridge.Repo]*ghRepo
 	base    map[bridge.Repo]*baseRepo
-	warned  map[string]bool
 	pending bool // a push failed on a server or network error: sync again
 }
 

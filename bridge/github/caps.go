@@ -95,8 +95,12 @@ func (r Resource) steps() []string {
 	return strings.Split(r.Path, "/")
 }
 
-// Ops is the set of operations an entry allows: r, w and x.
-type Ops struct{ R, W, X bool }
+// Ops is the set of operations an entry allows.
+type Ops struct {
+	R bool // r: read
+	W bool // w: write
+	X bool // x: exclusive (read, write, and the store wins at start-up)
+}
 
 // allows reports whether ops allow op: read with r or x, write with w or
 // x, excl with x.

@@ -45,7 +45,11 @@ func ReadSecretFile(path string) ([]byte, error) {
 // defines them with no prefix, a CI program (ci/cimain) with the prefix
 // "github-".
 type Flags struct {
-	prefix         string
+	prefix string
+	// The flags' values, as given: --github-url, --token-file, --app-id,
+	// --app-key (a file), --app-installation, --capabilities, --webhook,
+	// --webhook-listen, --webhook-secret-file (a file), --resync-interval
+	// and --no-resync.
 	URL            string
 	TokenFile      string
 	AppID          int64
