@@ -381,3 +381,44 @@ func TestGitHubBridgeEndToEnd(t *testing.T) {
 	}
 	t.Logf("PR %d: %d statuses on its head", n, len(sts))
 }
+
+// The flags table of docs/bridge.md lists the flags --help shows, no more,
+// no fewer.
+func TestGitHubBridgeFlagsDocumented(t *testing.T) {
+	var help lockedBuffer
+	runGitHubBridge(t.Context(), []string{"--help"}, &help, func(string) string { return "" })
+	inHelp := map[string]bool{}
+	for _, l := range strings.Split(help.String(), "\n") {
+		if f, ok := strings.CutPrefix(l, "  -"); ok {
+			inHelp[strings.Fields(f)[0]] = true
+		}
+	}
+	doc, err := os.ReadFile("../../docs/bridge.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "## The GitHub bridge")
+	_, table, _ := strings.Cut(section, "| Flag | Default | Meaning |")
+	table, _, _ = strings.Cut(table, "\n\n")
+	inDoc := map[string]bool{}
+	for _, row := range strings.Split(table, "\n")[2:] {
+		cell := strings.Split(row, "|")[1]
+		for _, f := range strings.Split(cell, ",") {
+			f = strings.Trim(strings.Fields(strings.TrimSpace(f))[0], "`")
+			inDoc[strings.TrimLeft(f, "-")] = true
+		}
+	}
+	for f := range inHelp {
+		if !inDoc[f] {
+			t.Errorf("--help shows %s; docs/bridge.md's table does not", f)
+		}
+	}
+	for f := range inDoc {
+		if !inHelp[f] {
+			t.Errorf("docs/bridge.md's table shows %s; --help does not", f)
+		}
+	}
+	if len(inHelp) < 15 {
+		t.Errorf("only %d flags found in --help:\n%s", len(inHelp), help.String())
+	}
+}
