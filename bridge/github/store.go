@@ -26,9 +26,6 @@ func newStoreRepo() *storeRepo {
 	return &storeRepo{repoView: newRepoView(), dirtyPRs: map[int]bool{}, dirtyRefs: map[string]bool{}}
 }
 
-// hasDirty reports whether the repository holds a .dirty file.
-func (s *storeRepo) hasDirty() bool { return s.dirty || len(s.dirtyPRs) > 0 || len(s.dirtyRefs) > 0 }
-
 // storeState is the bridge's copy of the metadata branch: the head it
 // read, and the monitored repositories' metadata at that head. It is
 // brought up to date from the diff between the old head and the new.

@@ -1,10 +1,6 @@
 package github
 
-import (
-	"maps"
-
-	"github.com/dkgo/datakit/bridge"
-)
+import "github.com/dkgo/datakit/bridge"
 
 // statusValue is the value of a status: what GitHub keeps of it, and
 // what the status's files in the store hold.
@@ -37,10 +33,6 @@ func newRepoView() *repoView {
 	return &repoView{prs: map[int]bridge.PR{}, refs: map[string]string{}, statuses: map[ckey]statusValue{}}
 }
 
-func (v *repoView) clone() *repoView {
-	return &repoView{prs: maps.Clone(v.prs), refs: maps.Clone(v.refs), statuses: maps.Clone(v.statuses)}
-}
-
 // heads returns the commits that are heads of open PRs or of refs.
 func (v *repoView) heads() map[string]bool {
 	h := map[string]bool{}
@@ -53,17 +45,6 @@ func (v *repoView) heads() map[string]bool {
 		h[sha] = true
 	}
 	return h
-}
-
-// statusesOf returns the statuses of commit sha.
-func (v *repoView) statusesOf(sha string) map[string]statusValue {
-	out := map[string]statusValue{}
-	for k, s := range v.statuses {
-		if k.commit == sha {
-			out[k.context] = s
-		}
-	}
-	return out
 }
 
 // pushable are the fields of a PR that GitHub lets the bridge change.

@@ -39,15 +39,6 @@ func newFakeGitHub(t *testing.T, opts fakegithub.Options) (*fakegithub.Server, s
 	return s, tok
 }
 
-func tokenFile(t *testing.T, tok string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // freeAddr returns a loopback address nobody listens on (yet).
 func freeAddr(t *testing.T) string {
 	t.Helper()
