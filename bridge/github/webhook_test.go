@@ -174,3 +174,20 @@ func TestWebhookSignature(t *testing.T) {
 		}
 	}
 }
+
+// Without webhooks, Run reads GitHub again every ResyncInterval.
+func TestResyncTimer(t *testing.T) {
+	e := newEnv(t)
+	e.push("refs/heads/main", sha(1))
+	b := e.newBridge(github.Options{ResyncInterval: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "main", func() bool { return e.storeRefs()["heads/main"] == sha(1) })
+	e.push("refs/heads/main", sha(2))
+	e.gh.SetStatus(repoName, sha(2), fakegithub.Status{State: "success", Context: "other"})
+	waitFor(t, "the resync", func() bool {
+		return e.storeRefs()["heads/main"] == sha(2) && e.storeStatuses(sha(2))["other"] == "success "
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -411,5 +412,36 @@ func TestGitHubBridgeFlagsDocumented(t *testing.T) {
 	}
 	if len(inHelp) < 15 {
 		t.Errorf("only %d flags found in --help:\n%s", len(inHelp), help.String())
+	}
+}
+
+// --listen-prometheus serves the bridge's metrics.
+func TestGitHubBridgeMetrics(t *testing.T) {
+	gh, tok := newFakeGitHub(t, fakegithub.Options{})
+	st, url := serveMemory(t)
+	prom := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runGitHubBridge(ctx, []string{"--store", url, "-r", "alice/proj", "--github-url", gh.URL(), "--listen-prometheus", prom},
+			io.Discard, func(k string) string { return map[string]string{"GITHUB_TOKEN": tok}[k] })
+	}()
+	defer func() { cancel(); <-done }()
+	waitBranch(t, st, bridge.Repo{User: "alice", Name: "proj"}, "main", ghSHA(1))
+	var body string
+	wait(t, "the metrics", 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + prom + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, `datakit_github_syncs_total{result="ok"}`)
+	})
+	for _, want := range []string{"datakit_github_api_requests_total{code=\"200\",method=\"GET\"}", "datakit_github_rate_limit_remaining", "go_goroutines"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
