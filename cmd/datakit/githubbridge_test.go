@@ -445,3 +445,27 @@ func TestGitHubBridgeMetrics(t *testing.T) {
 		}
 	}
 }
+
+// --store DIR opens a Git repository directly, with no server.
+func TestGitHubBridgeLocalStore(t *testing.T) {
+	gh, tok := newFakeGitHub(t, fakegithub.Options{})
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stderr lockedBuffer
+	go func() {
+		done <- runGitHubBridge(ctx, []string{"--store", dir, "-r", "alice/proj", "--github-url", gh.URL()},
+			&stderr, func(k string) string { return map[string]string{"GITHUB_TOKEN": tok}[k] })
+	}()
+	wait(t, "the sync", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "items updated") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run = %v", err)
+	}
+	st, err := dkstore.Open(dir, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	waitBranch(t, st, bridge.Repo{User: "alice", Name: "proj"}, "main", ghSHA(1))
+}
