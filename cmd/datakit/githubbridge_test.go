@@ -457,7 +457,7 @@ func TestGitHubBridgeLocalStore(t *testing.T) {
 		done <- runGitHubBridge(ctx, []string{"--store", dir, "-r", "alice/proj", "--github-url", gh.URL()},
 			&stderr, func(k string) string { return map[string]string{"GITHUB_TOKEN": tok}[k] })
 	}()
-	wait(t, "the sync", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "items updated") })
+	wait(t, "the sync", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "1 item updated") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run = %v", err)
