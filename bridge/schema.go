@@ -171,6 +171,12 @@ const (
 	targetURLFile   = "target_url"
 )
 
+// ValidContext reports whether the status context c can be stored: ""
+// (GitHub's empty context) or '/'-separated components, each a valid path
+// step and none named state, description or target_url (the value files
+// of a status directory).
+func ValidContext(c string) bool { return validContext(c) }
+
 // validContext reports whether c can be stored: "" or '/'-separated
 // components, each a valid path step and none the name of a status value
 // file (which would clash with the file of the enclosing context).

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/dkstore"
@@ -240,45 +238,9 @@ func targetName(id TargetID) string {
 	return fmt.Sprintf("%s/ref/%s", id.Repo, id.Ref)
 }
 
-// ansiEscape matches a terminal escape sequence (colours, cursor moves),
-// which a build's last output line often carries.
-var ansiEscape = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])`)
-
 // maxDescr is GitHub's limit on a status description, in characters.
-const maxDescr = 140
+const maxDescr = bridge.MaxDescription
 
-// trimDescr makes a description fit GitHub's 140 characters, as plain
-// text: terminal escape sequences and other control characters (but the
-// first line break, which ends it) are dropped. A description too long is
-// shortened in its middle, not at its end, where a failure says what went
-// wrong ("Command … exited with status 1: no license header in x.go"):
-// the longest part from a ": " to the end that fits is kept whole (the
-// head, often a long command line, is abbreviated), else the first 40
-// and the last 99 characters are.
-func trimDescr(s string) string {
-	s = ansiEscape.ReplaceAllString(s, "")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = strings.TrimSpace(s[:i]) + "…"
-	}
-	if utf8.RuneCountInString(s) <= maxDescr {
-		return s
-	}
-	r := []rune(s)
-	const minHead = 20
-	for i := 1; i+2 < len(r); i++ {
-		// The longest ": reason" tail that fits beside a head of minHead.
-		if r[i] == ':' && r[i+1] == ' ' && len(r)-i <= maxDescr-1-minHead {
-			head := maxDescr - 1 - (len(r) - i)
-			return string(r[:head]) + "…" + string(r[i:])
-		}
-	}
-	const keepHead = 40
-	return string(r[:keepHead]) + "…" + string(r[len(r)-(maxDescr-1-keepHead):])
-}
+// trimDescr makes a description fit GitHub's 140 characters, keeping its
+// end: bridge.TrimDescription, which the GitHub bridge applies too.
+func trimDescr(s string) string { return bridge.TrimDescription(s) }

@@ -137,6 +137,7 @@ type flags struct {
 	canaries, localRepos                                    []string
 	verbose                                                 int
 	web                                                     webFlags // web.go
+	github                                                  *githubFlags
 }
 
 type listFlag struct{ list *[]string }
@@ -188,6 +189,7 @@ func defineFlags(cmd string, stderr io.Writer) (*flags, *flag.FlagSet) {
 	fs.StringVar(&f.prom, "listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics")
 	fs.Var(countFlag{&f.verbose}, "v", "debug logging")
 	defineWebFlags(fs, &f.web)
+	f.github = defineGitHubFlags(fs)
 	return f, fs
 }
 
@@ -199,7 +201,9 @@ the jobs and write their results as commit statuses (context
 ci/datakit/JOB) to the store's github-metadata branch.
 
 Targets come from a bridge writing that branch: --local-repo USER/REPO:PATH
-mirrors a local Git repository; a GitHub bridge or datakit local-bridge can
+mirrors a local Git repository; --github-repo USER/REPO syncs a GitHub
+repository (statuses go back to GitHub; credentials: $GITHUB_TOKEN,
+--github-token-file or a GitHub App); datakit github-bridge or local-bridge can
 write to the store over 9P (--listen-9p, or --store for a remote DataKit).
 
 "%[1]s status" lists the targets that have jobs, and their jobs' statuses,
@@ -255,6 +259,7 @@ type settings struct {
 	stderr   io.Writer
 	canaries []ci.TargetID
 	sources  []local.Source
+	github   *githubSettings // nil without --github-repo
 }
 
 // addProgramFlags defines in fs the flags of extra (the program's own,
@@ -316,6 +321,10 @@ func parse(cmd string, args []string, stdout, stderr io.Writer, extra *flag.Flag
 		}
 		rd.Close()
 		s.sources = append(s.sources, src)
+	}
+	var err error
+	if s.github, err = parseGitHub(f.github, os.Getenv); err != nil {
+		return nil, err
 	}
 	if s.listen == "off" {
 		s.listen = ""
@@ -395,6 +404,9 @@ func open(ctx context.Context, cfg ci.Config, s *settings) (_ *instance, err err
 	// containers) and save their logs.
 	in.onClose(func() { in.engine.Close() })
 	if in.prom, err = in.listenTCP("--listen-prometheus", s.prom); err != nil {
+		return nil, err
+	}
+	if err := in.openGitHub(); err != nil {
 		return nil, err
 	}
 	if s.listen9p != "" {
@@ -495,6 +507,9 @@ func (in *instance) serve(ctx context.Context) error {
 	if len(in.sources) > 0 {
 		spawn("local bridge", func() error { return in.runBridge(ctx) })
 	}
+	if in.github != nil {
+		spawn("GitHub bridge", func() error { return in.runGitHubBridge(ctx) })
+	}
 	if in.ninep != nil {
 		spawn("9P server", func() error {
 			store, err := in.connect(ctx)
@@ -554,8 +569,12 @@ func (in *instance) banner() {
 		for _, warn := range in.warnings {
 			fmt.Fprintf(w, "  warning: %s\n", warn)
 		}
-	} else {
-		fmt.Fprintf(w, "  targets: none are fed by this process; add --local-repo USER/REPO:PATH, or run a bridge against the store\n")
+	}
+	if in.github != nil {
+		in.githubBanner(w)
+	}
+	if len(in.sources) == 0 && in.github == nil {
+		fmt.Fprintf(w, "  targets: none are fed by this process; add --local-repo USER/REPO:PATH or --github-repo USER/REPO, or run a bridge against the store\n")
 	}
 }
 

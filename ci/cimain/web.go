@@ -14,7 +14,6 @@ import (
 type webFlags struct {
 	tls          bool
 	metricsToken string // hex SHA-256 of /metrics' bearer token
-	githubURL    string
 	stateRepo    string
 }
 
@@ -22,13 +21,12 @@ type webFlags struct {
 func defineWebFlags(fs *flag.FlagSet, f *webFlags) {
 	fs.BoolVar(&f.tls, "tls", false, "serve the web UI over HTTPS on --listen, with SECRETS-DIR/server.key and server.crt (a self-signed certificate is made there if they are missing); without it, plain HTTP (behind a proxy that does HTTPS, give --web-ui https://...: cookies are then Secure)")
 	fs.StringVar(&f.metricsToken, "web-metrics-token-sha256", "", "serve the Prometheus metrics on the web UI's /metrics to clients with the bearer token whose SHA-256 is `HEX` (echo -n TOKEN | sha256sum); refused (403) without")
-	fs.StringVar(&f.githubURL, "github-url", "", "GitHub's web `URL` for the web UI's \"Log in with GitHub\" (default https://github.com; a GitHub Enterprise Server's URL, whose API is at URL/api/v3)")
 	fs.StringVar(&f.stateRepo, "state-repo", "", "`URL` of a public mirror of the CI's state, for the web UI's history links")
 }
 
 // newWebUI makes the web UI served on --listen.
 func (in *instance) newWebUI() error {
-	opts := web.Options{Name: in.cfg.Name, SecretsDir: in.secrets, PublicURL: in.webUI, GitHubURL: in.flags.web.githubURL,
+	opts := web.Options{Name: in.cfg.Name, SecretsDir: in.secrets, PublicURL: in.webUI, GitHubURL: in.flags.github.flags.URL,
 		StateRepo: in.flags.web.stateRepo, Gatherer: in.reg, Registerer: in.reg, Logger: in.log.With("src", "web")}
 	if in.flags.web.metricsToken != "" {
 		d, err := web.MetricsTokenDigest(in.flags.web.metricsToken)

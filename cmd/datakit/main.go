@@ -42,6 +42,7 @@ func main() {
 const usage = `Usage: datakit [flags]
        datakit mount [--store URL] DIR
        datakit local-bridge [--store URL] USER/REPO:PATH...
+       datakit github-bridge [--store URL|DIR] [--repositories LIST] [flags]
 
 Serve a DataKit store (a Git repository of versioned trees) as a file tree
 over 9P2000.L. Mount it with the kernel client:
@@ -65,6 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if len(args) > 0 && args[0] == "local-bridge" {
 		return runLocalBridge(ctx, args[1:], stderr)
+	}
+	if len(args) > 0 && args[0] == "github-bridge" {
+		return runGitHubBridge(ctx, args[1:], stderr, os.Getenv)
 	}
 	fs := flag.NewFlagSet("datakit", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -332,7 +332,11 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 			perms[k] = v
 		}
 	}
-	t := s.issueToken(x, repos, perms, time.Hour)
+	ttl := s.opts.InstallationTokenTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	t := s.issueToken(x, repos, perms, ttl)
 	sel := "all"
 	if x.repos != nil {
 		sel = "selected"

@@ -80,7 +80,8 @@
 // read public repositories. An app authenticates with a JWT signed RS256
 // by its private key (iss its id, iat not in the future, exp in the
 // future and at most 10 minutes away) to create installation tokens,
-// which expire after an hour (expires_at).
+// which expire after an hour (expires_at; Options.InstallationTokenTTL
+// shortens that for tests of refreshing).
 //
 // # The OAuth web flow
 //

@@ -43,6 +43,10 @@ type Options struct {
 	HookClient *http.Client
 	// Faults are the faults injected from the start (see SetFaults).
 	Faults Faults
+	// InstallationTokenTTL is how long the installation tokens that POST
+	// /app/installations/{id}/access_tokens makes last; 0 means an hour,
+	// as on GitHub. Tests of token refreshing make it short.
+	InstallationTokenTTL time.Duration
 }
 
 // Server is a fake GitHub: a REST API v3 server on the loopback interface

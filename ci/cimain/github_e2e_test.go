@@ -1,0 +1,56 @@
+package cimain_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dkgo/datakit/internal/fakegithub"
+	"github.com/dkgo/datakit/internal/gitfixture"
+)
+
+// TestHelloGitHubEndToEnd runs examples/hello as a GitHub CI, one process
+// with its embedded store and the bridge inside: a PR opened on the
+// GitHub stand-in gets the CI's status there, and follows its head.
+func TestHelloGitHubEndToEnd(t *testing.T) {
+	bin := buildExample(t, "hello")
+	gh := fakegithub.New(fakegithub.Options{})
+	defer gh.Close()
+	tok, _ := gh.AddUser("me")
+	gh.CreateRepo("me/my-project", fakegithub.RepoOptions{})
+	sha := func(n int) string { return fmt.Sprintf("%040x", n) }
+	gh.Push("me/my-project", fakegithub.Push{Ref: "refs/heads/main", SHA: sha(1)})
+	hook := fmt.Sprintf("http://127.0.0.1:%d/github", gitfixture.FreePort(t))
+	p := start(t, bin, "--state-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--github-repo", "me/my-project",
+		"--github-url", gh.URL(), "--github-token-file", writeToken(t, tok, 0o600), "--github-webhook", hook)
+
+	status := func(c string) string {
+		sts, _ := gh.Statuses("me/my-project", c)
+		for i := len(sts) - 1; i >= 0; i-- {
+			if sts[i].Context == "ci/datakit/my-test" {
+				return sts[i].State + " " + sts[i].Description
+			}
+		}
+		return ""
+	}
+	waitGH := func(c string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for status(c) != "success Success!" {
+			if time.Now().After(deadline) {
+				t.Fatalf("no status of %s on GitHub", c[:8])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitGH(sha(1))
+	gh.Push("me/my-project", fakegithub.Push{Ref: "refs/heads/fix", SHA: sha(2)})
+	gh.OpenPR("me/my-project", fakegithub.NewPR{Title: "Fix", Head: "fix"})
+	waitGH(sha(2))
+	gh.Push("me/my-project", fakegithub.Push{Ref: "refs/heads/fix", SHA: sha(3)})
+	waitGH(sha(3))
+	if out := p.output(); !strings.Contains(out, "targets: from GitHub") || strings.Contains(out, tok) {
+		t.Errorf("output (want the GitHub targets line, and no token):\n%s", out)
+	}
+}

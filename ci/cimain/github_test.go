@@ -1,0 +1,110 @@
+package cimain_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dkgo/datakit/ci/cimain"
+	"github.com/dkgo/datakit/internal/fakegithub"
+	"github.com/dkgo/datakit/internal/gitfixture"
+)
+
+func writeToken(t *testing.T, tok string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte(tok), mode); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(p, mode)
+	return p
+}
+
+func TestGitHubFlags(t *testing.T) {
+	t.Setenv("GITHUB_TOKEN", "")
+	good := writeToken(t, "ghp_x", 0o600)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--github-token-file", good, "--store", "memory", "--listen", "off"}, "need --github-repo"},
+		{[]string{"--github-repo", "nope", "--store", "memory", "--listen", "off"}, "--github-repo"},
+		{[]string{"--github-repo", "me/p", "--store", "memory", "--listen", "off"}, "no GitHub credentials"},
+		{[]string{"--github-repo", "me/p", "--github-token-file", writeToken(t, "ghp_x", 0o644), "--store", "memory", "--listen", "off"}, "world-readable"},
+		{[]string{"--github-repo", "me/p", "--github-token-file", good, "--github-capabilities", "*:q", "--store", "memory", "--listen", "off"}, "--github-capabilities"},
+	} {
+		var stderr bytes.Buffer
+		err := cimain.Run(context.Background(), cfg, c.args, io.Discard, &stderr)
+		if err == nil || !strings.Contains(err.Error()+stderr.String(), c.want) {
+			t.Errorf("Run(%q) = %v, want an error mentioning %q", c.args, err, c.want)
+		}
+	}
+	var stderr bytes.Buffer
+	cimain.Run(context.Background(), cfg, []string{"--help"}, io.Discard, &stderr)
+	for _, want := range []string{"-github-repo", "-github-token-file", "-github-app-id", "-github-app-key", "-github-url",
+		"-github-capabilities", "-github-webhook", "-github-webhook-secret-file", "-github-resync-interval", "--github-repo USER/REPO syncs"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("--help does not mention %s", want)
+		}
+	}
+}
+
+// A CI with --github-repo is a GitHub CI in one process: targets come
+// from the GitHub stand-in (by webhook), statuses go back to it.
+func TestGitHubInProcess(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{})
+	defer gh.Close()
+	tok, _ := gh.AddUser("me")
+	gh.CreateRepo("me/p", fakegithub.RepoOptions{})
+	main := fmt.Sprintf("%040x", 1)
+	gh.Push("me/p", fakegithub.Push{Ref: "refs/heads/main", SHA: main})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr lockedBuffer
+	done := make(chan error, 1)
+	hook := fmt.Sprintf("http://127.0.0.1:%d/github", gitfixture.FreePort(t))
+	go func() {
+		done <- cimain.Run(ctx, cfg, []string{"--store", "memory", "--listen", "off", "--github-repo", "me/p",
+			"--github-url", gh.URL(), "--github-token-file", writeToken(t, tok, 0o600), "--github-webhook", hook}, io.Discard, &stderr)
+	}()
+	waitGH := func(sha, want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			sts, _ := gh.Statuses("me/p", sha)
+			if n := len(sts); n > 0 && sts[n-1].Context == "ci/datakit/t" && sts[n-1].State == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s status ci/datakit/t of %s on GitHub: %+v\n%s", want, sha[:7], sts, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitGH(main, "success")
+	pr := fmt.Sprintf("%040x", 2)
+	gh.Push("me/p", fakegithub.Push{Ref: "refs/heads/fix", SHA: pr})
+	gh.OpenPR("me/p", fakegithub.NewPR{Title: "Fix", Head: "fix"})
+	waitGH(pr, "success")
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	for _, want := range []string{"targets: from GitHub (" + gh.URL() + ") for me/p; capabilities *:r,webhook:rw,status[ci/datakit]:x", "GitHub webhook: " + hook} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), tok) {
+		t.Errorf("the token is in the output")
+	}
+	if hs, _ := gh.Hooks("me/p"); len(hs) != 1 || hs[0].URL != hook {
+		t.Errorf("hooks = %+v", hs)
+	}
+}
