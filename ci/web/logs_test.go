@@ -119,10 +119,12 @@ func TestLiveLogStreams(t *testing.T) {
 func TestCancelAndWhy(t *testing.T) {
 	e := newEnv(t)
 	e.b.hold["build-1111"], e.b.hold["build-2222"] = true, true
+	// master's build takes the pool first (two builds started together
+	// race for it), then other's waits.
 	e.h.SetBranch("me/p", "master", sha1)
+	e.h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description("Test build-1111"))
 	e.h.SetBranch("me/p", "other", sha2)
 	e.h.WaitStatus("me/p", sha2, "build", ci.Pending, citest.DescriptionContains("Waiting for resource"))
-	e.h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description("Test build-1111"))
 	bob := e.user("bob")
 	page := bob.get("/me/p/ref/heads/other")
 	for _, want := range []string{"Why pending?", "step Test build-2222", `pool &#34;docker&#34;`, "place 1 in the queue", "using it: Test build-1111"} {
