@@ -122,6 +122,11 @@ func TestCancelAndWhy(t *testing.T) {
 	// master's build takes the pool first (two builds started together
 	// race for it), then other's waits.
 	e.h.SetBranch("me/p", "master", sha1)
+	for deadline := time.Now().Add(10 * time.Second); e.b.builds("build-1111") == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("master's build did not start")
+		}
+	}
 	e.h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description("Test build-1111"))
 	e.h.SetBranch("me/p", "other", sha2)
 	e.h.WaitStatus("me/p", sha2, "build", ci.Pending, citest.DescriptionContains("Waiting for resource"))
