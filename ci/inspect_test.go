@@ -177,17 +177,28 @@ func TestExplain(t *testing.T) {
 	}}}})
 	h.SetBranch("me/lib", "master", sha3)
 	h.SetBranch("me/p", "master", sha1)
-	h.WaitStatus("me/p", sha1, "b", ci.Pending, citest.Description(`Waiting for resource in "docker"`))
-	h.Settle()
-	id := ci.Branch("me/p", "master")
-	chain, ok := h.Engine.Explain(id, "b")
-	if !ok || len(chain) != 3 {
-		t.Fatalf("Explain(b) = %+v, %v; want job, step, pool", chain, ok)
+	// a's and b's steps race for the pool: one holds it, the other waits.
+	waiting, holder := "", ""
+	for deadline := time.Now().Add(10 * time.Second); waiting == ""; time.Sleep(5 * time.Millisecond) {
+		h.Settle()
+		for _, j := range []string{"a", "b"} {
+			if st, ok := h.Status("me/p", sha1, j); ok && st.Description == `Waiting for resource in "docker"` {
+				waiting, holder = j, map[string]string{"a": "b", "b": "a"}[j]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(`neither a nor b is "Waiting for resource in \"docker\""`)
+		}
 	}
-	if chain[1].What != "step Script bmaster" || chain[1].Branch != "script-of-bmaster" || chain[1].Reason != `Waiting for resource in "docker"` {
+	id := ci.Branch("me/p", "master")
+	chain, ok := h.Engine.Explain(id, waiting)
+	if !ok || len(chain) != 3 {
+		t.Fatalf("Explain(%s) = %+v, %v; want job, step, pool", waiting, chain, ok)
+	}
+	if chain[1].What != "step Script "+waiting+"master" || chain[1].Branch != "script-of-"+waiting+"master" || chain[1].Reason != `Waiting for resource in "docker"` {
 		t.Errorf("step link = %+v", chain[1])
 	}
-	if chain[2].Pool == nil || chain[2].Position != 1 || len(chain[2].Pool.Active) != 1 || chain[2].Pool.Active[0].Label != "Script amaster" {
+	if chain[2].Pool == nil || chain[2].Position != 1 || len(chain[2].Pool.Active) != 1 || chain[2].Pool.Active[0].Label != "Script "+holder+"master" {
 		t.Errorf("pool link = %+v", chain[2])
 	}
 	chain, _ = h.Engine.Explain(id, "all")
