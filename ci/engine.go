@@ -77,7 +77,7 @@ type Engine struct {
 	swept     bool // stale pending statuses were cancelled (once, at startup)
 	remonitor bool // the metadata branch was deleted: write .monitor when it is back
 	envCtx    context.Context
-	envClose  context.CancelFunc
+	envClose  context.CancelCauseFunc
 	closing   []closing // environments of dropped targets, closed after the round
 	builds    running   // cached steps building
 
@@ -144,19 +144,24 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 			e.canaries[c] = true
 		}
 	}
-	e.envCtx, e.envClose = context.WithCancel(context.Background())
+	e.envCtx, e.envClose = context.WithCancelCause(context.Background())
 	return e, nil
 }
+
+// errStopped is the cause of the cancellation of all work by Close: a
+// cancelled step's log ends "Failed: Cancelled: the CI was stopped".
+var errStopped = errors.New("the CI was stopped")
 
 // closeWait bounds how long Close waits for the cancelled builds to end.
 const closeWait = 10 * time.Second
 
-// Close cancels all background work of all jobs and waits (up to 10 s)
+// Close cancels all background work of all jobs, with the cause "the CI
+// was stopped" (which a cancelled step's log shows), and waits (up to 10 s)
 // for the cached steps still building to end, so that they clean up
 // (containers, checkouts) before the program exits. The engine must not be
 // run again.
 func (e *Engine) Close() {
-	e.envClose()
+	e.envClose(errStopped)
 	if !e.builds.wait(closeWait) {
 		e.log.Warn("ci: stopped waiting for builds that do not end when cancelled", "after", closeWait)
 	}

@@ -311,6 +311,16 @@ func TestProgramFlags(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "-greeting") || strings.Contains(string(out), "configure call") {
 		t.Errorf("--help: %v, want the program's flag listed and no configuration made:\n%s", err, out)
 	}
+	// status --help lists its flags as --help does: argument names, defaults.
+	out, err = exec.Command(bin, "status", "--help").CombinedOutput()
+	for _, want := range []string{"-greeting string", `(default "hello")`, "-state-dir DIR", "-store URL"} {
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("status --help: %v, want it to show %q:\n%s", err, want, out)
+		}
+	}
+	if strings.Contains(string(out), "`") || strings.Contains(string(out), "-listen") {
+		t.Errorf("status --help shows raw back quotes, or flags status does not use:\n%s", out)
+	}
 }
 
 // TestOneCIPerStateDir: a second CI on a state directory exits at once,

@@ -182,3 +182,68 @@ func TestNoStepProcessOutlivesAKilledCI(t *testing.T) {
 		t.Errorf("the restarted CI did not say that it killed the 3 processes left")
 	}
 }
+
+// TestStoppedCIStepLogSaysWhy stops a CI (SIGINT, as Ctrl-C) while its
+// step runs: the CI ends within its grace, no process of the step is left,
+// and the step's log on its result branch says why it was cancelled ("the
+// CI was stopped"), not a bare "context canceled".
+func TestStoppedCIStepLogSaysWhy(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the test reads /proc")
+	}
+	gitfixture.Need(t)
+	bin := filepath.Join(t.TempDir(), "sleeperci")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/sleeperci").CombinedOutput(); err != nil {
+		t.Fatalf("go build testdata/sleeperci: %v\n%s", err, out)
+	}
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "app"))
+	repo.Commit("first", map[string]string{"README": "app\n"})
+	mark := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		for _, p := range marked(mark) {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	})
+	state := t.TempDir()
+	cmd := exec.Command(bin, "--state-dir", state, "--listen", "off", "--local-repo", "me/app:"+repo.Dir)
+	cmd.Env = append(os.Environ(), "SLEEPERCI_SRC="+repo.Dir, "SLEEPERCI_WORK="+t.TempDir(), "SLEEPERCI_TOKEN="+mark)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); len(marked(mark)) < 3; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-exited
+			t.Fatalf("the step's processes did not start; the CI said:\n%s", out.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the CI, stopped with SIGINT: %v, want status 0\n%s", err, out.String())
+		}
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("the CI did not stop within 15 s of SIGINT:\n%s", out.String())
+	}
+	if left := marked(mark); len(left) > 0 {
+		t.Errorf("processes of the step outlive the stopped CI: %v", left)
+	}
+	refs, err := exec.Command("git", "-C", state, "for-each-ref", "--format=%(refname:short)", "refs/heads/shell-of-sleep-*").Output()
+	if err != nil || len(strings.Fields(string(refs))) != 1 {
+		t.Fatalf("the step's result branch: %q, %v", refs, err)
+	}
+	log, err := exec.Command("git", "-C", state, "show", strings.TrimSpace(string(refs))+":log").Output()
+	if err != nil {
+		t.Fatalf("the step's log: %v", err)
+	}
+	if want := "Failed: Cancelled: the CI was stopped"; !strings.Contains(string(log), want) {
+		t.Errorf("the step's log does not say why it was cancelled (want %q):\n%s", want, log)
+	}
+}

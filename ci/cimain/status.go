@@ -22,11 +22,17 @@ func runStatus(ctx context.Context, configure func() ci.Config, cmd string, args
 	own := addProgramFlags(fs, extra)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s status [--store URL | --state-dir DIR]\n\nList the targets of this CI's projects that have jobs, and their jobs' statuses, as the store has them.\n\nFlags:\n", cmd)
+		// The flags status uses, shown as --help shows them (argument
+		// names, defaults).
+		shown := flag.NewFlagSet(cmd+" status", flag.ContinueOnError)
+		shown.SetOutput(stderr)
 		fs.VisitAll(func(fl *flag.Flag) {
 			if fl.Name == "store" || fl.Name == "state-dir" || own[fl.Name] {
-				fmt.Fprintf(stderr, "  --%s\n    \t%s\n", fl.Name, fl.Usage)
+				shown.Var(fl.Value, fl.Name, fl.Usage)
+				shown.Lookup(fl.Name).DefValue = fl.DefValue
 			}
 		})
+		shown.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
