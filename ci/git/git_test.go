@@ -568,3 +568,37 @@ func TestFailureExplained(t *testing.T) {
 		t.Errorf("saved failure %q, status %q", failure, st.Description)
 	}
 }
+
+// TestGoTestFailureExplained: a failing `go test ./...`, the commonest Go
+// check, ends its status with the failed assertion, not with go test's
+// closing "FAIL" lines.
+func TestGoTestFailureExplained(t *testing.T) {
+	gitfixture.Need(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	repo := gitfixture.NewRepo(t, filepath.Join(t.TempDir(), "src"))
+	sha := repo.Commit("first", map[string]string{
+		"go.mod":    "module example.com/a\n\ngo 1.21\n",
+		"a.go":      "package a\n\nfunc One() int { return 1 }\n",
+		"a_test.go": "package a\n\nimport \"testing\"\n\nfunc TestOne(t *testing.T) {\n\tif got := One(); got != 2 {\n\t\tt.Errorf(\"One() = %d, want 2\", got)\n\t}\n}\n",
+		"b/b.go":    "package b\n",
+	})
+	gocache, err := exec.Command(goBin, "env", "GOCACHE").Output() // warm: the test's own
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := git.NewRemote(repo.Dir, t.TempDir(), git.Options{})
+	test := remote.Command("test", git.CommandOptions{Env: []string{"PATH=" + filepath.Dir(goBin) + ":/usr/bin:/bin", "GOFLAGS=-mod=mod", "GOCACHE=" + strings.TrimSpace(string(gocache))}},
+		[]string{"go", "test", "./..."})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"test": term.Then(term.Bind(remote.Fetch(tg.Commit()), test), "tests passed")}
+	}}}})
+	h.Timeout = 2 * time.Minute
+	h.SetBranch("me/p", "master", sha)
+	st := h.WaitStatus("me/p", sha, "test", ci.Failure)
+	if want := `exited with status 1: a_test.go:7: One() = 1, want 2`; !strings.HasSuffix(st.Description, want) {
+		t.Errorf("status = %q, want it to end with %q", st.Description, want)
+	}
+}

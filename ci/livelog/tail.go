@@ -10,17 +10,35 @@ import (
 
 // Tail remembers the last non-empty line of the output written to it (a
 // carriage return, as progress bars use, ends a line too): what a failing
-// command said last, usually why it failed. Write the command's output to
-// it beside its log (io.MultiWriter). Lines are kept up to tailLine bytes.
-// A Tail is safe for concurrent use; its zero value is ready.
+// command said last, usually why it failed. Lines that only say that
+// something failed are passed over for the line before them: go test's
+// "FAIL", "FAIL\tpkg\t0.01s" and "FAIL\tpkg [build failed]", its "ok"
+// and "no test files" lines of other packages, "exit status 1", make's
+// "*** [target] Error 1". So `go test ./...` failing ends its status with
+// the failed assertion or the compiler's error, not with "FAIL". Write
+// the command's output to it beside its log (io.MultiWriter). Lines are
+// kept up to tailLine bytes. A Tail is safe for concurrent use; its zero
+// value is ready.
 type Tail struct {
 	mu   sync.Mutex
-	last []byte
+	last []byte // the last non-empty line
+	told []byte // the last non-empty line that is not a mere verdict
 	cur  []byte
 }
 
 // tailLine bounds the line a Tail keeps (its start).
 const tailLine = 512
+
+// verdict matches (once cleaned) an output line that says a command or a
+// test failed, or another passed, without saying why.
+var verdict = regexp.MustCompile(`^(` +
+	`FAIL|PASS|` +
+	`(FAIL|ok) +\S+ +(\(cached\)|[0-9.]+m?s)( .*)?|` + // go test, per package
+	`FAIL +\S+ +\[[a-z ]+\]|` + // [build failed], [setup failed]
+	`\? +\S+ +\[no test files\]|` +
+	`exit status [0-9]+|` +
+	`make(\[[0-9]+\])?: \*\*\* .*Error [0-9]+( \(ignored\))?` +
+	`)$`)
 
 // Write records p; it never fails.
 func (t *Tail) Write(p []byte) (int, error) {
@@ -28,10 +46,7 @@ func (t *Tail) Write(p []byte) (int, error) {
 	defer t.mu.Unlock()
 	for _, b := range p {
 		if b == '\n' || b == '\r' {
-			if len(bytes.TrimSpace(t.cur)) > 0 {
-				t.last = append(t.last[:0], t.cur...)
-			}
-			t.cur = t.cur[:0]
+			t.endLine()
 			continue
 		}
 		if len(t.cur) < tailLine {
@@ -41,18 +56,35 @@ func (t *Tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Line returns the last non-empty line (the unfinished one, if it has
-// text), without terminal escape sequences (colours), other control
-// characters and surrounding spaces: ready to end a status.
+// endLine records the current line, if it has text. Called with t.mu held.
+func (t *Tail) endLine() {
+	if len(bytes.TrimSpace(t.cur)) > 0 {
+		t.last = append(t.last[:0], t.cur...)
+		if !verdict.MatchString(clean(string(t.cur))) {
+			t.told = append(t.told[:0], t.cur...)
+		}
+	}
+	t.cur = t.cur[:0]
+}
+
+// Line returns the last non-empty line that is not a mere verdict (else
+// the last non-empty line; the unfinished one counts), without terminal
+// escape sequences (colours), other control characters and surrounding
+// spaces: ready to end a status.
 func (t *Tail) Line() string {
 	t.mu.Lock()
-	line := t.last
-	if len(bytes.TrimSpace(t.cur)) > 0 {
-		line = t.cur
+	told, last := string(t.told), string(t.last)
+	if cur := clean(string(t.cur)); cur != "" {
+		last = string(t.cur)
+		if !verdict.MatchString(cur) {
+			told = last
+		}
 	}
-	s := string(line)
 	t.mu.Unlock()
-	return clean(s)
+	if told != "" {
+		return clean(told)
+	}
+	return clean(last)
 }
 
 // escape matches a terminal escape sequence (colours, cursor moves,
@@ -108,7 +140,7 @@ func Explain(err error, what func(cmd string) string, cmd, reason string) error 
 			room = min(minCommand, utf8.RuneCountInString(cmd))
 			// the reason gives way for the rest
 			keep := MessageLimit - utf8.RuneCountInString(what(abbreviate(cmd, room))) - len(": ")
-			suffix = ": " + abbreviate(reason, keep)
+			suffix = ": " + abbreviateStart(reason, keep) // its end says most
 		}
 		msg = what(abbreviate(cmd, room)) + suffix
 	}
@@ -125,6 +157,19 @@ func abbreviate(s string, n int) string {
 	}
 	r := []rune(s)
 	return strings.TrimRight(string(r[:n-1]), " ") + "…"
+}
+
+// abbreviateStart cuts s to n characters, the first one "…", if it is
+// longer: the end of s is kept.
+func abbreviateStart(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n < 1 {
+		return "…"
+	}
+	r := []rune(s)
+	return "…" + strings.TrimLeft(string(r[len(r)-(n-1):]), " ")
 }
 
 type explained struct {

@@ -21,6 +21,14 @@ func TestTail(t *testing.T) {
 		{"colours", "ok\n\x1b[31mFAIL\x1b[0m\tpkg\x07\n", "FAIL pkg"},
 		{"spaces", "  indented reason  \n", "indented reason"},
 		{"nothing", "", ""},
+		// Lines that only say that something failed give way to the one
+		// that says why.
+		{"go test", "=== RUN   TestA\n--- FAIL: TestA (0.00s)\n    a_test.go:9: got 1, want 2\nFAIL\nFAIL\texample.com/a\t0.004s\nok  \texample.com/b\t(cached)\n?   \texample.com/c\t[no test files]\nFAIL\n", "a_test.go:9: got 1, want 2"},
+		{"go build failed", "# example.com/a\n./a.go:3:1: syntax error: non-declaration statement outside function body\nFAIL\texample.com/a [build failed]\nFAIL\n", "./a.go:3:1: syntax error: non-declaration statement outside function body"},
+		{"go run", "panic: boom\nexit status 2\n", "panic: boom"},
+		{"make", "cc: error: x.c: No such file\nmake: *** [Makefile:3: all] Error 1\n", "cc: error: x.c: No such file"},
+		{"only verdicts", "FAIL\n", "FAIL"},
+		{"unfinished verdict", "why\nexit status 1", "why"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var tail livelog.Tail
@@ -49,7 +57,7 @@ func TestExplain(t *testing.T) {
 		{"no reason", `"make" "test"`, "", `Command "make" "test" exited with status 1`},
 		{"long command", long, reason, `Command "sh" "-c" "for f in $(git ls-files '*.go'); do check $f; done; for f in $(git… exited with status 1: no license header in ./extra.go`},
 		{"long command, no reason", long, "", exitMsg(abbrev(long, 140-len(exitMsg(""))))},
-		{"long reason", long, strings.Repeat("x", 200), `Command "sh" "-c" "for f in $(g… exited with status 1: ` + strings.Repeat("x", 84) + "…"},
+		{"long reason", long, strings.Repeat("x", 200) + " END", `Command "sh" "-c" "for f in $(g… exited with status 1: …` + strings.Repeat("x", 80) + " END"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			base := errors.New("base")
