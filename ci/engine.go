@@ -578,17 +578,22 @@ func (e *Engine) dropTarget(t *target, reason string) {
 }
 
 // cancelJob settles the status of a job that goes away: if it was
-// pending, its status becomes error "Cancelled: <reason>", unless another
-// target tests the same commit with a job of that name (whose status it
-// is too). A finished job's status, if not written yet, still is.
+// pending, its status becomes error "Cancelled: <reason>" — if the status
+// was this target's (see targetSet.owns). Another target still testing
+// the commit with a job of that name is evaluated again in this round and
+// its result replaces the cancellation; when several targets at the
+// commit go away together, the reason is the owner's ("PR 4 head
+// moved…", not that of a branch at the same commit). A finished job's
+// status, if not written yet, still is.
 func (e *Engine) cancelJob(t *target, j *job, reason string) {
-	if e.targets.shared(t, j.name) {
+	if !j.done || j.result.State != term.Pending || !e.targets.owns(j) {
 		return
 	}
-	if j.done && j.result.State == term.Pending {
-		k := statusKey{t.ID.Repo, t.Head, j.name}
-		e.statuses.set(k, write{value: statusValue{state: "error", descr: trimDescr("Cancelled: " + reason), url: e.targetURL(t.Commit(), j.name)}, target: t.ID})
+	k := statusKey{t.ID.Repo, t.Head, j.name}
+	if by, ok := e.statuses.queuedBy(k); ok && by != (TargetID{}) && lessID(by, t.ID) {
+		return // the owner, gone before it in this round, said why
 	}
+	e.statuses.set(k, write{value: statusValue{state: "error", descr: trimDescr("Cancelled: " + reason), url: e.targetURL(t.Commit(), j.name)}, target: t.ID})
 }
 
 func (e *Engine) dropJob(j *job) {

@@ -575,3 +575,38 @@ func TestNoJobsNoHistory(t *testing.T) {
 		t.Error("the PR lost its jobs and its status branch did not record it")
 	}
 }
+
+// TestCancelledSharedCommit: a PR and a branch test one commit, whose
+// statuses are the PR's. When both move on in one update, the old
+// commit's pending status is cancelled with the PR's reason; when only
+// the PR moves, the branch's own pending status stays.
+func TestCancelledSharedCommit(t *testing.T) {
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"test": term.Pendingf[string]("Testing %s", tg.Commit().Short())}
+	}}}}
+	h := citest.New(t, cfg)
+	repo, _ := bridge.ParseRepo("me/p")
+	h.OpenPR("me/p", 4, sha1, "Same as pr4")
+	h.SetBranch("me/p", "pr4", sha1)
+	h.Settle()
+	h.WantStatus("me/p", sha1, "test", ci.Pending, "Testing 1111111")
+	h.Update("Move both", func(ctx context.Context, tx dkstore.Transaction) error {
+		pr, _, err := bridge.ReadPR(ctx, tx, repo, 4)
+		if err != nil {
+			return err
+		}
+		pr.Head = sha2
+		if err := bridge.WritePR(ctx, tx, pr); err != nil {
+			return err
+		}
+		return tx.WriteFile(ctx, "me/p/ref/heads/pr4/head", []byte(sha2+"\n"), dkstore.KindFile)
+	})
+	h.Settle()
+	h.WantStatus("me/p", sha1, "test", ci.Error, "Cancelled: PR 4 head moved to 2222222")
+
+	h.SetBranch("me/p", "other", sha2)
+	h.Settle()
+	h.MoveHead("me/p", 4, sha3)
+	h.Settle()
+	h.WantStatus("me/p", sha2, "test", ci.Pending, "Testing 2222222") // the branches' still
+}

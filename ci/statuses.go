@@ -62,6 +62,13 @@ func (s *statusWriter) set(k statusKey, w write) {
 	}
 }
 
+// queuedBy returns the target whose job queued a change of k (zero for a
+// sweep), if one is queued.
+func (s *statusWriter) queuedBy(k statusKey) (TargetID, bool) {
+	w, ok := s.queued[k]
+	return w.target, ok
+}
+
 // know records that the store holds v for k.
 func (s *statusWriter) know(k statusKey, v statusValue) { s.written[k] = v }
 

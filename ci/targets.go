@@ -115,17 +115,6 @@ func (s *targetSet) owns(j *job) bool {
 	return true
 }
 
-// shared reports whether another target at t's head has a job named name
-// (whose status the commit's is too).
-func (s *targetSet) shared(t *target, name string) bool {
-	for o := range s.byHead[t.Commit()] {
-		if _, ok := o.jobs[name]; ok && o != t {
-			return true
-		}
-	}
-	return false
-}
-
 // statusKeys is the statuses the jobs of every target would write.
 func (s *targetSet) statusKeys() map[statusKey]bool {
 	used := map[statusKey]bool{}
