@@ -626,7 +626,7 @@ func openStore(ctx context.Context, f *flags, log *slog.Logger, create bool) (co
 		}
 		s, err := dkstore.Open(f.stateDir, dkstore.Options{Logger: log, Exclusive: true})
 		if errors.Is(err, dkstore.ErrLocked) {
-			return nil, "", nil, fmt.Errorf("--state-dir %s is another CI's (one CI per state directory: stop it, or give another --state-dir): %w", f.stateDir, err)
+			return nil, "", nil, fmt.Errorf("--state-dir %s is in use (one CI per state directory, and no DataKit server on a CI's store: stop the other, or give another --state-dir): %w", f.stateDir, err)
 		}
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("opening the store in %s: %w", f.stateDir, err)

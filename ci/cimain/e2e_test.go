@@ -353,7 +353,7 @@ func TestOneCIPerStateDir(t *testing.T) {
 		t.Errorf("the second CI: %v, want exit status 1", err)
 	}
 	for _, want := range []string{
-		"--state-dir " + state + " is another CI's",
+		"--state-dir " + state + " is in use",
 		fmt.Sprintf("pid %d, started as: %s --state-dir %s --listen off", a.cmd.Process.Pid, bin, state),
 	} {
 		if !strings.Contains(string(out), want) {
