@@ -230,6 +230,7 @@ func (e *Engine) Run(ctx context.Context, store dkstore.Store) error {
 			if e.opts.Metrics != nil {
 				e.opts.Metrics.updateNotifications.Inc()
 			}
+			e.log.Debug("metadata changed", "branch", string(e.opts.Branch), "head", short(h.String()))
 			if err := e.advance(ctx, h); err != nil {
 				return e.runErr(ctx, err)
 			}
@@ -736,8 +737,13 @@ func (e *Engine) round(ctx context.Context) {
 		return
 	}
 	ectx := e.evalContext(ctx)
-	for _, j := range e.deps.take() {
+	start := time.Now()
+	jobs := e.deps.take()
+	for _, j := range jobs {
 		e.eval(ectx, j)
+	}
+	if len(jobs) > 0 && e.log.Enabled(ctx, slog.LevelDebug) {
+		e.log.Debug("evaluated jobs", "count", len(jobs), "statuses", len(e.statuses.queued), "took", time.Since(start).Round(time.Microsecond).String())
 	}
 	if e.statuses.flush(ctx, e.store) {
 		e.retry = true

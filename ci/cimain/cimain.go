@@ -187,7 +187,7 @@ func defineFlags(cmd string, stderr io.Writer) (*flags, *flag.FlagSet) {
 	fs.Var(listFlag{&f.canaries}, "canary", "test only this `TARGET` (USER/REPO/heads/BRANCH, USER/REPO/tags/TAG or USER/REPO/prs/N); repeatable")
 	fs.Var(listFlag{&f.localRepos}, "local-repo", "mirror the branches, tags and refs/pull/N/head refs of the local Git repository at PATH as project USER/REPO (`USER/REPO:PATH`); repeatable")
 	fs.StringVar(&f.prom, "listen-prometheus", "", "serve Prometheus metrics at http://`ADDR`/metrics")
-	fs.Var(countFlag{&f.verbose}, "v", "debug logging")
+	fs.Var(countFlag{&f.verbose}, "v", "debug logging: also when the metadata changes and how many jobs each round evaluated (and the libraries' debug lines)")
 	defineWebFlags(fs, &f.web)
 	f.github = defineGitHubFlags(fs)
 	return f, fs

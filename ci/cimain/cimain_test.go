@@ -281,3 +281,29 @@ func TestStatusOnlyTargetsWithJobs(t *testing.T) {
 		t.Errorf("status lists\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestVerbose: -v adds debug lines from the engine (the metadata's
+// changes, each round's evaluations); without it there are none.
+func TestVerbose(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, t.TempDir())
+	repo.Commit("first", nil)
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{{nil, false}, {[]string{"-v"}, true}} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var stderr lockedBuffer
+		args := append([]string{"--store", "memory", "--listen", "off", "--local-repo", "me/p:" + repo.Dir}, c.args...)
+		if err := cimain.Run(ctx, cfg, args, io.Discard, &stderr); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		cancel()
+		out := stderr.String()
+		for _, line := range []string{" DEBUG metadata changed branch=github-metadata head=", " DEBUG evaluated jobs count=1 statuses=1 took="} {
+			if strings.Contains(out, line) != c.want {
+				t.Errorf("with %q, stderr has %q: %v, want %v:\n%s", c.args, line, !c.want, c.want, out)
+			}
+		}
+	}
+}

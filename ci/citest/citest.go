@@ -521,7 +521,9 @@ func (h *Harness) projectList() string {
 	return strings.Join(rs, ", ")
 }
 
-// Targets lists the targets the engine tests and their jobs' states.
+// Targets lists the targets the engine follows and their jobs' states; a
+// target for which the project has no jobs (a tag, say) is listed with
+// none.
 func (h *Harness) Targets() []ci.TargetSummary { return h.Engine.Targets() }
 
 func short(s string) string {
