@@ -62,11 +62,11 @@ func runGitHubBridge(ctx context.Context, args []string, stderr io.Writer, geten
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	b, err := dkstore.ParseBranchName(*branch)
 	if err != nil {

@@ -49,11 +49,11 @@ func runLocalBridge(ctx context.Context, args []string, stderr io.Writer) error 
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return fmt.Errorf("local-bridge needs at least one USER/REPO:PATH")
+		return usagef("local-bridge needs at least one USER/REPO:PATH")
 	}
 	var srcs []local.Source
 	for _, a := range fs.Args() {

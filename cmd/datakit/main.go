@@ -31,12 +31,41 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGPIPE)
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var usage usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.As(err, &usage):
+		if !usage.printed {
 			fmt.Fprintln(os.Stderr, "datakit:", err)
 		}
 		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "datakit:", err)
+		os.Exit(1)
 	}
+}
+
+// usageError is a command line that makes no sense: exit status 2, as
+// for flags, where other failures give 1. printed says that package
+// flag has printed it already.
+type usageError struct {
+	error
+	printed bool
+}
+
+func (u usageError) Unwrap() error { return u.error }
+
+func usagef(format string, args ...any) error { return usageError{error: fmt.Errorf(format, args...)} }
+
+// parseError is the error of a FlagSet's Parse, which printed it with the
+// usage: flag.ErrHelp as it is (exit status 0), others as usage errors.
+func parseError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{error: err, printed: true}
 }
 
 const usage = `Usage: datakit [flags]
@@ -85,11 +114,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, "datakit", version)

@@ -38,11 +38,11 @@ func runMount(ctx context.Context, args []string, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return fmt.Errorf("mount needs one directory")
+		return usagef("mount needs one directory")
 	}
 	dir := fs.Arg(0)
 	srv, err := mount.Mount(ctx, *store, dir, mount.Options{Debug: *debug})
