@@ -271,3 +271,42 @@ func TestAdminPasswordStored(t *testing.T) {
 		t.Error("a new secrets directory has no intro link")
 	}
 }
+
+// The URL of a status is the commit page. When several targets share the
+// commit, as a GitHub PR and its branch do, the page lists them; the logs
+// of the status's job are still one click away: the page links each
+// target's steps of that job to their logs, and each target to its page
+// with the job highlighted.
+func TestCommitPageSharedHead(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e.h.SetBranch("me/p", "fix", sha1)
+	e.h.OpenPR("me/p", 3, sha1, "Fix")
+	e.h.WaitStatus("me/p", sha1, "build", ci.Success)
+	e.h.WaitStatus("me/p", sha1, "lint", ci.Success)
+	e.h.Settle()
+	anon := e.user("anonymous")
+	build := e.stepLog(ci.PR("me/p", 3), "build")
+	saved := "/log/saved/" + build.Branch + "/" + build.Commit
+	a := anon.get("/me/p/commit/" + sha1 + "?test=build")
+	if a.code != http.StatusOK {
+		t.Fatalf("the commit page of a head two targets share = %d %s, want 200:\n%s", a.code, a.location, a.body)
+	}
+	for _, want := range []string{`href="` + saved + `"`, `href="/me/p/pr/3?test=build"`, `href="/me/p/ref/heads/fix?test=build"`} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("the commit page has no %s:\n%s", want, a.body)
+		}
+	}
+	if l := anon.get(saved); l.code != http.StatusOK || !strings.Contains(l.body, "building build-1111") {
+		t.Errorf("its log link: GET %s = %d:\n%.300s", saved, l.code, l.body)
+	}
+	// A job only the PR has: only the PR's steps are linked.
+	lint := e.stepLog(ci.PR("me/p", 3), "lint")
+	a = anon.get("/me/p/commit/" + sha1 + "?test=lint")
+	if n := strings.Count(a.body, `href="/log/saved/`+lint.Branch+`/`+lint.Commit+`"`); n != 1 {
+		t.Errorf("the lint step's log is linked %d times, want once:\n%s", n, a.body)
+	}
+	// Without a job, the targets only.
+	if a := anon.get("/me/p/commit/" + sha1); a.code != http.StatusOK || strings.Contains(a.body, "/log/saved/") || !strings.Contains(a.body, `href="/me/p/pr/3"`) {
+		t.Errorf("the commit page without ?test= = %d:\n%s", a.code, a.body)
+	}
+}

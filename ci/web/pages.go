@@ -575,23 +575,51 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 type commitView struct {
 	Repo     string
 	SHA      string
-	Current  []ci.TargetSummary
+	Test     string // the job the status is about (?test=), if any
+	Current  []commitTarget
 	Archived []ci.ArchivedBuild
+}
+
+// commitTarget is a current target on the commit page, with the job
+// ?test= names, if it has it: its steps link to their logs.
+type commitTarget struct {
+	ci.TargetSummary
+	Job *jobView
 }
 
 // commitPage lists the targets whose head is the commit, and its archived
 // builds; with exactly one current target and nothing archived, it
-// redirects (307) to that target's page, keeping ?test=.
+// redirects (307) to that target's page, keeping ?test=. Otherwise the
+// job ?test= names is shown under each target, its steps linked to their
+// logs, so that a status's target URL is one click from each log even
+// when a PR and its branch share the commit.
 func (s *Server) commitPage(w http.ResponseWriter, r *http.Request, ro role, repo ci.Repo, sha string) {
 	sha = strings.ToLower(sha)
 	if len(sha) < 7 || len(sha) > 40 || strings.Trim(sha, "0123456789abcdef") != "" {
 		s.notFound(w, r, "No such commit (want 7 to 40 hex digits)")
 		return
 	}
-	v := commitView{Repo: repo.String(), SHA: sha}
+	v := commitView{Repo: repo.String(), SHA: sha, Test: r.URL.Query().Get("test")}
 	for _, t := range s.e.Targets() {
 		if t.Target.ID.Repo == repo && strings.HasPrefix(t.Target.Head, sha) {
-			v.Current = append(v.Current, t)
+			ct := commitTarget{TargetSummary: t}
+			for _, j := range t.Jobs {
+				if v.Test != "" && j.Name == v.Test {
+					jv := &jobView{Name: j.Name, State: j.State, Label: j.State.String(), Descr: j.Descr}
+					for _, l := range j.Logs {
+						if l.Branch == "" {
+							continue
+						}
+						sv := stepView{Log: l, Path: logPath(l), Class: stepClass(l)}
+						if sv.Title == "" {
+							sv.Title = l.Branch
+						}
+						jv.Steps = append(jv.Steps, sv)
+					}
+					ct.Job = jv
+				}
+			}
+			v.Current = append(v.Current, ct)
 			v.SHA = t.Target.Head
 		}
 	}
