@@ -6,11 +6,11 @@ PKGS  := ./...
 TEST_TIMEOUT ?= 14m
 FUZZTIME ?= 20s
 
-.PHONY: help build test run bench fuzz check deps fmt vet image
+.PHONY: help build test run run-deps bench fuzz check deps fmt vet image
 help:
 	@echo "make build  - build every package and command into ./bin"
 	@echo "make test   - install what the tests need, then run all tests with -race"
-	@echo "make run    - run the main job: a CI pipeline (build, vet, gofmt) on this checkout, web UI on $(RUN_LISTEN)"
+	@echo "make run    - run the main job: the self-CI (cmd/selfci) on this checkout, web UI on $(RUN_LISTEN)"
 	@echo "make bench  - run the benchmarks (figures as ratios against git / direct calls)"
 	@echo "make fuzz   - run every fuzz target for FUZZTIME ($(FUZZTIME)) each"
 	@echo "make check  - gofmt, go vet, staticcheck (if available), tests with -race, deps test"
@@ -42,16 +42,28 @@ image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/datakit-static ./cmd/datakit
 	docker build -t datakit .
 
-# run tests this very checkout with examples/gopipeline (until the self-CI
-# takes over): the local bridge mirrors its branches, tags and
-# refs/pull/N/head refs into an embedded store in .state/ci, and every
-# target is checked out, built, vetted and gofmt-checked. RUN_CANARY limits
-# it to the current branch; RUN_CANARY= tests every target.
+# run tests this very checkout with its own CI, cmd/selfci (package
+# selfci): the local bridge mirrors its branches, tags and refs/pull/N/head
+# refs into an embedded store in .state/selfci, and every target gets the
+# unit tests by area, vet, gofmt, the examples, the tutorial and the
+# server's Docker image. The Go jobs run in a Go image made from this
+# machine's toolchain when Docker answers, else on the host; results are
+# kept in the store, so a second run reuses every finished one. RUN_CANARY
+# limits it to the current branch; RUN_CANARY= tests every target.
 RUN_LISTEN ?= 127.0.0.1:8080
 RUN_CANARY ?= $(shell b=$$(git branch --show-current 2>/dev/null); [ -n "$$b" ] && echo "--canary dkgo/datakit/heads/$$b")
-run:
-	$(GO) run ./examples/gopipeline --src "$(CURDIR)" --local-repo "dkgo/datakit:$(CURDIR)" \
-		--state-dir "$(CURDIR)/.state/ci" --listen $(RUN_LISTEN) $(RUN_CANARY)
+RUN_FLAGS ?=
+run: run-deps
+	$(GO) run ./cmd/selfci --src "$(CURDIR)" --local-repo "dkgo/datakit:$(CURDIR)" \
+		--state-dir "$(CURDIR)/.state/selfci" --work-dir "$(CURDIR)/.state/selfci-work" \
+		--listen $(RUN_LISTEN) $(RUN_CANARY) $(RUN_FLAGS)
+
+# run-deps installs what the self-CI's Go image is made of, idempotently:
+# git, a C compiler (go test -race) and a static busybox.
+run-deps:
+	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
+	@command -v gcc >/dev/null || apt-get install -y -qq gcc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc; }
+	@dpkg -s busybox-static >/dev/null 2>&1 || apt-get install -y -qq busybox-static >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq busybox-static; }
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./dkstore/... ./ninep/...
