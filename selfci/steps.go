@@ -170,12 +170,15 @@ type goRunBuilder struct {
 type goInputs struct {
 	Cmd       []string
 	GoVersion string // on the host: the toolchain
+	Init      bool   // in a container: under the daemon's init
 }
 
 func newGoRunBuilder(p *Pipeline, g Group, goVersion string) *goRunBuilder {
 	in := goInputs{Cmd: g.Cmd}
 	if p.placement == OnHost {
 		in.GoVersion = goVersion
+	} else {
+		in.Init = true
 	}
 	return &goRunBuilder{p: p, group: g, digest: cache.Digest(in)}
 }
@@ -286,7 +289,10 @@ func (p *Pipeline) runOptions(image, dir string, cmd, env []string) docker.RunOp
 		Env:     env,
 		WorkDir: "/src",
 		Mounts:  mounts,
-		Labels:  p.docker.labels(),
+		// Tests start processes and check that none outlives them: an init
+		// reaps what they orphan.
+		Init:   true,
+		Labels: p.docker.labels(),
 	}
 }
 
@@ -397,21 +403,25 @@ type TestFailures struct {
 	tests   []string
 }
 
+// maxLine is how much of a line TestFailures reads: the start of a line
+// says whether it reports a failure.
+const maxLine = 512
+
 // Write reads output, line by line.
 func (f *TestFailures) Write(p []byte) (int, error) {
-	data := append(f.partial, p...)
-	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
+	data := p
+	for len(data) > 0 {
+		seg, rest, nl := bytes.Cut(data, []byte{'\n'})
+		if room := maxLine - len(f.partial); room > 0 {
+			f.partial = append(f.partial, seg[:min(room, len(seg))]...)
+		}
+		if !nl {
 			break
 		}
-		f.line(string(data[:i]))
-		data = data[i+1:]
+		f.line(string(f.partial))
+		f.partial = f.partial[:0]
+		data = rest
 	}
-	if len(data) > 4096 {
-		data = data[len(data)-4096:]
-	}
-	f.partial = append([]byte(nil), data...)
 	return len(p), nil
 }
 
