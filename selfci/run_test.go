@@ -131,7 +131,10 @@ func TestRealRunInDocker(t *testing.T) {
 	workDir := t.TempDir()
 	t.Cleanup(func() { removeImagesOf(t, workDir) })
 	stateDir := t.TempDir()
-	opts := Options{Src: repo.Dir, WorkDir: workDir, GoIn: InDocker, Groups: smallGroups()}
+	// A build cache shared by the runs of this test (the race runtime
+	// compiles once), as a CI's is by its runs.
+	goCache := filepath.Join(os.TempDir(), "datakit-selfci-test-gocache")
+	opts := Options{Src: repo.Dir, WorkDir: workDir, GoCache: goCache, GoIn: InDocker, Groups: smallGroups()}
 
 	run := func() map[dkstore.BranchName]dkstore.CommitID {
 		store, err := dkstore.Open(stateDir, dkstore.Options{})

@@ -80,6 +80,10 @@ type Options struct {
 	// default 1 for every 4 CPUs, at least 1, so that on a small machine
 	// two never run together.
 	Heavy int
+	// GoCache is the Go jobs' build cache in the Go image (default
+	// WORK-DIR/gocache): kept across runs, so that a job compiles only
+	// what changed. (On the host the jobs use the user's own.)
+	GoCache string
 	// Groups are the Go jobs (default Groups).
 	Groups []Group
 	// Docker is how to reach the Docker daemon (default: DOCKER_HOST, else

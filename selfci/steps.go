@@ -296,10 +296,13 @@ func (p *Pipeline) runOptions(image, dir string, cmd, env []string) docker.RunOp
 	}
 }
 
-// goCache is the Go jobs' build cache (in the work directory: shared by
-// the jobs, kept across restarts).
+// goCache is the Go jobs' build cache in the Go image (Options.GoCache:
+// shared by the jobs, kept across restarts).
 func (p *Pipeline) goCache() string {
-	d := filepath.Join(p.opts.WorkDir, "gocache")
+	d := p.opts.GoCache
+	if d == "" {
+		d = filepath.Join(p.opts.WorkDir, "gocache")
+	}
 	os.MkdirAll(d, 0o755)
 	return d
 }
