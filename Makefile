@@ -6,7 +6,7 @@ PKGS  := ./...
 TEST_TIMEOUT ?= 14m
 FUZZTIME ?= 20s
 
-.PHONY: help build test run run-deps bench fuzz check deps fmt vet image
+.PHONY: help build test run run-deps bench fuzz check deps fmt vet image images
 help:
 	@echo "make build  - build every package and command into ./bin"
 	@echo "make test   - install what the tests need, then run all tests with -race"
@@ -15,6 +15,7 @@ help:
 	@echo "make fuzz   - run every fuzz target for FUZZTIME ($(FUZZTIME)) each"
 	@echo "make check  - gofmt, go vet, staticcheck (if available), tests with -race, deps test"
 	@echo "make image  - the datakit server as a Docker image FROM scratch (tag: datakit)"
+	@echo "make images - the Quick Start images: datakit-server, -bridge, -client, -ci-base, -selfci (deploy/)"
 
 build:
 	$(GO) build $(PKGS)
@@ -34,6 +35,12 @@ deps:
 
 test: deps
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+
+# images builds the Quick Start images (deploy/Dockerfile's targets:
+# datakit-server, -bridge, -client, -ci-base, -selfci) from this machine,
+# with no registry; deploy/docker-compose.yml runs them (docs/operations.md).
+images: run-deps
+	$(GO) run ./cmd/selfci images
 
 # image builds the server statically and packs it FROM scratch: no
 # registry is needed.
