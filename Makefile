@@ -24,7 +24,9 @@ build:
 # deps installs what the tests need, idempotently: git (object cross-checks,
 # fsck, git daemon for remotes), diod's client tools and the linux9p VM
 # cache (the Linux kernel's 9p client), for the 9P server's interoperability
-# tests, and Debian's chromium for the web UI's browser tests.
+# tests, Debian's chromium for the web UI's browser tests, busybox-static and
+# gcc for the images made from this machine (the Docker tests, the self-CI's
+# Go image), and docker-compose for the Quick Start's test.
 LINUX9P ?= $(firstword $(wildcard ../shared/tools/linux9p/linux9p shared/tools/linux9p/linux9p))
 deps:
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
@@ -32,6 +34,8 @@ deps:
 	@if [ -n "$(LINUX9P)" ]; then $(LINUX9P) --prepare >/dev/null || echo "linux9p --prepare failed"; fi
 	@dpkg -s busybox-static >/dev/null 2>&1 || apt-get install -y -qq busybox-static >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq busybox-static; }
 	@dpkg -s chromium >/dev/null 2>&1 || apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@command -v gcc >/dev/null || apt-get install -y -qq gcc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc; }
+	@command -v docker-compose >/dev/null || apt-get install -y -qq docker-compose >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq docker-compose; }
 
 test: deps
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)

@@ -144,19 +144,28 @@ func ensureGoImage(ctx context.Context, c *docker.Client, log io.Writer) (string
 		return tag, err
 	}
 	fmt.Fprintf(log, "selfci images: building the Go image %s from the host's toolchain\n", tag)
-	dir, err := os.MkdirTemp("", "datakit-go-image-")
+	return tag, buildGoImage(ctx, c, tc, os.TempDir(), log)
+}
+
+// buildGoImage builds the Go image of toolchain tc, its build context in a
+// temporary directory under dir.
+func buildGoImage(ctx context.Context, c *docker.Client, tc *Toolchain, dir string, log io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	ctxDir, err := os.MkdirTemp(dir, "go-image-")
 	if err != nil {
-		return "", err
+		return err
 	}
-	defer os.RemoveAll(dir)
-	if err := tc.Set.Write(filepath.Join(dir, "rootfs")); err != nil {
-		return "", err
+	defer os.RemoveAll(ctxDir)
+	if err := tc.Set.Write(filepath.Join(ctxDir, "rootfs")); err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), fmt.Appendf(nil, goImageDockerfile, tc.GoRoot), 0o644); err != nil {
-		return "", err
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), fmt.Appendf(nil, goImageDockerfile, tc.GoRoot), 0o644); err != nil {
+		return err
 	}
-	_, err = c.Build(ctx, docker.BuildOptions{ContextDir: dir, Tags: []string{tag}}, log)
-	return tag, err
+	_, err = c.Build(ctx, docker.BuildOptions{ContextDir: ctxDir, Tags: []string{tc.Tag()}}, log)
+	return err
 }
 
 func copyRegular(src, dst string) error {
