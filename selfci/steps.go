@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -270,10 +271,18 @@ func (p *Pipeline) runOptions(image, dir string, cmd, env []string) docker.RunOp
 	if p.toolchain != nil && p.toolchain.GoModCache != "" {
 		mounts = append(mounts, docker.Mount{Source: p.toolchain.GoModCache, Target: "/gomod", ReadOnly: true})
 	}
+	var user string
+	if uid := os.Getuid(); uid != 0 {
+		// The container writes to the checkout and the build cache as the
+		// CI's user, who can then remove them; its home is /tmp.
+		user = fmt.Sprintf("%d:%d", uid, os.Getgid())
+		env = append(slices.Clip(env), "HOME=/tmp")
+	}
 	return docker.RunOptions{
 		Image:   image,
 		Cmd:     cmd,
 		Env:     env,
+		User:    user,
 		WorkDir: "/src",
 		Mounts:  mounts,
 		// Tests start processes and check that none outlives them: an init

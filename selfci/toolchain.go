@@ -17,7 +17,7 @@ import (
 
 // Toolchain is what the Go image is made of, found on the host: the Go
 // toolchain (GOROOT), the C compiler that `go test -race` needs (cgo), Git
-// (the tests make repositories), and a static busybox for a shell and the
+// (the tests make repositories), the host's sh, and a static busybox for the
 // usual commands.
 type Toolchain struct {
 	GoRoot     string // the host's GOROOT
@@ -64,6 +64,12 @@ func FindToolchain(ctx context.Context) (*Toolchain, error) {
 	}
 	if err := addGit(ctx, s); err != nil {
 		return nil, fmt.Errorf("git: %w", err)
+	}
+	// The host's own sh (dash on Debian), which the tests were written
+	// against: busybox's runs some commands (sleep) in its own process,
+	// which tests that count a command's processes notice.
+	if err := s.AddProgram("/bin/sh"); err != nil {
+		return nil, fmt.Errorf("sh: %w", err)
 	}
 	if err := addBusybox(s); err != nil {
 		return nil, err
