@@ -33,6 +33,8 @@ var layers = []struct {
 	{"internal", []string{"internal", "dkstore", "term", "=ci/citest/gitrepo"}},
 	{"cmd", []string{""}},
 	{"selfci", []string{""}},
+	{"deploy", []string{""}},
+	{"docs", []string{""}},
 	{"examples", []string{""}},
 	{"bench", []string{""}},
 }
@@ -124,10 +126,12 @@ func TestDependencyRulesCatchViolations(t *testing.T) {
 	}
 }
 
-// TestExamplesUsePublicAPI: the examples, tests included, are programs a
-// user could copy: they import nothing from internal/.
+// TestExamplesUsePublicAPI: the examples and the self-CI (selfci, its
+// main, the Quick Start's and the tutorial's tests), tests included, are
+// programs a user could copy: they import nothing from internal/.
 func TestExamplesUsePublicAPI(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "./examples/...").Output()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}",
+		"./examples/...", "./selfci/...", "./cmd/selfci", "./deploy", "./docs").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

@@ -35,6 +35,12 @@ type RunOptions struct {
 	// empty) gives the container no network at all; "bridge" is Docker's
 	// default network.
 	Network string
+	// Init runs the command under the daemon's init (docker run --init:
+	// tini), which reaps the processes the command orphans and passes
+	// signals on. Without it the command is process 1 of its container,
+	// and what it orphans stays a zombie (tests of process clean-up, say,
+	// then fail).
+	Init bool
 	// Timeout, if positive, limits the whole run; past it the container is
 	// killed and removed and Run returns a *TimeoutError.
 	Timeout time.Duration
@@ -132,6 +138,7 @@ func (c *Client) Run(ctx context.Context, o RunOptions, log io.Writer) (err erro
 			HostConfig: &container.HostConfig{
 				NetworkMode: container.NetworkMode(network),
 				Mounts:      mounts,
+				Init:        initFlag(o.Init),
 				// The output comes through the attached stream; the
 				// daemon need not also store it (json-file would, line
 				// by line, for a container removed at once).
@@ -270,4 +277,13 @@ func newName() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return "datakit-ci-" + hex.EncodeToString(b[:])
+}
+
+// initFlag is HostConfig.Init: set only when asked for, so that a daemon
+// configured to run every container under its init still does.
+func initFlag(on bool) *bool {
+	if !on {
+		return nil
+	}
+	return &on
 }

@@ -415,3 +415,26 @@ func TestEngineRemovesLeftovers(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// With Init, process 1 of the container is the daemon's init, which reaps
+// what the command orphans; without it, the command itself.
+func TestRunInit(t *testing.T) {
+	c := needDocker(t)
+	script := `read -r comm < /proc/1/comm; echo "pid1=$comm"; (sleep 0 &); sleep 1; ps -o stat= | grep -c Z || true`
+	for _, init := range []bool{false, true} {
+		log, err := run(t, c, RunOptions{Init: init, Cmd: []string{"sh", "-c", script}})
+		if err != nil {
+			t.Fatalf("Run(Init: %v) = %v\n%s", init, err, log)
+		}
+		lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("Run(Init: %v) printed %q", init, lines)
+		}
+		if isSh := lines[0] == "pid1=sh"; isSh == init {
+			t.Errorf("Run(Init: %v): process 1 is %s", init, lines[0])
+		}
+		if init && lines[1] != "0" {
+			t.Errorf("Run(Init: true): %s zombies, want none: the init reaps them", lines[1])
+		}
+	}
+}

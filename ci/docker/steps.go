@@ -233,7 +233,7 @@ func (bb buildBuilder) Load(ctx context.Context, tree dkstore.Tree, _ buildKey) 
 // docker-run-<label>-<digest>-in-<image id>: the label escaped by
 // ci.EscapeName, and a digest (cache.Digest) of the run options that
 // decide the result (Cmd, Entrypoint, Env, User, WorkDir, Mounts,
-// Network), so that a step whose command changed runs again instead of
+// Network, Init), so that a step whose command changed runs again instead of
 // taking the old result, while an unchanged one finds its result after a
 // restart. The contents of a mounted directory are not part of it.
 type RunStep struct {
@@ -256,6 +256,7 @@ type runInputs struct {
 	WorkDir    string
 	Mounts     []Mount
 	Network    string
+	Init       bool
 }
 
 // NewRun returns the step running o (its Image is set by the step: In)
@@ -265,7 +266,7 @@ func NewRun(e *Engine, label string, o RunOptions, opts StepOptions) *RunStep {
 	if network == "" {
 		network = "none"
 	}
-	digest := cache.Digest(runInputs{Cmd: o.Cmd, Entrypoint: o.Entrypoint, Env: o.Env, User: o.User, WorkDir: o.WorkDir, Mounts: o.Mounts, Network: network})
+	digest := cache.Digest(runInputs{Cmd: o.Cmd, Entrypoint: o.Entrypoint, Env: o.Env, User: o.User, WorkDir: o.WorkDir, Mounts: o.Mounts, Network: network, Init: o.Init})
 	r := &RunStep{e: e, label: label, digest: digest, run: o, opts: opts}
 	r.c = cache.New[string, struct{}](runBuilder{r}, opts)
 	return r

@@ -89,8 +89,10 @@ type Commit struct {
 func (c Commit) Short() string { return short(c.Hash) }
 
 // NewRemote returns the repository at url (a URL git understands or a
-// local path), mirrored under workDir (created if missing).
+// local path; a relative path is relative to the current directory, made
+// absolute here), mirrored under workDir (created if missing).
 func NewRemote(url, workDir string, opts Options) *Remote {
+	url = absLocal(url)
 	if opts.FetchTimeout <= 0 {
 		opts.FetchTimeout = 10 * time.Minute
 	}
@@ -100,6 +102,24 @@ func NewRemote(url, workDir string, opts Options) *Remote {
 		mirror: filepath.Join(workDir, ci.EscapeName(filepath.Base(strings.TrimSuffix(display, "/")))+"-"+hex.EncodeToString(sum[:6])+".git")}
 	r.fetch = cache.New[string, Commit](fetcher{r}, cache.Options{Timeout: opts.FetchTimeout, Secrets: secrets, RetryAfter: opts.RetryAfter})
 	return r
+}
+
+// absLocal makes a relative local path absolute, so that it names the same
+// repository from the mirror's directory, where git runs, as from the
+// program's ("." is the program's directory, not the mirror). A URL
+// (scheme://...) or an scp-like address (host:path, a colon before any
+// slash, as git reads it) is left as it is.
+func absLocal(u string) string {
+	if u == "" || filepath.IsAbs(u) || strings.Contains(u, "://") {
+		return u
+	}
+	if i := strings.IndexByte(u, ':'); i >= 0 && !strings.Contains(u[:i], "/") {
+		return u
+	}
+	if abs, err := filepath.Abs(u); err == nil {
+		return abs
+	}
+	return u
 }
 
 // redact returns rawURL without the credentials in it, and those.

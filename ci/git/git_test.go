@@ -602,3 +602,24 @@ func TestGoTestFailureExplained(t *testing.T) {
 		t.Errorf("status = %q, want it to end with %q", st.Description, want)
 	}
 }
+
+// A relative path names the repository from the program's directory (as
+// --src . or ../app on a command line mean), not from the mirror's.
+func TestRelativeLocalPath(t *testing.T) {
+	gitfixture.Need(t)
+	dir := t.TempDir()
+	repo := gitfixture.NewRepo(t, filepath.Join(dir, "app"))
+	sha := repo.Commit("first", map[string]string{"README": "hi\n"})
+	t.Chdir(filepath.Join(dir, "app"))
+	for _, rel := range []string{".", "../app", "./"} {
+		remote := git.NewRemote(rel, t.TempDir(), git.Options{})
+		ls := remote.Command("ls", git.CommandOptions{}, []string{"ls"})
+		h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+			return ci.Jobs{"ls": term.Then(term.Bind(remote.Fetch(tg.Commit()), ls), "Listed")}
+		}}}})
+		h.Timeout = time.Minute
+		h.SetBranch("me/p", "master", sha)
+		h.WaitStatus("me/p", sha, "ls", ci.Success, citest.Description("Listed"))
+		h.Stop()
+	}
+}

@@ -2,8 +2,8 @@
 // fetches the commit, then builds, vets and checks the formatting in fresh
 // checkouts, one Go command at a time, and reports an overall job that
 // waits for the three. Each step is cached in the store with its log, so a
-// restart redoes nothing that finished. `make run` runs it on this very
-// checkout:
+// restart redoes nothing that finished. On this very checkout (whose
+// own, larger CI is cmd/selfci, run by `make run`):
 //
 //	go run ./examples/gopipeline --src . --local-repo dkgo/datakit:.
 package main

@@ -1,8 +1,7 @@
 // Command storedemo shows the dkstore API at work on a real Git
 // repository: it commits to a branch, watches a path, lands two
 // concurrent transactions (the second as a merge), resolves a conflict,
-// and prints where to look with plain git. It is what `make run` runs
-// until the CI exists.
+// and prints where to look with plain git.
 package main
 
 import (

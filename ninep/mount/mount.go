@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,6 +83,10 @@ func Mount(ctx context.Context, url, dir string, opts Options) (*fuse.Server, er
 			Debug:         opts.Debug,
 			MaxWrite:      128 << 10,
 			DisableXAttrs: true,
+			// As root, mount with mount(2) itself, falling back to
+			// fusermount: a container (the client image) has no
+			// fusermount.
+			DirectMount: os.Geteuid() == 0,
 		},
 	})
 	if err != nil {
