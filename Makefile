@@ -64,8 +64,12 @@ image:
 RUN_LISTEN ?= 127.0.0.1:8080
 RUN_CANARY ?= $(shell b=$$(git branch --show-current 2>/dev/null); [ -n "$$b" ] && echo "--canary dkgo/datakit/heads/$$b")
 RUN_FLAGS ?=
+# The CI is built, then run in place of the shell (exec): Ctrl-C reaches it
+# alone and make reports its exit status (0 after a clean stop), where go
+# run, interrupted too, would exit 1.
 run: run-deps
-	$(GO) run ./cmd/selfci --src "$(CURDIR)" --local-repo "dkgo/datakit:$(CURDIR)" \
+	@mkdir -p bin && $(GO) build -o bin/selfci ./cmd/selfci
+	exec bin/selfci --src "$(CURDIR)" --local-repo "dkgo/datakit:$(CURDIR)" \
 		--state-dir "$(CURDIR)/.state/selfci" --work-dir "$(CURDIR)/.state/selfci-work" \
 		--listen $(RUN_LISTEN) $(RUN_CANARY) $(RUN_FLAGS)
 
