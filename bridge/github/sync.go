@@ -105,6 +105,15 @@ func (b *Bridge) syncOnce(ctx context.Context) error {
 			continue // left as it is until GitHub answers
 		}
 		bs := b.base[repo]
+		if bs == nil {
+			if err := b.readStoreCommits(ctx, repo, sr, g); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				errs = append(errs, fmt.Errorf("github: reading %s: %w", repo, err))
+				continue // left as it is until GitHub answers
+			}
+		}
 		p := &plan{repo: repo, sr: sr, g: g, bs: bs, first: bs == nil, keepStatus: map[ckey]keep{}, keepPR: map[int]keep{},
 			pushPR: map[int]prEdit{}, pushedValue: map[ckey]statusValue{}, pushedPR: map[int]pushable{}}
 		if p.bs == nil {
@@ -170,6 +179,35 @@ func (b *Bridge) fromGitHub(ctx context.Context, repo bridge.Repo, sr *storeRepo
 		}
 	}
 	return nil
+}
+
+// readStoreCommits reads, before the first sync of repo decides
+// anything, GitHub's statuses of the commits in the store that are not
+// heads and hold statuses the bridge would send (capability x): a
+// restarted bridge then sends only what GitHub lacks, not the statuses of
+// old commits it sent before it stopped.
+func (b *Bridge) readStoreCommits(ctx context.Context, repo bridge.Repo, sr *storeRepo, g *ghRepo) error {
+	if !b.caps.Check(Read, Commit) {
+		return nil
+	}
+	todo := map[string]bool{}
+	for k := range sr.statuses {
+		if !g.known[k.commit] && b.caps.Check(Excl, Status(k.context)) && b.caps.Check(Read, Status(k.context)) {
+			todo[k.commit] = true
+		}
+	}
+	shas := sortedKeys(todo)
+	var mu sync.Mutex
+	return forEach(ctx, b.opts.Parallel, len(shas), func(ctx context.Context, i int) error {
+		sts, err := b.api.combinedStatus(ctx, repo, shas[i])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		g.setStatuses(shas[i], b.readable(repo, sts))
+		mu.Unlock()
+		return nil
+	})
 }
 
 // decide compares the store with GitHub and with what they last agreed
