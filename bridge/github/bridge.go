@@ -91,11 +91,20 @@ type baseRepo struct {
 	// not sent again until the store changes them.
 	refusedStatus map[ckey]statusValue
 	refusedPR     map[int]pushable
+	// sent is the value the bridge last sent GitHub of each status in
+	// the store. A store value equal to it is not sent again, even when
+	// GitHub holds another writer's value since (another CI's bridge, a
+	// person): the bridge does not fight other writers, and two CIs on
+	// one repository settle. yielded is the other writer's value the
+	// bridge last gave way to (said once in the log).
+	sent    map[ckey]statusValue
+	yielded map[ckey]statusValue
 }
 
 func newBaseRepo() *baseRepo {
 	return &baseRepo{statuses: map[ckey]statusValue{}, prs: map[int]pushable{},
-		refusedStatus: map[ckey]statusValue{}, refusedPR: map[int]pushable{}}
+		refusedStatus: map[ckey]statusValue{}, refusedPR: map[int]pushable{},
+		sent: map[ckey]statusValue{}, yielded: map[ckey]statusValue{}}
 }
 
 // maxEvents is how many webhook events wait for a sync; beyond, they are

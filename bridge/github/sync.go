@@ -53,6 +53,7 @@ const (
 	keepUnknown      // GitHub's value is not known (unreadable, not read yet)
 	keepPending      // sending it to GitHub failed on a server or network error: try again
 	keepRefused      // GitHub refused it
+	keepYielded      // sent already; GitHub holds another writer's value since
 )
 
 // plan is what a sync decided for a repository.
@@ -244,7 +245,18 @@ func (b *Bridge) decide(p *plan) {
 			bv, bok := bs.statuses[k]
 			changed = !bok || bv != d
 		}
+		sv, sent := bs.sent[k]
 		switch {
+		case changed && b.caps.Check(Write, Status(k.context)) && sent && sv == d:
+			// The store says again what the bridge sent: another
+			// writer changed it on GitHub since (and the store's
+			// writer, a CI, put its value back). Not fighting it.
+			p.keepStatus[k] = keepYielded
+			if yv, ok := bs.yielded[k]; gok && (!ok || yv != gv) {
+				bs.yielded[k] = gv
+				b.log.Info("github bridge: another writer changed a status this bridge sent; not sending it again", "repo", p.repo.String(),
+					"commit", short(k.commit), "context", contextName(k.context), "github", gv.state, "store", d.state)
+			}
 		case changed && b.caps.Check(Write, Status(k.context)):
 			p.pushStatus = append(p.pushStatus, k)
 			p.keepStatus[k] = keepPending
@@ -322,6 +334,7 @@ func (b *Bridge) push(ctx context.Context, p *plan) {
 			b.m.pushes.WithLabelValues("status", "ok").Inc()
 			b.log.Info("github bridge: status set", "repo", repo.String(), "commit", short(k.commit), "context", contextName(k.context), "state", d.state)
 			p.pushedValue[k] = d
+			p.bs.sent[k] = d
 			if g.known[k.commit] && b.caps.Check(Read, Status(k.context)) {
 				g.statuses[k], g.ids[k] = d, max(id, g.ids[k])
 				delete(p.keepStatus, k)
@@ -491,9 +504,11 @@ func (b *Bridge) agree(p *plan, t *repoView) {
 		prs[n] = v
 	}
 	bs.statuses, bs.prs = statuses, prs
-	for k := range bs.refusedStatus {
-		if _, ok := t.statuses[k]; !ok {
-			delete(bs.refusedStatus, k)
+	for _, m := range []map[ckey]statusValue{bs.refusedStatus, bs.sent, bs.yielded} {
+		for k := range m {
+			if _, ok := t.statuses[k]; !ok {
+				delete(m, k)
+			}
 		}
 	}
 	for n := range bs.refusedPR {
