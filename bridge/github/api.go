@@ -31,6 +31,10 @@ type GitHub struct {
 	// App, if set, authenticates as a GitHub App's installations
 	// instead of with Token.
 	App *App
+	// CredentialsFrom says where Token or App came from, for the error
+	// when GitHub rejects them (ErrBadCredentials): "--token-file
+	// /etc/gh-token", "GITHUB_TOKEN". Never the credentials themselves.
+	CredentialsFrom string
 	// Transport carries the requests; nil means http.DefaultTransport.
 	Transport http.RoundTripper
 	// UserAgent is sent with every request; "" means
@@ -220,6 +224,34 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, err
 }
 
+// ErrBadCredentials is GitHub's 401: the token (or the App's key) is
+// wrong, expired or revoked. A bridge that has not synced yet stops on
+// it (Run returns it); later, it logs it and tries again.
+var ErrBadCredentials = errors.New("GitHub rejected the credentials")
+
+// credentialsError is a 401, saying where the credentials came from.
+type credentialsError struct {
+	cfg               GitHub
+	status, msg, what string
+}
+
+func (e *credentialsError) Error() string {
+	who := "the token"
+	if e.cfg.App != nil {
+		who = "the GitHub App's credentials"
+	}
+	if e.cfg.CredentialsFrom != "" {
+		who += " from " + e.cfg.CredentialsFrom
+	}
+	why := e.status
+	if e.msg != "" && !strings.Contains(why, e.msg) {
+		why += ": " + e.msg
+	}
+	return fmt.Sprintf("GitHub rejected %s (%s, to %s): give a valid one, not expired nor revoked", who, why, e.what)
+}
+
+func (e *credentialsError) Is(target error) bool { return target == ErrBadCredentials }
+
 // errPermanent marks errors that retrying cannot mend: GitHub refused
 // the request (4xx but rate limits).
 type permanentError struct{ err error }
@@ -280,6 +312,8 @@ func (a *api) do(ctx context.Context, what string, f func(context.Context) (*gh.
 			}
 			attempt--
 			continue
+		case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusUnauthorized:
+			return permanentError{&credentialsError{cfg: a.cfg, status: er.Response.Status, msg: er.Message, what: what}}
 		case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode < 500 && er.Response.StatusCode != http.StatusTooManyRequests:
 			return permanentError{fmt.Errorf("github: %s: %w", what, err)}
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dkgo/datakit/bridge"
@@ -65,7 +66,8 @@ type Bridge struct {
 	m     *Metrics
 	only  map[bridge.Repo]bool
 
-	kick chan struct{} // wakes Run; holds at most one wake-up
+	kick   chan struct{} // wakes Run; holds at most one wake-up
+	synced atomic.Bool   // a sync succeeded
 
 	emu       sync.Mutex // guards the fields below
 	events    []event
@@ -249,6 +251,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 		again := b.pending
 		b.syncMu.Unlock()
 		switch {
+		case err != nil && errors.Is(err, ErrBadCredentials) && !b.synced.Load():
+			return err // at start-up: the user must fix the credentials
 		case err != nil:
 			b.log.Error("github bridge: sync failed; trying again", "in", backoff.String(), "err", err)
 		case again:

@@ -41,6 +41,7 @@ func (b *Bridge) Sync(ctx context.Context) error {
 		return err
 	}
 	b.m.syncs.WithLabelValues("ok").Inc()
+	b.synced.Store(true)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package cimain
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -115,6 +116,9 @@ func (in *instance) runGitHubBridge(ctx context.Context) error {
 		bctx, stop := whileAlive(ctx, store)
 		defer stop()
 		err = b.Run(bctx)
+		if errors.Is(err, github.ErrBadCredentials) {
+			return permanent{err} // restarting does not mend it
+		}
 		if err == nil && ctx.Err() == nil {
 			err = context.Cause(bctx)
 		}

@@ -108,3 +108,27 @@ func TestGitHubInProcess(t *testing.T) {
 		t.Errorf("hooks = %+v", hs)
 	}
 }
+
+// A CI whose GitHub token is rejected stops, saying which flag holds it.
+func TestGitHubBadToken(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{})
+	defer gh.Close()
+	gh.AddUser("me")
+	gh.CreateRepo("me/p", fakegithub.RepoOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bad := writeToken(t, "ghp_wrong", 0o600)
+	err := cimain.Run(ctx, cfg, []string{"--store", "memory", "--listen", "off", "--github-repo", "me/p",
+		"--github-url", gh.URL(), "--github-token-file", bad}, io.Discard, io.Discard)
+	if ctx.Err() != nil {
+		t.Fatal("the CI did not stop")
+	}
+	if want := "GitHub rejected the token from --github-token-file " + bad + " (401"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Run = %v, want an error saying %q", err, want)
+	}
+	t.Setenv("GITHUB_TOKEN", "")
+	err = cimain.Run(ctx, cfg, []string{"--store", "memory", "--listen", "off", "--github-repo", "me/p"}, io.Discard, io.Discard)
+	if want := "no GitHub credentials: give --github-token-file FILE (a file holding a token) or set GITHUB_TOKEN"; err == nil || !strings.Contains(err.Error(), want) || strings.HasSuffix(err.Error(), "invalid argument") {
+		t.Errorf("Run without credentials = %v, want an error saying %q", err, want)
+	}
+}

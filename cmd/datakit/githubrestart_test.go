@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +71,34 @@ func TestGitHubBridgeRestartSendsNothingOld(t *testing.T) {
 	}
 	if sts, _ := gh.Statuses("alice/proj", ghSHA(1)); len(sts) != 3 {
 		t.Errorf("%d statuses of the old commit on GitHub, want the 3 sent before the restart", len(sts))
+	}
+}
+
+// A token GitHub rejects stops datakit github-bridge at once (there is
+// nothing to retry), with an error naming where the token came from;
+// missing credentials name the flag and the variable to set.
+func TestGitHubBridgeBadToken(t *testing.T) {
+	gh, _ := newFakeGitHub(t, fakegithub.Options{})
+	bad := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(bad, []byte("ghp_wrong\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--token-file", bad}, "", "GitHub rejected the token from --token-file " + bad + " (401 Unauthorized: Bad credentials, to list the open PRs of alice/proj)"},
+		{nil, "ghp_wrong", "GitHub rejected the token from GITHUB_TOKEN, as no --token-file was given (401"},
+		{nil, "", "no GitHub credentials: give --token-file FILE (a file holding a token) or set GITHUB_TOKEN"},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		args := append([]string{"--store", t.TempDir(), "-r", "alice/proj", "--github-url", gh.URL()}, c.args...)
+		err := runGitHubBridge(ctx, args, io.Discard, func(k string) string { return map[string]string{"GITHUB_TOKEN": c.env}[k] })
+		if ctx.Err() != nil {
+			t.Errorf("github-bridge %q with GITHUB_TOKEN=%q did not stop", c.args, c.env)
+		}
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.HasSuffix(err.Error(), "invalid argument") {
+			t.Errorf("github-bridge %q with GITHUB_TOKEN=%q = %v, want an error saying %q", c.args, c.env, err, c.want)
+		}
 	}
 }
