@@ -14,6 +14,8 @@ import (
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v60/github"
+
+	"github.com/dkgo/datakit/bridge"
 )
 
 // GitHub says where GitHub is and who the bridge is there: a token, or a
@@ -247,10 +249,58 @@ func (e *credentialsError) Error() string {
 	if e.msg != "" && !strings.Contains(why, e.msg) {
 		why += ": " + e.msg
 	}
-	return fmt.Sprintf("GitHub rejected %s (%s, to %s): give a valid one, not expired nor revoked", who, why, e.what)
+	return fmt.Sprintf("GitHub rejected %s: %s, to %s; give a valid one, not expired nor revoked", who, why, e.what)
 }
 
 func (e *credentialsError) Is(target error) bool { return target == ErrBadCredentials }
+
+// ErrRepoNotFound is GitHub's 404 for a repository: it does not exist,
+// or the credentials may not see it. The bridge logs it and tries again;
+// the other repositories sync meanwhile.
+var ErrRepoNotFound = errors.New("no such repository on GitHub")
+
+// repoNotFoundError is a 404 for a repository.
+type repoNotFoundError struct {
+	repo bridge.Repo
+	cfg  GitHub
+	err  error
+}
+
+func (e *repoNotFoundError) Error() string {
+	who := "the token"
+	if e.cfg.App != nil {
+		who = "the GitHub App"
+	}
+	if e.cfg.CredentialsFrom != "" {
+		who += " from " + e.cfg.CredentialsFrom
+	}
+	return fmt.Sprintf("GitHub has no repository %s that %s may read (%v): check its name and the credentials' access to it; to stop syncing it, remove %s from the metadata branch", e.repo, who, e.err, bridge.MonitorPath(e.repo))
+}
+
+func (e *repoNotFoundError) Is(target error) bool { return target == ErrRepoNotFound }
+func (e *repoNotFoundError) Unwrap() error        { return e.err }
+
+// responseError is GitHub's answer to a request it refused, said
+// shortly (go-github's ErrorResponse says the URL and an empty list of
+// errors, "[]").
+type responseError struct{ er *gh.ErrorResponse }
+
+func (e *responseError) Error() string {
+	s := "GitHub answered " + e.er.Response.Status
+	if m := e.er.Message; m != "" && !strings.HasSuffix(e.er.Response.Status, m) {
+		s += ": " + m
+	}
+	for _, x := range e.er.Errors {
+		if x.Message != "" {
+			s += "; " + x.Message
+		} else if x.Field != "" {
+			s += fmt.Sprintf("; %s %s", x.Field, x.Code)
+		}
+	}
+	return s
+}
+
+func (e *responseError) Unwrap() error { return e.er }
 
 // errPermanent marks errors that retrying cannot mend: GitHub refused
 // the request (4xx but rate limits).
@@ -315,7 +365,7 @@ func (a *api) do(ctx context.Context, what string, f func(context.Context) (*gh.
 		case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusUnauthorized:
 			return permanentError{&credentialsError{cfg: a.cfg, status: er.Response.Status, msg: er.Message, what: what}}
 		case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode < 500 && er.Response.StatusCode != http.StatusTooManyRequests:
-			return permanentError{fmt.Errorf("github: %s: %w", what, err)}
+			return permanentError{fmt.Errorf("github: %s: %w", what, &responseError{er})}
 		}
 		if attempt >= a.maxAttempts {
 			return fmt.Errorf("github: %s: %d attempts: %w", what, attempt, err)

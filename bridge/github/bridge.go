@@ -189,7 +189,10 @@ func (b *Bridge) Resync() {
 // resync interval passes, or a failed sync or push is due again (after
 // 1s, doubling up to a minute). It returns an error if the store cannot
 // be watched (a lost connection: the caller may connect again and call
-// Run again).
+// Run again), and if its first sync fails because GitHub rejects the
+// credentials (ErrBadCredentials): the user must fix them. Later, that
+// failure is logged and tried again, as others are (a repository GitHub
+// does not know, ErrRepoNotFound, is always: the others sync).
 func (b *Bridge) Run(ctx context.Context) error {
 	br, err := b.store.Branch(b.opts.Branch)
 	if err != nil {

@@ -31,6 +31,9 @@ func (a *api) listOpenPRs(ctx context.Context, repo bridge.Repo) ([]*gh.PullRequ
 			page, resp, err = c.PullRequests.List(ctx, repo.User, repo.Name, opts)
 			return resp, err
 		})
+		if isNotFound(err) && opts.Page == 0 {
+			return nil, &repoNotFoundError{repo: repo, cfg: a.cfg, err: err}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -133,7 +133,7 @@ func (f *Flags) Setup(getenv func(string) string) (*Setup, error) {
 		if s.GitHub.Token == "" {
 			return nil, &flagError{msg: fmt.Sprintf("no GitHub credentials: give %s FILE (a file holding a token) or set GITHUB_TOKEN; or, for a GitHub App, give %s and %s", n("token-file"), n("app-id"), n("app-key"))}
 		}
-		s.GitHub.CredentialsFrom = "GITHUB_TOKEN, as no " + n("token-file") + " was given"
+		s.GitHub.CredentialsFrom = "GITHUB_TOKEN (no " + n("token-file") + ")"
 	}
 	caps, err := ParseCapabilities(f.Capabilities)
 	var ce *capError
@@ -154,7 +154,11 @@ func (f *Flags) Setup(getenv func(string) string) (*Setup, error) {
 	}
 	if f.Webhook == "" {
 		if f.WebhookListen != "" || f.WebhookSecret != "" {
-			return nil, bad(n("webhook"), "%s and %s need %s", n("webhook-listen"), n("webhook-secret-file"), n("webhook"))
+			given := n("webhook-listen")
+			if f.WebhookListen == "" {
+				given = n("webhook-secret-file")
+			}
+			return nil, &flagError{msg: given + " needs " + n("webhook") + " URL (where GitHub posts the events)"}
 		}
 		return s, nil
 	}

@@ -123,7 +123,7 @@ func TestGitHubBadToken(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the CI did not stop")
 	}
-	if want := "GitHub rejected the token from --github-token-file " + bad + " (401"; err == nil || !strings.Contains(err.Error(), want) {
+	if want := "GitHub rejected the token from --github-token-file " + bad + ": 401"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Run = %v, want an error saying %q", err, want)
 	}
 	t.Setenv("GITHUB_TOKEN", "")

@@ -86,8 +86,8 @@ func TestGitHubBridgeBadToken(t *testing.T) {
 		env  string
 		want string
 	}{
-		{[]string{"--token-file", bad}, "", "GitHub rejected the token from --token-file " + bad + " (401 Unauthorized: Bad credentials, to list the open PRs of alice/proj)"},
-		{nil, "ghp_wrong", "GitHub rejected the token from GITHUB_TOKEN, as no --token-file was given (401"},
+		{[]string{"--token-file", bad}, "", "GitHub rejected the token from --token-file " + bad + ": 401 Unauthorized: Bad credentials, to list the open PRs of alice/proj; give a valid one"},
+		{nil, "ghp_wrong", "GitHub rejected the token from GITHUB_TOKEN (no --token-file): 401"},
 		{nil, "", "no GitHub credentials: give --token-file FILE (a file holding a token) or set GITHUB_TOKEN"},
 	} {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
