@@ -120,6 +120,13 @@ func (b *Bridge) syncOnce(ctx context.Context) error {
 			pushPR: map[int]prEdit{}, pushedValue: map[ckey]statusValue{}, pushedPR: map[int]pushable{}}
 		if p.bs == nil {
 			p.bs = newBaseRepo()
+			if err := b.findSent(ctx, p); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				errs = append(errs, fmt.Errorf("github: reading %s: %w", repo, err))
+				continue
+			}
 		}
 		b.decide(p)
 		b.push(ctx, p)
@@ -208,6 +215,44 @@ func (b *Bridge) readStoreCommits(ctx context.Context, repo bridge.Repo, sr *sto
 		mu.Lock()
 		g.setStatuses(shas[i], b.readable(repo, sts))
 		mu.Unlock()
+		return nil
+	})
+}
+
+// findSent finds, before the first sync of a repository sends the
+// store's statuses that GitHub holds another value of (capability x:
+// the store wins at start-up), those GitHub had before: sent by this
+// bridge before it stopped, then replaced by another writer (another
+// CI's bridge, a person). They count as sent, and are not sent again: a
+// restart changes nothing visible on GitHub.
+func (b *Bridge) findSent(ctx context.Context, p *plan) error {
+	if !b.caps.Check(Read, Commit) {
+		return nil
+	}
+	want := map[string]map[string]statusValue{}
+	for k, v := range p.sr.statuses {
+		d := v.norm()
+		gv, gok := p.g.statuses[k]
+		if !p.g.known[k.commit] || !gok || gv == d || !b.caps.Check(Excl, Status(k.context)) || !b.caps.Check(Read, Status(k.context)) {
+			continue
+		}
+		if want[k.commit] == nil {
+			want[k.commit] = map[string]statusValue{}
+		}
+		want[k.commit][k.context] = d
+	}
+	shas := sortedKeys(want)
+	var mu sync.Mutex
+	return forEach(ctx, b.opts.Parallel, len(shas), func(ctx context.Context, i int) error {
+		found, err := b.api.sentBefore(ctx, p.repo, shas[i], want[shas[i]])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range found {
+			p.bs.sent[ckey{shas[i], c}] = want[shas[i]][c]
+		}
 		return nil
 	})
 }

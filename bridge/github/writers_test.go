@@ -54,4 +54,14 @@ func TestTwoWritersSettle(t *testing.T) {
 	}
 	t.Logf("%d statuses sent; GitHub shows %q; A's store %q; B's store %q", settled, a.ghStatuses(sha(1))[context],
 		a.storeStatuses(sha(1))[context], b.storeStatuses(sha(1))[context])
+
+	// Both restart (new bridges on the same stores): each finds its value
+	// in GitHub's history, and sends nothing again.
+	ba, bb = a.newBridge(opts()), b.newBridge(opts())
+	for range 3 {
+		round()
+	}
+	if got := posts(); got != settled {
+		t.Errorf("%d statuses sent again after a restart", got-settled)
+	}
 }

@@ -70,10 +70,13 @@ func TestTwoGitHubCIsSettle(t *testing.T) {
 	main := fmt.Sprintf("%040x", 1)
 	gh.Push("me/my-project", fakegithub.Push{Ref: "refs/heads/main", SHA: main})
 	tokFile := writeToken(t, tok, 0o600)
-	for range 2 {
+	var args [2][]string
+	var cis [2]*process
+	for i := range 2 {
 		hook := fmt.Sprintf("http://127.0.0.1:%d/github", gitfixture.FreePort(t))
-		start(t, bin, "--state-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--github-repo", "me/my-project",
-			"--github-url", gh.URL(), "--github-token-file", tokFile, "--github-webhook", hook)
+		args[i] = []string{"--state-dir", t.TempDir(), "--listen", fmt.Sprintf("127.0.0.1:%d", gitfixture.FreePort(t)), "--github-repo", "me/my-project",
+			"--github-url", gh.URL(), "--github-token-file", tokFile, "--github-webhook", hook}
+		cis[i] = start(t, bin, args[i]...)
 	}
 	urls := func() map[string]bool {
 		sts, _ := gh.Statuses("me/my-project", main)
@@ -94,21 +97,51 @@ func TestTwoGitHubCIsSettle(t *testing.T) {
 	}
 	// Settled: no more calls in a few seconds (webhooks go both ways at
 	// once on loopback; a ping-pong makes hundreds of calls a second).
-	var before, after int
-	deadline = time.Now().Add(60 * time.Second)
-	for {
-		before, _ = gh.TotalCalls()
-		time.Sleep(3 * time.Second)
-		if after, _ = gh.TotalCalls(); after == before || time.Now().After(deadline) {
-			break
+	settle := func() int {
+		t.Helper()
+		var before, after int
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			before, _ = gh.TotalCalls()
+			time.Sleep(3 * time.Second)
+			if after, _ = gh.TotalCalls(); after == before || time.Now().After(deadline) {
+				break
+			}
 		}
+		if after != before {
+			t.Fatalf("GitHub calls still growing after a minute: %d, then %d 3s later", before, after)
+		}
+		return after
 	}
+	calls := settle()
 	sts, _ := gh.Statuses("me/my-project", main)
-	t.Logf("%d statuses of main on GitHub, %d calls", len(sts), after)
-	if after != before {
-		t.Errorf("GitHub calls still growing after a minute: %d, then %d 3s later", before, after)
-	}
+	t.Logf("%d statuses of main on GitHub, %d calls", len(sts), calls)
 	if len(sts) > 8 {
 		t.Errorf("%d statuses of main on GitHub, want each CI's pending and success about once", len(sts))
+	}
+
+	// The CI whose status GitHub does not show (the other's came last),
+	// killed (SIGKILL) and started again, sends GitHub nothing: its
+	// status is there already, replaced by the other's.
+	k := 0
+	if strings.Contains(sts[len(sts)-1].TargetURL, args[0][3]) {
+		k = 1
+	}
+	cis[k].cmd.Process.Kill()
+	<-cis[k].done
+	cis[k].done <- nil
+	posts := gh.Count("POST /repos/{owner}/{repo}/statuses/{sha}")
+	start(t, bin, args[k]...)
+	deadline = time.Now().Add(60 * time.Second)
+	for c, _ := gh.TotalCalls(); c <= calls; c, _ = gh.TotalCalls() {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted CI's bridge called nothing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	settle()
+	if got := gh.Count("POST /repos/{owner}/{repo}/statuses/{sha}"); got != posts {
+		after, _ := gh.Statuses("me/my-project", main)
+		t.Errorf("the restarted CI sent %d statuses again; main's: %+v", got-posts, after[len(sts):])
 	}
 }
