@@ -45,9 +45,10 @@
 // keeps it in the store and does not send it again: it does not fight
 // other writers, and two CIs on one repository settle, GitHub showing
 // the latest value sent. The first sync after a start reads GitHub's
-// statuses of the store's commits that are no longer heads before
-// sending any (with x), so a restarted bridge sends only what GitHub
-// lacks.
+// statuses of the store's commits that are no longer heads, and the
+// history of those whose value differs, before sending any (with x): a
+// store value GitHub shows or showed once is not sent again, so a
+// restarted bridge sends only what GitHub never had.
 //
 // A value GitHub refuses (4xx) stays in the store and is not sent again
 // until the store changes it. A value that could not be sent (5xx,
