@@ -219,12 +219,13 @@ func (b *Bridge) readStoreCommits(ctx context.Context, repo bridge.Repo, sr *sto
 	})
 }
 
-// findSent finds, before the first sync of a repository sends the
-// store's statuses that GitHub holds another value of (capability x:
-// the store wins at start-up), those GitHub had before: sent by this
-// bridge before it stopped, then replaced by another writer (another
-// CI's bridge, a person). They count as sent, and are not sent again: a
-// restart changes nothing visible on GitHub.
+// findSent finds, at the first sync of a repository, the store's
+// statuses the bridge may send that GitHub holds another value of, but
+// had before: sent by this bridge before it stopped, then replaced by
+// another writer (another CI's bridge, a person). They count as sent,
+// and are not sent again, neither at once (with x, the store wins at
+// start-up) nor when the store's writer puts them back after GitHub's
+// value came in (with w): a restart changes nothing visible on GitHub.
 func (b *Bridge) findSent(ctx context.Context, p *plan) error {
 	if !b.caps.Check(Read, Commit) {
 		return nil
@@ -233,7 +234,7 @@ func (b *Bridge) findSent(ctx context.Context, p *plan) error {
 	for k, v := range p.sr.statuses {
 		d := v.norm()
 		gv, gok := p.g.statuses[k]
-		if !p.g.known[k.commit] || !gok || gv == d || !b.caps.Check(Excl, Status(k.context)) || !b.caps.Check(Read, Status(k.context)) {
+		if !p.g.known[k.commit] || !gok || gv == d || !b.caps.Check(Write, Status(k.context)) || !b.caps.Check(Read, Status(k.context)) {
 			continue
 		}
 		if want[k.commit] == nil {

@@ -13,12 +13,18 @@ import (
 // value once, does not fight the other's, and the system settles, with
 // no more statuses sent however often they sync.
 func TestTwoWritersSettle(t *testing.T) {
+	for _, c := range []string{"*:r,status[ci/datakit]:x", "*:rw"} {
+		t.Run(c, func(t *testing.T) { testTwoWriters(t, c) })
+	}
+}
+
+func testTwoWriters(t *testing.T, capabilities string) {
 	a := newEnv(t)
 	a.push("refs/heads/main", sha(1))
 	b := &env{t: t, gh: a.gh, token: a.token, store: dkstore.NewMemory(dkstore.Options{}), repo: a.repo}
 	t.Cleanup(func() { b.store.Close() })
 	opts := func() github.Options {
-		return github.Options{Capabilities: caps(t, "*:r,status[ci/datakit]:x"), ResyncInterval: -1}
+		return github.Options{Capabilities: caps(t, capabilities), ResyncInterval: -1}
 	}
 	ba, bb := a.newBridge(opts()), b.newBridge(opts())
 	const context = "ci/datakit/test"
