@@ -252,15 +252,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f.hook != "" {
 		fmt.Fprintf(stdout, "  webhook: %s on every repository\n", f.hook)
 	}
-	tokenArg := "GITHUB_TOKEN=" + tok
+	env, tokenArg := "GITHUB_TOKEN="+tok+" ", ""
 	if f.tokenFile != "" {
-		tokenArg = "--token-file " + f.tokenFile
+		env, tokenArg = "", " --token-file "+f.tokenFile
 	}
 	repoArg := "OWNER/NAME"
 	if len(specs) > 0 {
 		repoArg = specs[0].name
 	}
-	fmt.Fprintf(stdout, "  try: datakit github-bridge --github-url %s %s -r %s --store DIR\n", url, tokenArg, repoArg)
+	fmt.Fprintf(stdout, "  try: %sdatakit github-bridge --github-url %s%s -r %s --store DIR\n", env, url, tokenArg, repoArg)
 	fmt.Fprintf(stdout, "  control: %s%s… (see --help); calls so far: curl %s%sstats\n", url, fakegithub.ControlPrefix, url, fakegithub.ControlPrefix)
 
 	if f.poll > 0 {
@@ -381,7 +381,11 @@ func sortedKeys(m map[string]string) []string {
 // printStats says how many API calls the server answered, by route.
 func printStats(w io.Writer, s *fakegithub.Server) {
 	calls, nm := s.TotalCalls()
-	fmt.Fprintf(w, "fakegithub: stopped after %d API calls (%d answered 304 Not Modified)\n", calls, nm)
+	plural := "s"
+	if calls == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "fakegithub: stopped after %d API call%s (%d answered 304 Not Modified)\n", calls, plural, nm)
 	stats := s.Stats()
 	routes := make([]string, 0, len(stats))
 	for r := range stats {

@@ -61,7 +61,7 @@ func TestRunPrints(t *testing.T) {
 		t.Fatalf("run = %v\n%s", err, errOut.String())
 	}
 	for _, want := range []string{"fakegithub: GitHub stand-in at http://127.0.0.1:", "token: ghp_mine (user me)", "repository me/p: empty",
-		"try: datakit github-bridge --github-url http://127.0.0.1:", "GITHUB_TOKEN=ghp_mine -r me/p", "fakegithub: stopped after 0 API calls"} {
+		"try: GITHUB_TOKEN=ghp_mine datakit github-bridge --github-url http://127.0.0.1:", "fakegithub: stopped after 0 API calls"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
