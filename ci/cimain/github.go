@@ -54,7 +54,7 @@ func parseGitHub(g *githubFlags, getenv func(string) string) (*githubSettings, e
 	for _, r := range g.repos {
 		repo, err := bridge.ParseRepo(r)
 		if err != nil {
-			return nil, usagef("--github-repo: %v", err)
+			return nil, usagef("--github-repo %q: want USER/REPO (names of letters, digits, '.', '_' and '-')", r)
 		}
 		s.repos = append(s.repos, repo)
 	}

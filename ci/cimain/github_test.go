@@ -34,7 +34,7 @@ func TestGitHubFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--github-token-file", good, "--store", "memory", "--listen", "off"}, "need --github-repo"},
-		{[]string{"--github-repo", "nope", "--store", "memory", "--listen", "off"}, "--github-repo"},
+		{[]string{"--github-repo", "nope", "--store", "memory", "--listen", "off"}, `--github-repo "nope": want USER/REPO`},
 		{[]string{"--github-repo", "me/p", "--store", "memory", "--listen", "off"}, "no GitHub credentials"},
 		{[]string{"--github-repo", "me/p", "--github-token-file", writeToken(t, "ghp_x", 0o644), "--store", "memory", "--listen", "off"}, "world-readable"},
 		{[]string{"--github-repo", "me/p", "--github-token-file", good, "--github-capabilities", "*:q", "--store", "memory", "--listen", "off"}, "--github-capabilities"},

@@ -79,7 +79,7 @@ func runGitHubBridge(ctx context.Context, args []string, stderr io.Writer, geten
 		}
 		repo, err := bridge.ParseRepo(r)
 		if err != nil {
-			return fmt.Errorf("--repositories: %w", err)
+			return usagef("--repositories: %q is not USER/REPO (comma-separated; names of letters, digits, '.', '_' and '-')", r)
 		}
 		monitor = append(monitor, repo)
 	}

@@ -102,3 +102,23 @@ func TestGitHubBridgeBadToken(t *testing.T) {
 		}
 	}
 }
+
+// What a user typing a bad command line reads: the flag, the value, what
+// is wanted; no ": invalid argument" errno text; the capabilities checked
+// before the credentials are looked for.
+func TestGitHubBridgeMessages(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-r", "me"}, `--repositories: "me" is not USER/REPO`},
+		{[]string{"-r", "me/p", "--capabilities", "pr;r"}, `--capabilities: "pr;r": ';' (character 3) is not a separator`},
+		{[]string{"-r", "me/p", "--webhook-listen", ":80"}, "--webhook-listen needs --webhook URL"},
+		{[]string{"-r", "me/p", "--resync-interval", "soon"}, `--resync-interval: "soon" is neither seconds nor a duration`},
+	} {
+		err := runGitHubBridge(t.Context(), c.args, io.Discard, func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "invalid argument") {
+			t.Errorf("github-bridge %q = %v, want an error saying %q", c.args, err, c.want)
+		}
+	}
+}
