@@ -122,3 +122,56 @@ func TestGitHubBridgeMessages(t *testing.T) {
 		}
 	}
 }
+
+// Two datakit github-bridge processes, each beside its own store where a
+// CI keeps its value of one status (writing it back whenever something
+// else replaces it, as the CI engine does), settle: the calls to GitHub
+// stop growing. (Each bridge imported the other's value, its CI put its
+// own back, the bridge sent it again: ping-pong until GitHub's limit of
+// 1000 statuses a context.)
+func TestTwoGitHubBridgesSettle(t *testing.T) {
+	bin := buildDatakit(t)
+	gh, tok := newFakeGitHub(t, fakegithub.Options{})
+	repo := bridge.Repo{User: "alice", Name: "proj"}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ciDone := make(chan struct{}, 2)
+	for i := range 2 {
+		st, url := serveMemory(t)
+		startBridge(t, bin, tok, "--store", url, "-r", "alice/proj", "--github-url", gh.URL(), "--webhook", "http://"+freeAddr(t)+"/github")
+		waitBranch(t, st, repo, "main", ghSHA(1))
+		mine := fmt.Sprintf("by CI %d", i)
+		go func() { // the CI
+			defer func() { ciDone <- struct{}{} }()
+			for ctx.Err() == nil {
+				if s, ok := readStatus(t, st, repo, ghSHA(1), "ci/datakit/test"); !ok || s.Description != mine {
+					writeStatus(t, st, bridge.Status{Repo: repo, Commit: ghSHA(1), Context: "ci/datakit/test", State: "success", Description: mine})
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	defer func() { cancel(); <-ciDone; <-ciDone }()
+	wait(t, "both CIs' statuses on GitHub", 30*time.Second, func() bool {
+		sts, _ := gh.Statuses("alice/proj", ghSHA(1))
+		seen := map[string]bool{}
+		for _, s := range sts {
+			seen[s.Description] = true
+		}
+		return len(seen) == 2
+	})
+	var before, after int
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		before, _ = gh.TotalCalls()
+		time.Sleep(3 * time.Second)
+		if after, _ = gh.TotalCalls(); after == before || time.Now().After(deadline) {
+			break
+		}
+	}
+	sts, _ := gh.Statuses("alice/proj", ghSHA(1))
+	t.Logf("%d statuses on GitHub, %d calls", len(sts), after)
+	if after != before || len(sts) > 4 {
+		t.Errorf("not settled: %d calls, %d 3s later; %d statuses on GitHub", before, after, len(sts))
+	}
+}
