@@ -1,0 +1,550 @@
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/dkgo/datakit/dkstore"
+)
+
+// Version counts the evaluations of a record that changed at least one
+// field's value. A field's version is the record's version at its last
+// change.
+type Version uint64
+
+// InitialVersion is the version of a new record.
+const InitialVersion Version = 0
+
+// SchemaKey is the key of the field that holds the record's schema version
+// (see Record.Upgrade).
+const SchemaKey = "schema-version"
+
+// BranchCreated is the file New commits, empty, to a branch it needs and
+// finds missing, as the original did.
+const BranchCreated = "branch-created"
+
+// Options say where a record lives.
+type Options struct {
+	// Lookup lists the branches a field's key is looked up in, highest
+	// priority first, e.g. {"master", "defaults"}. Set writes to the first.
+	// At least one is needed.
+	Lookup []dkstore.BranchName
+	// Defaults is the branch the program writes its defaults to. It is
+	// usually the last lookup branch; if it is not a lookup branch, the
+	// defaults are written but never read.
+	Defaults dkstore.BranchName
+	// State is the branch that mirrors the effective values; "" for none.
+	State dkstore.BranchName
+	// Dir is the record's directory in each branch (dkstore.Root for the
+	// top).
+	Dir dkstore.Path
+	// Logger receives warnings (a value that does not parse) and
+	// debugging messages. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Record is a typed view of a directory looked up in several branches. It
+// is safe for concurrent use; Close releases its watches.
+type Record struct {
+	store dkstore.Store
+	opts  Options
+	log   *slog.Logger
+
+	// evalMu serialises evaluations and declarations; upgradeMu upgrades.
+	evalMu    sync.Mutex
+	upgradeMu sync.Mutex
+
+	mu       sync.RWMutex
+	fields   []field
+	keys     map[dkstore.Path]bool
+	version  Version
+	seen     []dkstore.Object // the latest object at Dir in each lookup branch
+	pending  bool             // seen changed since the last evaluation started
+	changed  chan struct{}    // closed (and replaced) when seen, pending or version change
+	watchErr error
+	closed   bool
+
+	schema *Field[int]
+
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	watch []dkstore.Watch[dkstore.Object]
+}
+
+// New opens the record described by opts in store s: it makes the lookup,
+// defaults and state branches that do not exist yet, starts watching Dir
+// in each lookup branch, and declares the schema-version field. The
+// watches end with Close (not with ctx, which bounds New only).
+func New(ctx context.Context, s dkstore.Store, opts Options) (*Record, error) {
+	if len(opts.Lookup) == 0 {
+		return nil, fmt.Errorf("record: %w: no lookup branch", dkstore.ErrInvalid)
+	}
+	for _, b := range append(slices.Clone(opts.Lookup), opts.Defaults) {
+		if err := b.Valid(); err != nil {
+			return nil, fmt.Errorf("record: %w", err)
+		}
+	}
+	if opts.State != "" {
+		if err := opts.State.Valid(); err != nil {
+			return nil, fmt.Errorf("record: %w", err)
+		}
+	}
+	if err := opts.Dir.Valid(); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	r := &Record{
+		store:   s,
+		opts:    opts,
+		log:     opts.Logger,
+		keys:    map[dkstore.Path]bool{},
+		changed: make(chan struct{}),
+		seen:    make([]dkstore.Object, len(opts.Lookup)),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	opts.Lookup = slices.Clone(opts.Lookup)
+	made := map[dkstore.BranchName]bool{}
+	for _, b := range append(append(slices.Clone(opts.Lookup), opts.Defaults), opts.State) {
+		if b == "" || made[b] {
+			continue
+		}
+		made[b] = true
+		if err := r.ensureBranch(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.startWatches(ctx); err != nil {
+		return nil, err
+	}
+	schema, err := declare(ctx, r, SchemaKey, 1, intCodec, false)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.schema = schema
+	return r, nil
+}
+
+// ensureBranch makes branch b, with an empty file BranchCreated, if it has
+// no head.
+func (r *Record) ensureBranch(ctx context.Context, b dkstore.BranchName) error {
+	br, err := r.store.Branch(b)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	head, err := br.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("record: branch %s: %w", b, err)
+	}
+	if !head.IsZero() {
+		return nil
+	}
+	return r.commit(ctx, b, "Creating branch", func(tx dkstore.Transaction) error {
+		return tx.WriteFile(ctx, BranchCreated, nil, dkstore.KindFile)
+	})
+}
+
+// startWatches watches Dir in every lookup branch: the first value of each
+// is taken here, so that every later change is seen, and a goroutine per
+// watch follows the rest.
+func (r *Record) startWatches(ctx context.Context) error {
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r.stop = stop
+	for i, b := range r.opts.Lookup {
+		br, err := r.store.Branch(b)
+		if err == nil {
+			var w dkstore.Watch[dkstore.Object]
+			w, err = br.WatchPath(ctx, r.opts.Dir)
+			if err == nil {
+				r.watch = append(r.watch, w)
+				r.seen[i], err = w.Next(ctx)
+			}
+		}
+		if err != nil {
+			r.Close()
+			return fmt.Errorf("record: watch %s in %s: %w", r.opts.Dir, b, err)
+		}
+	}
+	for i, w := range r.watch {
+		r.wg.Add(1)
+		go r.follow(wctx, i, w)
+	}
+	return nil
+}
+
+// follow records each new object of watch w, lookup branch i, until the
+// watch ends.
+func (r *Record) follow(ctx context.Context, i int, w dkstore.Watch[dkstore.Object]) {
+	defer r.wg.Done()
+	for {
+		obj, err := w.Next(ctx)
+		r.mu.Lock()
+		if err != nil {
+			if !r.closed && r.watchErr == nil {
+				r.watchErr = fmt.Errorf("record: watch %s in %s: %w", r.opts.Dir, r.opts.Lookup[i], err)
+				r.broadcastLocked()
+			}
+			r.mu.Unlock()
+			return
+		}
+		if obj != r.seen[i] {
+			r.seen[i] = obj
+			r.pending = true
+			r.broadcastLocked()
+			r.log.Debug("record: lookup branch changed", "branch", r.opts.Lookup[i], "dir", r.opts.Dir.String(), "object", obj.String())
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *Record) broadcastLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Close stops watching the lookup branches. Blocked and later Waits return
+// an error that wraps dkstore.ErrClosed; fields keep their last values.
+// Closing twice is not an error.
+func (r *Record) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.broadcastLocked()
+	r.mu.Unlock()
+	if r.stop != nil {
+		r.stop()
+	}
+	var errs []error
+	for _, w := range r.watch {
+		if err := w.Close(); err != nil && !errors.Is(err, dkstore.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	r.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Version returns the record's current version.
+func (r *Record) Version() Version {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.version
+}
+
+// SchemaVersion returns the record's schema version: the value of the
+// field SchemaKey (1 until an Upgrade).
+func (r *Record) SchemaVersion() int {
+	v, _ := r.schema.Get()
+	return v
+}
+
+// Options returns the options the record was opened with.
+func (r *Record) Options() Options {
+	o := r.opts
+	o.Lookup = slices.Clone(o.Lookup)
+	return o
+}
+
+// Seal evaluates every field now, from the heads of the lookup branches,
+// and writes the state branch. Call it once the fields are declared.
+func (r *Record) Seal(ctx context.Context) error {
+	_, err := r.evaluate(ctx, true)
+	return err
+}
+
+// Wait blocks until the value of at least one field changes, re-evaluates
+// the fields and returns the new version. It is WaitAfter(ctx, r.Version()).
+func (r *Record) Wait(ctx context.Context) (Version, error) {
+	return r.WaitAfter(ctx, r.Version())
+}
+
+// WaitAfter blocks until the record's version is above v, and returns it.
+// A change in a lookup branch is evaluated by whichever waiting goroutine
+// notices it first. Errors: ctx's, one wrapping dkstore.ErrClosed after
+// Close, or a watch's failure.
+func (r *Record) WaitAfter(ctx context.Context, v Version) (Version, error) {
+	for {
+		r.mu.RLock()
+		cur, pending, closed, werr, ch := r.version, r.pending, r.closed, r.watchErr, r.changed
+		r.mu.RUnlock()
+		switch {
+		case cur > v:
+			return cur, nil
+		case closed:
+			return cur, fmt.Errorf("record: wait: %w", dkstore.ErrClosed)
+		case pending:
+			if _, err := r.evaluate(ctx, false); err != nil {
+				return cur, err
+			}
+			continue
+		case werr != nil:
+			return cur, werr
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return cur, ctx.Err()
+		}
+	}
+}
+
+// trees returns the tree of each lookup branch's head, nil for a branch
+// without one.
+func (r *Record) trees(ctx context.Context) ([]dkstore.Tree, error) {
+	out := make([]dkstore.Tree, len(r.opts.Lookup))
+	for i, b := range r.opts.Lookup {
+		br, err := r.store.Branch(b)
+		if err != nil {
+			return nil, err
+		}
+		head, err := br.Head(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("record: head of %s: %w", b, err)
+		}
+		if head.IsZero() {
+			continue
+		}
+		c, err := r.store.Commit(ctx, head)
+		if err != nil {
+			return nil, fmt.Errorf("record: commit %s of %s: %w", head, b, err)
+		}
+		if out[i], err = r.store.Tree(ctx, c.Tree); err != nil {
+			return nil, fmt.Errorf("record: tree of %s: %w", b, err)
+		}
+	}
+	return out, nil
+}
+
+// path returns the path of key in a branch.
+func (r *Record) path(key dkstore.Path) dkstore.Path {
+	if r.opts.Dir == dkstore.Root {
+		return key
+	}
+	return r.opts.Dir + "/" + key
+}
+
+// lookup returns the content of key in the first tree that has it as a
+// file; found is false if none has.
+func (r *Record) lookup(ctx context.Context, trees []dkstore.Tree, key dkstore.Path) (raw []byte, found bool, err error) {
+	p := r.path(key)
+	for i, t := range trees {
+		if t == nil {
+			continue
+		}
+		data, err := t.ReadFile(ctx, p)
+		switch {
+		case err == nil:
+			return data, true, nil
+		case errors.Is(err, dkstore.ErrIsDir):
+			r.log.Warn("record: a directory where a value is expected; ignored", "branch", r.opts.Lookup[i], "path", string(p))
+		case errors.Is(err, dkstore.ErrNotExist), errors.Is(err, dkstore.ErrNotDir):
+		default:
+			return nil, false, fmt.Errorf("record: read %s in %s: %w", p, r.opts.Lookup[i], err)
+		}
+	}
+	return nil, false, nil
+}
+
+// evaluate reads every field from the heads of the lookup branches and
+// installs the values, making a new version if one changed. It writes
+// the state branch if a value changed or if seal is true. Unless seal is
+// true it does nothing when no change is pending.
+func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err error) {
+	r.evalMu.Lock()
+	defer r.evalMu.Unlock()
+	r.mu.Lock()
+	if !seal && !r.pending {
+		r.mu.Unlock()
+		return false, nil
+	}
+	r.pending = false
+	fields := slices.Clone(r.fields)
+	r.mu.Unlock()
+	defer func() {
+		if err != nil { // try again at the next Wait
+			r.mu.Lock()
+			r.pending = true
+			r.mu.Unlock()
+		}
+	}()
+
+	trees, err := r.trees(ctx)
+	if err != nil {
+		return false, err
+	}
+	installs := make([]func(Version) bool, len(fields))
+	for i, f := range fields {
+		raw, found, err := r.lookup(ctx, trees, f.key())
+		if err != nil {
+			return false, err
+		}
+		installs[i] = f.resolve(raw, found)
+	}
+	r.mu.Lock()
+	next := r.version + 1
+	for _, install := range installs {
+		if install(next) {
+			changed = true
+		}
+	}
+	if changed {
+		r.version = next
+		r.broadcastLocked()
+	}
+	r.mu.Unlock()
+	if changed {
+		r.log.Debug("record: new version", "version", next)
+	}
+	if changed || seal {
+		return changed, r.writeState(ctx, fields)
+	}
+	return changed, nil
+}
+
+// writeState mirrors the effective values of fields into the state branch.
+func (r *Record) writeState(ctx context.Context, fields []field) error {
+	if r.opts.State == "" {
+		return nil
+	}
+	type value struct {
+		p    dkstore.Path
+		text string
+		set  bool
+	}
+	values := make([]value, len(fields))
+	r.mu.RLock()
+	for i, f := range fields {
+		text, set := f.effective()
+		values[i] = value{r.path(f.key()), text, set}
+	}
+	r.mu.RUnlock()
+	return r.commit(ctx, r.opts.State, "Updating state branch", func(tx dkstore.Transaction) error {
+		for _, v := range values {
+			if err := put(ctx, tx, v.p, v.text, v.set); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// put writes text at p in tx, or removes p if set is false.
+func put(ctx context.Context, tx dkstore.Transaction, p dkstore.Path, text string, set bool) error {
+	if set {
+		return tx.WriteFile(ctx, p, []byte(text), dkstore.KindFile)
+	}
+	if err := tx.Remove(ctx, p); err != nil && !errors.Is(err, dkstore.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// commitAttempts bounds the retries of a commit that conflicts with a
+// concurrent one.
+const commitAttempts = 3
+
+// commit applies edit in a transaction on branch b and commits it with
+// msg; a commit that would change nothing is skipped. A conflict with a
+// concurrent commit is retried from the new head.
+func (r *Record) commit(ctx context.Context, b dkstore.BranchName, msg string, edit func(dkstore.Transaction) error) error {
+	br, err := r.store.Branch(b)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		tx, err := br.Transaction(ctx, dkstore.TxOptions{SkipIfEmpty: true})
+		if err != nil {
+			return fmt.Errorf("record: transaction on %s: %w", b, err)
+		}
+		if err := edit(tx); err != nil {
+			tx.Abort(ctx)
+			return fmt.Errorf("record: %s: %w", b, err)
+		}
+		_, err = tx.Commit(ctx, msg)
+		if err == nil {
+			return nil
+		}
+		tx.Abort(ctx)
+		if !errors.Is(err, dkstore.ErrConflict) || attempt == commitAttempts {
+			return fmt.Errorf("record: commit to %s: %w", b, err)
+		}
+	}
+}
+
+// Upgrade moves the record to schemaVersion if that is above its current
+// schema version: it writes every declared field's default (removing the
+// keys whose default is nil) and the new schema version into the defaults
+// branch in one commit "Upgrade to schema version N", then evaluates the
+// fields. Values set in higher-priority branches stay: a program that
+// must migrate them does so when Upgrade reports that it ran.
+func (r *Record) Upgrade(ctx context.Context, schemaVersion int) (upgraded bool, err error) {
+	r.upgradeMu.Lock()
+	defer r.upgradeMu.Unlock()
+	if cur := r.SchemaVersion(); schemaVersion <= cur {
+		r.log.Debug("record: no schema upgrade needed", "version", schemaVersion, "current", cur)
+		return false, nil
+	}
+	r.log.Info("record: schema upgrade", "version", schemaVersion)
+	r.mu.Lock()
+	r.schema.def = schemaVersion
+	fields := slices.Clone(r.fields)
+	r.mu.Unlock()
+	err = r.commit(ctx, r.opts.Defaults, "Upgrade to schema version "+strconv.Itoa(schemaVersion), func(tx dkstore.Transaction) error {
+		for _, f := range fields {
+			r.mu.RLock()
+			text, set := f.defaultText()
+			r.mu.RUnlock()
+			if err := put(ctx, tx, r.path(f.key()), text, set); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if _, err := r.evaluate(ctx, true); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// An Assignment is a value for a field, for SetMultiple: Field.To makes
+// one.
+type Assignment struct {
+	f    field
+	rec  *Record
+	text string
+	set  bool
+}
+
+// SetMultiple writes the values of assignments into the first lookup
+// branch in one commit with message description. The fields see them at
+// the next Wait or Seal.
+func (r *Record) SetMultiple(ctx context.Context, description string, assignments ...Assignment) error {
+	for _, a := range assignments {
+		if a.rec != r {
+			return fmt.Errorf("record: set: %w: an assignment for another record (or none)", dkstore.ErrInvalid)
+		}
+	}
+	if len(assignments) == 0 {
+		return nil
+	}
+	return r.commit(ctx, r.opts.Lookup[0], description, func(tx dkstore.Transaction) error {
+		for _, a := range assignments {
+			if err := put(ctx, tx, r.path(a.f.key()), a.text, a.set); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
