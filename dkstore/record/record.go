@@ -65,6 +65,7 @@ type Record struct {
 	version  Version
 	seen     []dkstore.Object // the latest object at Dir in each lookup branch
 	pending  bool             // seen changed since the last evaluation started
+	stale    bool             // the state branch misses a change (a write failed)
 	changed  chan struct{}    // closed (and replaced) when seen, pending or version change
 	watchErr error
 	closed   bool
@@ -97,6 +98,7 @@ func New(ctx context.Context, s dkstore.Store, opts Options) (*Record, error) {
 	if err := opts.Dir.Valid(); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
+	opts.Lookup = slices.Clone(opts.Lookup)
 	r := &Record{
 		store:   s,
 		opts:    opts,
@@ -108,7 +110,6 @@ func New(ctx context.Context, s dkstore.Store, opts Options) (*Record, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
-	opts.Lookup = slices.Clone(opts.Lookup)
 	made := map[dkstore.BranchName]bool{}
 	for _, b := range append(append(slices.Clone(opts.Lookup), opts.Defaults), opts.State) {
 		if b == "" || made[b] {
@@ -398,15 +399,23 @@ func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err err
 	}
 	if changed {
 		r.version = next
+		r.stale = true
 		r.broadcastLocked()
 	}
+	stale := r.stale
 	r.mu.Unlock()
 	if changed {
 		r.log.Debug("record: new version", "version", next)
 	}
-	if changed || seal {
-		return changed, r.writeState(ctx, fields)
+	if !stale && !seal {
+		return changed, nil
 	}
+	if err := r.writeState(ctx, fields); err != nil {
+		return changed, err
+	}
+	r.mu.Lock()
+	r.stale = false
+	r.mu.Unlock()
 	return changed, nil
 }
 

@@ -3,6 +3,7 @@ package record_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -480,5 +481,63 @@ func TestErrors(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Errorf("second Close() = %v", err)
+	}
+}
+
+// flakyStore fails the transactions on one branch while fail is set.
+type flakyStore struct {
+	dkstore.Store
+	branch dkstore.BranchName
+	fail   atomic.Bool
+}
+
+type flakyBranch struct {
+	dkstore.Branch
+	s *flakyStore
+}
+
+func (s *flakyStore) Branch(name dkstore.BranchName) (dkstore.Branch, error) {
+	b, err := s.Store.Branch(name)
+	if err != nil || name != s.branch {
+		return b, err
+	}
+	return flakyBranch{b, s}, nil
+}
+
+func (b flakyBranch) Transaction(ctx context.Context, opts dkstore.TxOptions) (dkstore.Transaction, error) {
+	if b.s.fail.Load() {
+		return nil, errors.New("injected failure")
+	}
+	return b.Branch.Transaction(ctx, opts)
+}
+
+// TestStateWriteFailure: a change whose state write fails is written to
+// the state branch by the next Wait, though no value changes then.
+func TestStateWriteFailure(t *testing.T) {
+	mem := dkstore.NewMemory(dkstore.Options{})
+	defer mem.Close()
+	s := &flakyStore{Store: mem, branch: "state"}
+	r := open(t, s, testOptions)
+	n := intField(t, r, "n", 1)
+	seal(t, r)
+
+	s.fail.Store(true)
+	write(t, mem, "master", map[string]string{"tests/n": "2"})
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	if _, err := r.Wait(ctx); err == nil {
+		t.Fatal("Wait() succeeded though the state branch cannot be written")
+	}
+	if got, _ := n.Get(); got != 2 {
+		t.Errorf("n = %d, want 2", got)
+	}
+	s.fail.Store(false)
+	short, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := r.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait() with nothing new = %v, want DeadlineExceeded", err)
+	}
+	if got, _ := read(t, mem, "state", "tests/n"); got != "2" {
+		t.Errorf("state: n = %q after the failure, want 2", got)
 	}
 }
