@@ -1,0 +1,117 @@
+package record_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dkgo/datakit/dkstore"
+)
+
+// TestWaitIgnoresNoise: commits that change no field's value (outside the
+// record's directory, a key no field has, the same value in other bytes)
+// neither end Wait nor make a version; the next real change makes exactly
+// one.
+func TestWaitIgnoresNoise(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s stores) {
+		r := open(t, s.rec, testOptions)
+		n := intField(t, r, "n", 1)
+		flag := boolField(t, r, "flag", false)
+		seal(t, r)
+		v0 := r.Version()
+		write(t, s.other, "master", map[string]string{"elsewhere/n": "5"})
+		write(t, s.other, "master", map[string]string{"tests/unknown": "5"})
+		write(t, s.other, "master", map[string]string{"tests/n": " 1\n", "tests/flag": "F"})
+		write(t, s.other, "defaults", map[string]string{"tests/other": "x"})
+		write(t, s.other, "master", map[string]string{"tests/flag": "yes"}) // does not parse: the default
+		// The noise reaches the watches within the short wait on an idle
+		// machine (on a busy one this part may test less, but never fails).
+		short, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		if v, err := r.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait() after noise = %d, %v; want DeadlineExceeded", v, err)
+		}
+		write(t, s.other, "master", map[string]string{"tests/n": "2"})
+		v := wait(t, r)
+		if v != v0+1 {
+			t.Errorf("Wait() = version %d, want %d: one change", v, v0+1)
+		}
+		if got, nv := n.Get(); got != 2 || nv != v {
+			t.Errorf("n = %d at version %d, want 2 at %d", got, nv, v)
+		}
+		if flag.HasChanged(v0) {
+			t.Error("flag changed")
+		}
+	})
+}
+
+// TestWaitAfter: WaitAfter returns at once for a version the record has
+// passed, so that a change between a Get and the wait is not missed.
+func TestWaitAfter(t *testing.T) {
+	s := dkstore.NewMemory(dkstore.Options{})
+	defer s.Close()
+	r := open(t, s, testOptions)
+	n := intField(t, r, "n", 1)
+	_, v := n.Get()
+	write(t, s, "master", map[string]string{"tests/n": "2"})
+	wait(t, r) // another goroutine's Wait evaluates the change
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	got, err := r.WaitAfter(ctx, v)
+	if err != nil || got <= v {
+		t.Fatalf("WaitAfter(%d) = %d, %v; want a later version at once", v, got, err)
+	}
+	if !n.HasChanged(v) {
+		t.Error("n has not changed")
+	}
+}
+
+// TestGitCommandReachesWait: a commit made by the git command in an
+// on-disk store, beside the program, reaches the program's Wait.
+func TestGitCommandReachesWait(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	s, err := dkstore.Open(dir, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := open(t, s, testOptions)
+	n := intField(t, r, "n", 1)
+	seal(t, r)
+	_, v := n.Get()
+
+	gitDir := dir + "/.git"
+	env := append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull, "HOME="+t.TempDir(),
+		"GIT_INDEX_FILE="+t.TempDir()+"/index", "GIT_AUTHOR_NAME=me", "GIT_AUTHOR_EMAIL=me@example.com",
+		"GIT_COMMITTER_NAME=me", "GIT_COMMITTER_EMAIL=me@example.com")
+	git := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"--git-dir", gitDir}, args...)...)
+		cmd.Env = env
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("git %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	old := git("", "rev-parse", "refs/heads/master")
+	git("", "read-tree", "refs/heads/master")
+	blob := git("3\n", "hash-object", "-w", "--stdin")
+	git("", "update-index", "--add", "--cacheinfo", "100644,"+blob+",tests/n")
+	tree := git("", "write-tree")
+	commit := git("", "commit-tree", tree, "-p", old, "-m", "set n with git")
+	git("", "update-ref", "refs/heads/master", commit, old)
+
+	got := wait(t, r)
+	if x, xv := n.Get(); x != 3 || xv != got || xv <= v {
+		t.Errorf("n = %d at version %d after git's commit, want 3 at %d", x, xv, got)
+	}
+}
