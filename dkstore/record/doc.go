@@ -27,12 +27,15 @@
 // Every evaluation that changes at least one field's value makes a new
 // Version; a field remembers the version of its last change, so
 // HasChanged(v) tells whether its value changed since a Get that returned
-// v. Wait blocks until a field's value changes: each lookup branch's
-// directory is watched, and a change there (a commit by this program,
-// another one, a shell through a 9P or FUSE mount, git push) re-evaluates
-// the fields. A change that leaves every value as it was (a key no field
+// v. Wait blocks until a field's value changes: the head of each lookup
+// branch is watched, and a commit there (by this program, another one, a
+// shell through a 9P or FUSE mount, git push) re-evaluates the fields
+// from the heads the watches returned (never from newer ones, which a
+// lagging watch would then have nothing to report about). A commit that
+// leaves every value as it was (elsewhere in the branch, a key no field
 // has, an unparsable value, a value shadowed by a higher-priority branch)
-// does not end Wait.
+// does not end Wait. Seal, Upgrade and declarations first wait for the
+// watches to catch up with the branches' current heads.
 //
 // Set and SetMultiple write values into the first lookup branch, the
 // highest priority, in one commit; the fields see them at the next Wait or

@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,11 +18,12 @@ type Field[T any] struct {
 	c   codec[T]
 
 	// Guarded by rec.mu.
-	def     T
-	value   T
-	text    string // value as the state branch shows it
-	set     bool   // false: no value (a nil *string)
-	version Version
+	def       T
+	value     T
+	text      string // value as the state branch shows it
+	set       bool   // false: no value (a nil *string)
+	version   Version
+	evaluated bool // false until the first evaluation
 }
 
 // field is what a record needs of a Field of any type.
@@ -30,8 +32,11 @@ type field interface {
 	// resolve computes the value from the raw content of the key in the
 	// first lookup branch that has it (found false: none has) and returns
 	// a function that installs it, with rec.mu held for writing, and
-	// reports whether the value changed.
-	resolve(raw []byte, found bool) func(Version) bool
+	// reports whether the value changed: next is the version of a
+	// change, cur the record's version.
+	resolve(raw []byte, found bool) func(next, cur Version) bool
+	// isNew reports whether the field was never evaluated (rec.mu held).
+	isNew() bool
 	// effective and defaultText give the value and the default as text
 	// (set false: none); rec.mu is held.
 	effective() (text string, set bool)
@@ -133,7 +138,8 @@ func (r *Record) BoolField(ctx context.Context, key string, def bool) (*Field[bo
 
 // declare makes the field key of r: it writes the default into the
 // defaults branch (unless overwrite is false and a value is there
-// already), evaluates the field and adds it to the record.
+// already), waits for the lookup branches' watches to see it, and adds
+// the field to the record, evaluated.
 func declare[T any](ctx context.Context, r *Record, key string, def T, c codec[T], overwrite bool) (*Field[T], error) {
 	k, err := parseKey(key)
 	if err != nil {
@@ -142,11 +148,12 @@ func declare[T any](ctx context.Context, r *Record, key string, def T, c codec[T
 	if text, set := c.format(def); set {
 		def, _ = c.parse(text) // trimmed, as a value read back would be
 	}
-	r.evalMu.Lock()
-	defer r.evalMu.Unlock()
-	r.mu.RLock()
+	r.mu.Lock()
 	closed, dup := r.closed, r.keys[k]
-	r.mu.RUnlock()
+	if !closed && !dup {
+		r.keys[k] = true
+	}
+	r.mu.Unlock()
 	switch {
 	case closed:
 		return nil, fmt.Errorf("record: field %q: %w", key, dkstore.ErrClosed)
@@ -154,9 +161,21 @@ func declare[T any](ctx context.Context, r *Record, key string, def T, c codec[T
 		return nil, fmt.Errorf("record: field %q: %w: declared twice", key, dkstore.ErrExist)
 	}
 	f := &Field[T]{rec: r, k: k, c: c, def: def}
-	p := r.path(k)
-	text, set := c.format(def)
-	err = r.commit(ctx, r.opts.Defaults, "fill-in default for "+string(p), func(tx dkstore.Transaction) error {
+	if err := f.declare(ctx, overwrite); err != nil {
+		r.mu.Lock()
+		delete(r.keys, k)
+		r.fields = slices.DeleteFunc(r.fields, func(x field) bool { return x == field(f) })
+		r.mu.Unlock()
+		return nil, fmt.Errorf("record: field %q: %w", key, err)
+	}
+	return f, nil
+}
+
+func (f *Field[T]) declare(ctx context.Context, overwrite bool) error {
+	r := f.rec
+	p := r.path(f.k)
+	text, set := f.c.format(f.def)
+	err := r.commit(ctx, r.opts.Defaults, "fill-in default for "+string(p), func(tx dkstore.Transaction) error {
 		if !overwrite {
 			if _, err := tx.Stat(ctx, p); err == nil {
 				return nil
@@ -165,29 +184,23 @@ func declare[T any](ctx context.Context, r *Record, key string, def T, c codec[T
 		return put(ctx, tx, p, text, set)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("record: field %q: default: %w", key, err)
+		return err
 	}
-	trees, err := r.trees(ctx)
-	if err != nil {
-		return nil, err
+	if err := r.sync(ctx); err != nil {
+		return err
 	}
-	raw, found, err := r.lookup(ctx, trees, k)
-	if err != nil {
-		return nil, err
-	}
-	install := f.resolve(raw, found)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	install(r.version)
-	f.version = r.version
 	r.fields = append(r.fields, f)
-	r.keys[k] = true
-	return f, nil
+	r.mu.Unlock()
+	_, err = r.evaluate(ctx, false)
+	return err
 }
 
 func (f *Field[T]) key() dkstore.Path { return f.k }
 
-func (f *Field[T]) resolve(raw []byte, found bool) func(Version) bool {
+func (f *Field[T]) isNew() bool { return !f.evaluated }
+
+func (f *Field[T]) resolve(raw []byte, found bool) func(next, cur Version) bool {
 	f.rec.mu.RLock()
 	v := f.def
 	f.rec.mu.RUnlock()
@@ -200,11 +213,15 @@ func (f *Field[T]) resolve(raw []byte, found bool) func(Version) bool {
 		}
 	}
 	text, set := f.c.format(v)
-	return func(ver Version) bool {
+	return func(next, cur Version) bool {
+		if !f.evaluated { // a new field: its first value is no change
+			f.value, f.text, f.set, f.version, f.evaluated = v, text, set, cur, true
+			return false
+		}
 		if text == f.text && set == f.set {
 			return false
 		}
-		f.value, f.text, f.set, f.version = v, text, set, ver
+		f.value, f.text, f.set, f.version = v, text, set, next
 		return true
 	}
 }

@@ -59,22 +59,27 @@ type Record struct {
 	evalMu    sync.Mutex
 	upgradeMu sync.Mutex
 
-	mu       sync.RWMutex
-	fields   []field
-	keys     map[dkstore.Path]bool
-	version  Version
-	seen     []dkstore.Object // the latest object at Dir in each lookup branch
-	pending  bool             // seen changed since the last evaluation started
-	stale    bool             // the state branch misses a change (a write failed)
-	changed  chan struct{}    // closed (and replaced) when seen, pending or version change
-	watchErr error
-	closed   bool
+	mu      sync.RWMutex
+	fields  []field
+	keys    map[dkstore.Path]bool
+	version Version
+	// seen holds the head each lookup branch's watch returned last, and
+	// reports counts them; evaluated holds the heads the fields were last
+	// evaluated from. Evaluating only from heads a watch returned makes
+	// sure that the watch reports any later difference.
+	seen      []dkstore.CommitID
+	reports   []uint64
+	evaluated []dkstore.CommitID
+	stale     bool          // the state branch misses a change (a write failed)
+	changed   chan struct{} // closed (and replaced) when seen, version or closed change
+	watchErr  error
+	closed    bool
 
 	schema *Field[int]
 
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
-	watch []dkstore.Watch[dkstore.Object]
+	watch []dkstore.Watch[dkstore.CommitID]
 }
 
 // New opens the record described by opts in store s: it makes the lookup,
@@ -105,7 +110,8 @@ func New(ctx context.Context, s dkstore.Store, opts Options) (*Record, error) {
 		log:     opts.Logger,
 		keys:    map[dkstore.Path]bool{},
 		changed: make(chan struct{}),
-		seen:    make([]dkstore.Object, len(opts.Lookup)),
+		seen:    make([]dkstore.CommitID, len(opts.Lookup)),
+		reports: make([]uint64, len(opts.Lookup)),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -151,17 +157,17 @@ func (r *Record) ensureBranch(ctx context.Context, b dkstore.BranchName) error {
 	})
 }
 
-// startWatches watches Dir in every lookup branch: the first value of each
-// is taken here, so that every later change is seen, and a goroutine per
-// watch follows the rest.
+// startWatches watches the head of every lookup branch: the first value
+// of each is taken here (the fields are first evaluated from these), and
+// a goroutine per watch follows the rest.
 func (r *Record) startWatches(ctx context.Context) error {
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop = stop
 	for i, b := range r.opts.Lookup {
 		br, err := r.store.Branch(b)
 		if err == nil {
-			var w dkstore.Watch[dkstore.Object]
-			w, err = br.WatchPath(ctx, r.opts.Dir)
+			var w dkstore.Watch[dkstore.CommitID]
+			w, err = br.WatchHead(ctx)
 			if err == nil {
 				r.watch = append(r.watch, w)
 				r.seen[i], err = w.Next(ctx)
@@ -169,9 +175,10 @@ func (r *Record) startWatches(ctx context.Context) error {
 		}
 		if err != nil {
 			r.Close()
-			return fmt.Errorf("record: watch %s in %s: %w", r.opts.Dir, b, err)
+			return fmt.Errorf("record: watch %s: %w", b, err)
 		}
 	}
+	r.evaluated = slices.Clone(r.seen)
 	for i, w := range r.watch {
 		r.wg.Add(1)
 		go r.follow(wctx, i, w)
@@ -179,26 +186,26 @@ func (r *Record) startWatches(ctx context.Context) error {
 	return nil
 }
 
-// follow records each new object of watch w, lookup branch i, until the
-// watch ends.
-func (r *Record) follow(ctx context.Context, i int, w dkstore.Watch[dkstore.Object]) {
+// follow records each new head that watch w of lookup branch i returns,
+// until the watch ends.
+func (r *Record) follow(ctx context.Context, i int, w dkstore.Watch[dkstore.CommitID]) {
 	defer r.wg.Done()
 	for {
-		obj, err := w.Next(ctx)
+		head, err := w.Next(ctx)
 		r.mu.Lock()
 		if err != nil {
 			if !r.closed && r.watchErr == nil {
-				r.watchErr = fmt.Errorf("record: watch %s in %s: %w", r.opts.Dir, r.opts.Lookup[i], err)
+				r.watchErr = fmt.Errorf("record: watch %s: %w", r.opts.Lookup[i], err)
 				r.broadcastLocked()
 			}
 			r.mu.Unlock()
 			return
 		}
-		if obj != r.seen[i] {
-			r.seen[i] = obj
-			r.pending = true
+		if head != r.seen[i] {
+			r.seen[i] = head
+			r.reports[i]++
 			r.broadcastLocked()
-			r.log.Debug("record: lookup branch changed", "branch", r.opts.Lookup[i], "dir", r.opts.Dir.String(), "object", obj.String())
+			r.log.Debug("record: lookup branch moved", "branch", r.opts.Lookup[i], "head", head.String())
 		}
 		r.mu.Unlock()
 	}
@@ -258,9 +265,67 @@ func (r *Record) Options() Options {
 // Seal evaluates every field now, from the heads of the lookup branches,
 // and writes the state branch. Call it once the fields are declared.
 func (r *Record) Seal(ctx context.Context) error {
+	if err := r.sync(ctx); err != nil {
+		return err
+	}
 	_, err := r.evaluate(ctx, true)
 	return err
 }
+
+// sync waits until each lookup branch's watch has returned the branch's
+// current head. A branch that keeps moving is read again a few times,
+// then any later report is taken.
+func (r *Record) sync(ctx context.Context) error {
+	heads := make([]dkstore.CommitID, len(r.opts.Lookup))
+	for attempt := 1; ; attempt++ {
+		r.mu.RLock()
+		start := slices.Clone(r.reports)
+		r.mu.RUnlock()
+		for i, b := range r.opts.Lookup {
+			br, err := r.store.Branch(b)
+			if err != nil {
+				return fmt.Errorf("record: %w", err)
+			}
+			if heads[i], err = br.Head(ctx); err != nil {
+				return fmt.Errorf("record: head of %s: %w", b, err)
+			}
+		}
+		for again := false; !again; {
+			r.mu.RLock()
+			done, moved := true, false
+			for i := range heads {
+				if r.seen[i] != heads[i] {
+					done = false
+					moved = moved || r.reports[i] != start[i]
+				}
+			}
+			closed, werr, ch := r.closed, r.watchErr, r.changed
+			r.mu.RUnlock()
+			switch {
+			case done:
+				return nil
+			case moved && attempt == syncAttempts:
+				return nil
+			case moved:
+				again = true
+				continue
+			case closed:
+				return fmt.Errorf("record: %w", dkstore.ErrClosed)
+			case werr != nil:
+				return werr
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// syncAttempts bounds the times sync reads the heads of branches that
+// keep moving.
+const syncAttempts = 3
 
 // Wait blocks until the value of at least one field changes, re-evaluates
 // the fields and returns the new version. It is WaitAfter(ctx, r.Version()).
@@ -275,7 +340,7 @@ func (r *Record) Wait(ctx context.Context) (Version, error) {
 func (r *Record) WaitAfter(ctx context.Context, v Version) (Version, error) {
 	for {
 		r.mu.RLock()
-		cur, pending, closed, werr, ch := r.version, r.pending, r.closed, r.watchErr, r.changed
+		cur, pending, closed, werr, ch := r.version, r.stale || !slices.Equal(r.seen, r.evaluated), r.closed, r.watchErr, r.changed
 		r.mu.RUnlock()
 		switch {
 		case cur > v:
@@ -298,19 +363,12 @@ func (r *Record) WaitAfter(ctx context.Context, v Version) (Version, error) {
 	}
 }
 
-// trees returns the tree of each lookup branch's head, nil for a branch
-// without one.
-func (r *Record) trees(ctx context.Context) ([]dkstore.Tree, error) {
+// trees returns the tree of each lookup branch's head in heads, nil for a
+// branch without one.
+func (r *Record) trees(ctx context.Context, heads []dkstore.CommitID) ([]dkstore.Tree, error) {
 	out := make([]dkstore.Tree, len(r.opts.Lookup))
 	for i, b := range r.opts.Lookup {
-		br, err := r.store.Branch(b)
-		if err != nil {
-			return nil, err
-		}
-		head, err := br.Head(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("record: head of %s: %w", b, err)
-		}
+		head := heads[i]
 		if head.IsZero() {
 			continue
 		}
@@ -355,34 +413,30 @@ func (r *Record) lookup(ctx context.Context, trees []dkstore.Tree, key dkstore.P
 	return nil, false, nil
 }
 
-// evaluate reads every field from the heads of the lookup branches and
-// installs the values, making a new version if one changed. It writes
-// the state branch if a value changed or if seal is true. Unless seal is
-// true it does nothing when no change is pending.
+// evaluate reads every field from the heads the watches returned last
+// and installs the values, making a new version if one changed. It writes
+// the state branch if a value changed (now or at an evaluation whose write
+// failed) or if seal is true. Unless seal is true it does nothing when the
+// heads are those of the last evaluation.
 func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err error) {
 	r.evalMu.Lock()
 	defer r.evalMu.Unlock()
-	r.mu.Lock()
-	if !seal && !r.pending {
-		r.mu.Unlock()
+	r.mu.RLock()
+	heads := slices.Clone(r.seen)
+	same := slices.Equal(heads, r.evaluated) && !r.stale
+	fields := slices.Clone(r.fields)
+	for _, f := range fields {
+		same = same && !f.isNew()
+	}
+	r.mu.RUnlock()
+	if same && !seal {
 		return false, nil
 	}
-	r.pending = false
-	fields := slices.Clone(r.fields)
-	r.mu.Unlock()
-	defer func() {
-		if err != nil { // try again at the next Wait
-			r.mu.Lock()
-			r.pending = true
-			r.mu.Unlock()
-		}
-	}()
-
-	trees, err := r.trees(ctx)
+	trees, err := r.trees(ctx, heads)
 	if err != nil {
 		return false, err
 	}
-	installs := make([]func(Version) bool, len(fields))
+	installs := make([]func(next, cur Version) bool, len(fields))
 	for i, f := range fields {
 		raw, found, err := r.lookup(ctx, trees, f.key())
 		if err != nil {
@@ -393,10 +447,11 @@ func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err err
 	r.mu.Lock()
 	next := r.version + 1
 	for _, install := range installs {
-		if install(next) {
+		if install(next, r.version) {
 			changed = true
 		}
 	}
+	r.evaluated = heads
 	if changed {
 		r.version = next
 		r.stale = true
@@ -521,7 +576,7 @@ func (r *Record) Upgrade(ctx context.Context, schemaVersion int) (upgraded bool,
 	if err != nil {
 		return false, err
 	}
-	if _, err := r.evaluate(ctx, true); err != nil {
+	if err := r.Seal(ctx); err != nil {
 		return true, err
 	}
 	return true, nil

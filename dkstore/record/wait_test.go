@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/dkstore/record"
 )
 
 // TestWaitIgnoresNoise: commits that change no field's value (outside the
@@ -113,5 +115,128 @@ func TestGitCommandReachesWait(t *testing.T) {
 	got := wait(t, r)
 	if x, xv := n.Get(); x != 3 || xv != got || xv <= v {
 		t.Errorf("n = %d at version %d after git's commit, want 3 at %d", x, xv, got)
+	}
+}
+
+// TestNoLostUpdate: a value that goes back and forth while other branches
+// move is never lost. (Evaluating from heads the watches had not returned
+// yet lost the way back: a watch that lagged behind a change and its
+// undoing had nothing new to report.)
+func TestNoLostUpdate(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s stores) {
+		r := open(t, s.rec, record.Options{
+			Lookup:   []dkstore.BranchName{"user", "defaults"},
+			Defaults: "defaults",
+			Dir:      "app",
+		})
+		mode := stringField(t, r, "mode", "fast")
+		until := func(want string) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			for {
+				v := r.Version()
+				if got, _ := mode.Get(); got == want {
+					return
+				}
+				if _, err := r.WaitAfter(ctx, v); err != nil {
+					got, _ := mode.Get()
+					t.Fatalf("waiting for mode %q (it is %q): %v", want, got, err)
+				}
+			}
+		}
+		for i := range 30 {
+			write(t, s.other, "defaults", map[string]string{"app/noise": strconv.Itoa(i)})
+			write(t, s.other, "user", map[string]string{"app/mode": "turbo"})
+			until("turbo")
+			write(t, s.other, "defaults", map[string]string{"app/noise2": strconv.Itoa(i)})
+			write(t, s.other, "user", map[string]string{"app/mode": ""})
+			until("fast")
+		}
+	})
+}
+
+// laggingStore holds back the watches of one branch until release is
+// closed: a watch that lags behind the branch, as one does on a busy
+// machine.
+type laggingStore struct {
+	dkstore.Store
+	branch  dkstore.BranchName
+	release chan struct{}
+}
+
+type laggingBranch struct {
+	dkstore.Branch
+	s *laggingStore
+}
+
+type laggingWatch[T any] struct {
+	dkstore.Watch[T]
+	s     *laggingStore
+	first bool
+}
+
+func (s *laggingStore) Branch(name dkstore.BranchName) (dkstore.Branch, error) {
+	b, err := s.Store.Branch(name)
+	if err != nil || name != s.branch {
+		return b, err
+	}
+	return laggingBranch{b, s}, nil
+}
+
+func (b laggingBranch) WatchHead(ctx context.Context) (dkstore.Watch[dkstore.CommitID], error) {
+	w, err := b.Branch.WatchHead(ctx)
+	return &laggingWatch[dkstore.CommitID]{w, b.s, true}, err
+}
+
+func (b laggingBranch) WatchPath(ctx context.Context, p dkstore.Path) (dkstore.Watch[dkstore.Object], error) {
+	w, err := b.Branch.WatchPath(ctx, p)
+	return &laggingWatch[dkstore.Object]{w, b.s, true}, err
+}
+
+// Next returns the first value at once, and holds back the later ones.
+func (w *laggingWatch[T]) Next(ctx context.Context) (T, error) {
+	if w.first {
+		w.first = false
+		return w.Watch.Next(ctx)
+	}
+	select {
+	case <-w.s.release:
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+	return w.Watch.Next(ctx)
+}
+
+// TestLaggingWatch: a change and its undoing, both made while the
+// branch's watch lags, leave the field at the undone value, even if other
+// branches' changes make evaluations meanwhile.
+func TestLaggingWatch(t *testing.T) {
+	mem := dkstore.NewMemory(dkstore.Options{})
+	defer mem.Close()
+	s := &laggingStore{Store: mem, branch: "user", release: make(chan struct{})}
+	r := open(t, s, record.Options{Lookup: []dkstore.BranchName{"user", "defaults"}, Defaults: "defaults", Dir: "app"})
+	mode := stringField(t, r, "mode", "fast")
+
+	write(t, mem, "user", map[string]string{"app/mode": "turbo"})
+	write(t, mem, "defaults", map[string]string{"app/noise": "1"})
+	short, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	r.Wait(short) // may see turbo, or nothing yet
+	write(t, mem, "user", map[string]string{"app/mode": ""})
+	close(s.release)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for {
+		v := r.Version()
+		got, _ := mode.Get()
+		if got == "fast" {
+			break
+		}
+		if _, err := r.WaitAfter(ctx, v); err != nil {
+			t.Fatalf("mode = %q with the branch back at fast: %v", got, err)
+		}
 	}
 }
