@@ -302,7 +302,8 @@ func TestSet(t *testing.T) {
 		if _, ok := read(t, s.other, "master", "tests/sub/opt"); ok {
 			t.Error("Set(nil) left the key in master")
 		}
-		wait(t, r)
+		// Two commits: a Wait may end at the first; Seal sees both.
+		seal(t, r)
 		if got, _ := ncpu.Get(); got != 6 {
 			t.Errorf("ncpu = %d, want 6", got)
 		}
