@@ -191,6 +191,7 @@ func (f *Field[T]) declare(ctx context.Context, overwrite bool) error {
 	}
 	r.mu.Lock()
 	r.fields = append(r.fields, f)
+	r.mirrored = false
 	r.mu.Unlock()
 	_, err = r.evaluate(ctx, false)
 	return err

@@ -32,14 +32,14 @@ type stores struct {
 // backends are the stores every behaviour test runs on.
 var backends = []struct {
 	name string
-	open func(t *testing.T) stores
+	open func(t testing.TB) stores
 }{
-	{"memory", func(t *testing.T) stores {
+	{"memory", func(t testing.TB) stores {
 		s := dkstore.NewMemory(dkstore.Options{})
 		t.Cleanup(func() { s.Close() })
 		return stores{s, s}
 	}},
-	{"disk", func(t *testing.T) stores {
+	{"disk", func(t testing.TB) stores {
 		s, err := dkstore.Open(t.TempDir(), dkstore.Options{})
 		if err != nil {
 			t.Fatalf("Open() = %v", err)
@@ -47,7 +47,7 @@ var backends = []struct {
 		t.Cleanup(func() { s.Close() })
 		return stores{s, s}
 	}},
-	{"9p", func(t *testing.T) stores {
+	{"9p", func(t testing.TB) stores {
 		url := serve(t, dkstore.NewMemory(dkstore.Options{}), "tcp")
 		return stores{dial(t, url), dial(t, url)}
 	}},
@@ -62,7 +62,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, s stores)) {
 
 // serve serves st over 9P on a new loopback listener ("tcp", or "unix")
 // until the test ends, then closes st, and returns the URL to dial.
-func serve(t *testing.T, st dkstore.Store, network string) string {
+func serve(t testing.TB, st dkstore.Store, network string) string {
 	t.Helper()
 	var (
 		ln  net.Listener
@@ -104,7 +104,7 @@ func serve(t *testing.T, st dkstore.Store, network string) string {
 }
 
 // dial dials url; the client closes when the test ends, before the server.
-func dial(t *testing.T, url string) *ninep.Client {
+func dial(t testing.TB, url string) *ninep.Client {
 	t.Helper()
 	c, err := ninep.Dial(t.Context(), url, ninep.ClientOptions{})
 	if err != nil {
@@ -128,7 +128,7 @@ var testOptions = record.Options{
 }
 
 // open opens a record on s with opts, closed when the test ends.
-func open(t *testing.T, s dkstore.Store, opts record.Options) *record.Record {
+func open(t testing.TB, s dkstore.Store, opts record.Options) *record.Record {
 	t.Helper()
 	r, err := record.New(t.Context(), s, opts)
 	if err != nil {
@@ -144,7 +144,7 @@ func open(t *testing.T, s dkstore.Store, opts record.Options) *record.Record {
 
 // write commits the files of kv (path → content; "" removes the path) to
 // branch b in one commit.
-func write(t *testing.T, s dkstore.Store, b dkstore.BranchName, kv map[string]string) dkstore.CommitID {
+func write(t testing.TB, s dkstore.Store, b dkstore.BranchName, kv map[string]string) dkstore.CommitID {
 	t.Helper()
 	ctx := t.Context()
 	br, err := s.Branch(b)
@@ -173,7 +173,7 @@ func write(t *testing.T, s dkstore.Store, b dkstore.BranchName, kv map[string]st
 }
 
 // read returns the content of p in branch b, and whether it is there.
-func read(t *testing.T, s dkstore.Store, b dkstore.BranchName, p string) (string, bool) {
+func read(t testing.TB, s dkstore.Store, b dkstore.BranchName, p string) (string, bool) {
 	t.Helper()
 	ctx := t.Context()
 	br, err := s.Branch(b)
@@ -203,7 +203,7 @@ func read(t *testing.T, s dkstore.Store, b dkstore.BranchName, p string) (string
 }
 
 // head returns the head of branch b.
-func head(t *testing.T, s dkstore.Store, b dkstore.BranchName) dkstore.CommitID {
+func head(t testing.TB, s dkstore.Store, b dkstore.BranchName) dkstore.CommitID {
 	t.Helper()
 	br, err := s.Branch(b)
 	if err != nil {
@@ -217,7 +217,7 @@ func head(t *testing.T, s dkstore.Store, b dkstore.BranchName) dkstore.CommitID 
 }
 
 // wait calls r.Wait with waitTimeout and fails the test on an error.
-func wait(t *testing.T, r *record.Record) record.Version {
+func wait(t testing.TB, r *record.Record) record.Version {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
@@ -230,7 +230,7 @@ func wait(t *testing.T, r *record.Record) record.Version {
 
 // declare helpers that fail the test on an error.
 
-func stringField(t *testing.T, r *record.Record, key, def string) *record.Field[string] {
+func stringField(t testing.TB, r *record.Record, key, def string) *record.Field[string] {
 	t.Helper()
 	f, err := r.StringField(t.Context(), key, def)
 	if err != nil {
@@ -239,7 +239,7 @@ func stringField(t *testing.T, r *record.Record, key, def string) *record.Field[
 	return f
 }
 
-func intField(t *testing.T, r *record.Record, key string, def int) *record.Field[int] {
+func intField(t testing.TB, r *record.Record, key string, def int) *record.Field[int] {
 	t.Helper()
 	f, err := r.IntField(t.Context(), key, def)
 	if err != nil {
@@ -248,7 +248,7 @@ func intField(t *testing.T, r *record.Record, key string, def int) *record.Field
 	return f
 }
 
-func boolField(t *testing.T, r *record.Record, key string, def bool) *record.Field[bool] {
+func boolField(t testing.TB, r *record.Record, key string, def bool) *record.Field[bool] {
 	t.Helper()
 	f, err := r.BoolField(t.Context(), key, def)
 	if err != nil {
@@ -257,7 +257,7 @@ func boolField(t *testing.T, r *record.Record, key string, def bool) *record.Fie
 	return f
 }
 
-func seal(t *testing.T, r *record.Record) {
+func seal(t testing.TB, r *record.Record) {
 	t.Helper()
 	if err := r.Seal(t.Context()); err != nil {
 		t.Fatalf("Seal() = %v", err)

@@ -71,6 +71,8 @@ type Record struct {
 	reports   []uint64
 	evaluated []dkstore.CommitID
 	stale     bool          // the state branch misses a change (a write failed)
+	mirrored  bool          // the state branch holds every field (written since the last declaration)
+	redo      bool          // a default changed: evaluate again
 	changed   chan struct{} // closed (and replaced) when seen, version or closed change
 	watchErr  error
 	closed    bool
@@ -416,20 +418,22 @@ func (r *Record) lookup(ctx context.Context, trees []dkstore.Tree, key dkstore.P
 // evaluate reads every field from the heads the watches returned last
 // and installs the values, making a new version if one changed. It writes
 // the state branch if a value changed (now or at an evaluation whose write
-// failed) or if seal is true. Unless seal is true it does nothing when the
-// heads are those of the last evaluation.
+// failed), or if seal is true and the state branch misses a field. It
+// does nothing when the values are those of the last evaluation: its
+// heads, no new field, no new default.
 func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err error) {
 	r.evalMu.Lock()
 	defer r.evalMu.Unlock()
 	r.mu.RLock()
 	heads := slices.Clone(r.seen)
-	same := slices.Equal(heads, r.evaluated) && !r.stale
+	fresh := slices.Equal(heads, r.evaluated) && !r.stale && !r.redo
 	fields := slices.Clone(r.fields)
 	for _, f := range fields {
-		same = same && !f.isNew()
+		fresh = fresh && !f.isNew()
 	}
+	mirrored := r.mirrored
 	r.mu.RUnlock()
-	if same && !seal {
+	if fresh && (!seal || mirrored) {
 		return false, nil
 	}
 	trees, err := r.trees(ctx, heads)
@@ -452,17 +456,18 @@ func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err err
 		}
 	}
 	r.evaluated = heads
+	r.redo = false
 	if changed {
 		r.version = next
 		r.stale = true
 		r.broadcastLocked()
 	}
-	stale := r.stale
+	write := r.stale || seal && !r.mirrored
 	r.mu.Unlock()
 	if changed {
 		r.log.Debug("record: new version", "version", next)
 	}
-	if !stale && !seal {
+	if !write {
 		return changed, nil
 	}
 	if err := r.writeState(ctx, fields); err != nil {
@@ -470,6 +475,7 @@ func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err err
 	}
 	r.mu.Lock()
 	r.stale = false
+	r.mirrored = len(r.fields) == len(fields)
 	r.mu.Unlock()
 	return changed, nil
 }
@@ -560,6 +566,7 @@ func (r *Record) Upgrade(ctx context.Context, schemaVersion int) (upgraded bool,
 	r.log.Info("record: schema upgrade", "version", schemaVersion)
 	r.mu.Lock()
 	r.schema.def = schemaVersion
+	r.redo = true
 	fields := slices.Clone(r.fields)
 	r.mu.Unlock()
 	err = r.commit(ctx, r.opts.Defaults, "Upgrade to schema version "+strconv.Itoa(schemaVersion), func(tx dkstore.Transaction) error {

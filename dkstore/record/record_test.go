@@ -542,3 +542,27 @@ func TestStateWriteFailure(t *testing.T) {
 		t.Errorf("state: n = %q after the failure, want 2", got)
 	}
 }
+
+// TestDefaultsNotLookedUp: with a defaults branch that is not a lookup
+// branch, the defaults are written there and Get falls back to the
+// program's own defaults; an upgrade still takes effect.
+func TestDefaultsNotLookedUp(t *testing.T) {
+	s := dkstore.NewMemory(dkstore.Options{})
+	defer s.Close()
+	r := open(t, s, record.Options{Lookup: []dkstore.BranchName{"master"}, Defaults: "defaults", Dir: "app"})
+	f := intField(t, r, "n", 4)
+	seal(t, r)
+	if got, _ := read(t, s, "defaults", "app/n"); got != "4" {
+		t.Errorf("defaults: n = %q, want 4", got)
+	}
+	if got, _ := f.Get(); got != 4 {
+		t.Errorf("n = %d, want 4", got)
+	}
+	v := r.Version()
+	if up, err := r.Upgrade(t.Context(), 5); err != nil || !up {
+		t.Fatalf("Upgrade(5) = %t, %v", up, err)
+	}
+	if got := r.SchemaVersion(); got != 5 || r.Version() == v {
+		t.Errorf("SchemaVersion() = %d at version %d, want 5 at a version above %d", got, r.Version(), v)
+	}
+}
