@@ -85,8 +85,8 @@ type Record struct {
 }
 
 // New opens the record described by opts in store s: it makes the lookup,
-// defaults and state branches that do not exist yet, starts watching Dir
-// in each lookup branch, and declares the schema-version field. The
+// defaults and state branches that do not exist yet, starts watching the
+// head of each lookup branch, and declares the schema-version field. The
 // watches end with Close (not with ctx, which bounds New only).
 func New(ctx context.Context, s dkstore.Store, opts Options) (*Record, error) {
 	if len(opts.Lookup) == 0 {
@@ -169,7 +169,7 @@ func (r *Record) startWatches(ctx context.Context) error {
 		br, err := r.store.Branch(b)
 		if err == nil {
 			var w dkstore.Watch[dkstore.CommitID]
-			w, err = br.WatchHead(ctx)
+			w, err = br.WatchHead(wctx) // a watch lives as long as its context
 			if err == nil {
 				r.watch = append(r.watch, w)
 				r.seen[i], err = w.Next(ctx)

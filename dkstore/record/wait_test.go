@@ -240,3 +240,23 @@ func TestLaggingWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestNewContext: New's context bounds New only; the record keeps
+// watching after it is cancelled.
+func TestNewContext(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s stores) {
+		ctx, cancel := context.WithCancel(t.Context())
+		r, err := record.New(ctx, s.rec, testOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		n := intField(t, r, "n", 1)
+		cancel()
+		write(t, s.other, "master", map[string]string{"tests/n": "2"})
+		wait(t, r)
+		if got, _ := n.Get(); got != 2 {
+			t.Errorf("n = %d, want 2", got)
+		}
+	})
+}
