@@ -34,8 +34,10 @@
 // lagging watch would then have nothing to report about). A commit that
 // leaves every value as it was (elsewhere in the branch, a key no field
 // has, an unparsable value, a value shadowed by a higher-priority branch)
-// does not end Wait. Seal, Upgrade and declarations first wait for the
-// watches to catch up with the branches' current heads.
+// does not end Wait; commits that change nothing under the record's
+// directory are recognised by a diff, without reading the fields. Seal,
+// Upgrade and declarations first wait for the watches to catch up with
+// the branches' current heads.
 //
 // Set and SetMultiple write values into the first lookup branch, the
 // highest priority, in one commit; the fields see them at the next Wait or

@@ -425,16 +425,24 @@ func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err err
 	r.evalMu.Lock()
 	defer r.evalMu.Unlock()
 	r.mu.RLock()
-	heads := slices.Clone(r.seen)
-	fresh := slices.Equal(heads, r.evaluated) && !r.stale && !r.redo
+	heads, prev := slices.Clone(r.seen), r.evaluated
+	same := !r.stale && !r.redo // the values depend on the heads only
 	fields := slices.Clone(r.fields)
 	for _, f := range fields {
-		fresh = fresh && !f.isNew()
+		same = same && !f.isNew()
 	}
 	mirrored := r.mirrored
 	r.mu.RUnlock()
-	if fresh && (!seal || mirrored) {
-		return false, nil
+	if same && (!seal || mirrored) {
+		if slices.Equal(heads, prev) {
+			return false, nil
+		}
+		if !r.touchesDir(ctx, prev, heads) {
+			r.mu.Lock()
+			r.evaluated = heads
+			r.mu.Unlock()
+			return false, nil
+		}
 	}
 	trees, err := r.trees(ctx, heads)
 	if err != nil {
@@ -478,6 +486,33 @@ func (r *Record) evaluate(ctx context.Context, seal bool) (changed bool, err err
 	r.mirrored = len(r.fields) == len(fields)
 	r.mu.Unlock()
 	return changed, nil
+}
+
+// touchesDir reports whether a commit between prev and heads changed a
+// file under the record's directory in a lookup branch (or might have:
+// true if a diff fails).
+func (r *Record) touchesDir(ctx context.Context, prev, heads []dkstore.CommitID) bool {
+	if r.opts.Dir == dkstore.Root {
+		return true
+	}
+	for i := range heads {
+		if heads[i] == prev[i] {
+			continue
+		}
+		if heads[i].IsZero() || prev[i].IsZero() {
+			return true
+		}
+		changes, err := r.store.Diff(ctx, prev[i], heads[i])
+		if err != nil {
+			return true
+		}
+		for _, c := range changes {
+			if c.Path.HasPrefix(r.opts.Dir) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // writeState mirrors the effective values of fields into the state branch.

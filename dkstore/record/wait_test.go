@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,4 +260,40 @@ func TestNewContext(t *testing.T) {
 			t.Errorf("n = %d, want 2", got)
 		}
 	})
+}
+
+// treeCounter counts the trees a record reads.
+type treeCounter struct {
+	dkstore.Store
+	trees atomic.Int64
+}
+
+func (s *treeCounter) Tree(ctx context.Context, h dkstore.Hash) (dkstore.Tree, error) {
+	s.trees.Add(1)
+	return s.Store.Tree(ctx, h)
+}
+
+// TestCommitsElsewhere: commits outside the record's directory are
+// recognised by a diff, without reading the fields again.
+func TestCommitsElsewhere(t *testing.T) {
+	mem := dkstore.NewMemory(dkstore.Options{})
+	defer mem.Close()
+	s := &treeCounter{Store: mem}
+	r := open(t, s, testOptions)
+	n := intField(t, r, "n", 1)
+	seal(t, r)
+	before := s.trees.Load()
+	for i := range 5 {
+		write(t, mem, "master", map[string]string{"elsewhere/x": strconv.Itoa(i)})
+		write(t, mem, "defaults", map[string]string{"testsuite/x": strconv.Itoa(i)})
+		seal(t, r)
+	}
+	if got := s.trees.Load() - before; got != 0 {
+		t.Errorf("%d trees read for commits outside tests/, want none", got)
+	}
+	write(t, mem, "master", map[string]string{"tests/n": "2"})
+	seal(t, r)
+	if got, _ := n.Get(); got != 2 || s.trees.Load() == before {
+		t.Errorf("n = %d after a commit in tests/ (trees read: %d), want 2", got, s.trees.Load()-before)
+	}
 }
