@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dkgo/datakit/dkstore"
 )
@@ -60,7 +61,7 @@ func TestConcurrentWaiters(t *testing.T) {
 					select {
 					case <-stop:
 						return
-					default:
+					case <-time.After(100 * time.Microsecond): // not a busy loop, on 2 cores
 					}
 					before := r.Version()
 					a, _ := n.Get()
