@@ -51,16 +51,20 @@
 // "branch-created", and the schema version lives in "schema-version".
 // Deliberate differences: errors are returned rather than logged or fatal;
 // commits that would change nothing are skipped, and the state branch gets
-// one commit per evaluation rather than one per field; Wait ends only for
-// a changed value, and returns the new Version; "schema-version" keeps the
-// defaults branch's value when the program starts again (the original
-// reset it to 1, so that every start ran Upgrade again); Upgrade reports
-// whether it ran.
+// one commit per evaluation rather than one per field; the state branch
+// holds the values as Get returns them (the original copied the text it
+// found, unparsable or not); declaring a field evaluates it (the
+// original's fields held their defaults until Seal or Wait); Wait ends
+// only for a changed value, and returns the new Version; "schema-version"
+// keeps the defaults branch's value when the program starts again (the
+// original reset it to 1, so that every start ran Upgrade again); Upgrade
+// reports whether it ran; Close ends the watches.
 //
 // # Concurrency
 //
 // A Record and its fields are safe for concurrent use. Evaluations are
-// serialised, so Get never sees half of one. Several goroutines may Wait
+// serialised, and install their values at once: fields read while
+// Record.Version stays the same come from one evaluation. Several goroutines may Wait
 // at once: each returns once the record's version has passed the one it
 // started from (WaitAfter names that version explicitly, so that a change
 // between a Get and the Wait that follows it is not missed). Close stops

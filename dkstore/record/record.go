@@ -257,13 +257,6 @@ func (r *Record) SchemaVersion() int {
 	return v
 }
 
-// Options returns the options the record was opened with.
-func (r *Record) Options() Options {
-	o := r.opts
-	o.Lookup = slices.Clone(o.Lookup)
-	return o
-}
-
 // Seal evaluates every field now, from the heads of the lookup branches,
 // and writes the state branch. Call it once the fields are declared.
 func (r *Record) Seal(ctx context.Context) error {
