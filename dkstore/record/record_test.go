@@ -1,8 +1,11 @@
 package record_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,7 +44,7 @@ func TestReference(t *testing.T) {
 		if !nameF.HasChanged(nameV) {
 			t.Fatal("name has not changed")
 		}
-		if name, nameV = nameF.Get(); name != "there" {
+		if name, _ = nameF.Get(); name != "there" {
 			t.Errorf("name = %q, want there", name)
 		}
 		if ncpuF.HasChanged(ncpuV) || runningF.HasChanged(runningV) {
@@ -564,5 +567,23 @@ func TestDefaultsNotLookedUp(t *testing.T) {
 	}
 	if got := r.SchemaVersion(); got != 5 || r.Version() == v {
 		t.Errorf("SchemaVersion() = %d at version %d, want 5 at a version above %d", got, r.Version(), v)
+	}
+}
+
+// TestLogUnparsable: a value that does not parse is logged, with its key
+// and text, and the field keeps its default.
+func TestLogUnparsable(t *testing.T) {
+	s := dkstore.NewMemory(dkstore.Options{})
+	defer s.Close()
+	var buf bytes.Buffer
+	opts := testOptions
+	opts.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	write(t, s, "master", map[string]string{"tests/ncpu": "lots"})
+	r := open(t, s, opts)
+	if got, _ := intField(t, r, "ncpu", 3).Get(); got != 3 {
+		t.Errorf("ncpu = %d, want the default 3", got)
+	}
+	if log := buf.String(); !strings.Contains(log, "does not parse") || !strings.Contains(log, "key=ncpu") || !strings.Contains(log, "value=lots") {
+		t.Errorf("log = %q, want a warning naming ncpu and lots", log)
 	}
 }
