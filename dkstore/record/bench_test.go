@@ -44,3 +44,35 @@ func BenchmarkSeal(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBareWatch is BenchmarkChange's baseline: the same commit seen
+// by a plain head watch, with no record.
+func BenchmarkBareWatch(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s := be.open(b)
+			write(b, s.other, "master", map[string]string{"tests/n": "0"})
+			br, err := s.rec.Branch("master")
+			if err != nil {
+				b.Fatal(err)
+			}
+			w, err := br.WatchHead(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			if _, err := w.Next(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 1; i <= b.N; i++ {
+				id := write(b, s.other, "master", map[string]string{"tests/n": strconv.Itoa(i)})
+				for h, err := w.Next(b.Context()); h != id; h, err = w.Next(b.Context()) {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

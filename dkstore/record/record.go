@@ -39,6 +39,8 @@ type Options struct {
 	// defaults are written but never read.
 	Defaults dkstore.BranchName
 	// State is the branch that mirrors the effective values; "" for none.
+	// The record writes there only what changed since its own last write,
+	// so it is the record's alone.
 	State dkstore.BranchName
 	// Dir is the record's directory in each branch (dkstore.Root for the
 	// top).
@@ -70,12 +72,15 @@ type Record struct {
 	seen      []dkstore.CommitID
 	reports   []uint64
 	evaluated []dkstore.CommitID
-	stale     bool          // the state branch misses a change (a write failed)
-	mirrored  bool          // the state branch holds every field (written since the last declaration)
-	redo      bool          // a default changed: evaluate again
-	changed   chan struct{} // closed (and replaced) when seen, version or closed change
-	watchErr  error
-	closed    bool
+	stale     bool // the state branch misses a change (a write failed)
+	mirrored  bool // the state branch holds every field (written since the last declaration)
+	redo      bool // a default changed: evaluate again
+	// written holds what this record wrote to the state branch, so that
+	// it writes only changes there (guarded by evalMu).
+	written  map[dkstore.Path]mirror
+	changed  chan struct{} // closed (and replaced) when seen, version or closed change
+	watchErr error
+	closed   bool
 
 	schema *Field[int]
 
@@ -111,6 +116,7 @@ func New(ctx context.Context, s dkstore.Store, opts Options) (*Record, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		keys:    map[dkstore.Path]bool{},
+		written: map[dkstore.Path]mirror{},
 		changed: make(chan struct{}),
 		seen:    make([]dkstore.CommitID, len(opts.Lookup)),
 		reports: make([]uint64, len(opts.Lookup)),
@@ -518,14 +524,20 @@ func (r *Record) writeState(ctx context.Context, fields []field) error {
 		text string
 		set  bool
 	}
-	values := make([]value, len(fields))
+	var values []value
 	r.mu.RLock()
-	for i, f := range fields {
+	for _, f := range fields {
 		text, set := f.effective()
-		values[i] = value{r.path(f.key()), text, set}
+		p := r.path(f.key())
+		if w, ok := r.written[p]; !ok || w != (mirror{text, set}) {
+			values = append(values, value{p, text, set})
+		}
 	}
 	r.mu.RUnlock()
-	return r.commit(ctx, r.opts.State, "Updating state branch", func(tx dkstore.Transaction) error {
+	if len(values) == 0 {
+		return nil
+	}
+	err := r.commit(ctx, r.opts.State, "Updating state branch", func(tx dkstore.Transaction) error {
 		for _, v := range values {
 			if err := put(ctx, tx, v.p, v.text, v.set); err != nil {
 				return err
@@ -533,6 +545,19 @@ func (r *Record) writeState(ctx context.Context, fields []field) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, v := range values {
+		r.written[v.p] = mirror{v.text, v.set}
+	}
+	return nil
+}
+
+// mirror is a value as written to the state branch.
+type mirror struct {
+	text string
+	set  bool
 }
 
 // put writes text at p in tx, or removes p if set is false.
