@@ -317,6 +317,34 @@ func unescapeName(s string) (string, bool) {
 // SavedLog reads the log that commit of result branch branch saved (the
 // "log" file of a step's result).
 func (e *Engine) SavedLog(ctx context.Context, branch, commit string) ([]byte, error) {
+	tree, err := e.savedLogTree(ctx, branch, commit)
+	if err != nil {
+		return nil, err
+	}
+	return tree.ReadFile(ctx, "log")
+}
+
+// SavedLogSize returns the size of the log that commit of result branch
+// branch saved, without reading it: an error where SavedLog would fail
+// to find it. The web UI starts a log's page with it, before the log is
+// read.
+func (e *Engine) SavedLogSize(ctx context.Context, branch, commit string) (int64, error) {
+	tree, err := e.savedLogTree(ctx, branch, commit)
+	if err != nil {
+		return 0, err
+	}
+	st, err := tree.Stat(ctx, "log")
+	if err != nil {
+		return 0, err
+	}
+	if st.Kind == dkstore.KindDir {
+		return 0, fmt.Errorf("ci: the log of %s at %s is a directory: %w", branch, commit, dkstore.ErrNotExist)
+	}
+	return st.Size, nil
+}
+
+// savedLogTree is the tree of commit of a result branch.
+func (e *Engine) savedLogTree(ctx context.Context, branch, commit string) (dkstore.Tree, error) {
 	store, err := e.currentStore()
 	if err != nil {
 		return nil, err
@@ -332,11 +360,7 @@ func (e *Engine) SavedLog(ctx context.Context, branch, commit string) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	tree, err := store.Tree(ctx, c.Tree)
-	if err != nil {
-		return nil, err
-	}
-	return tree.ReadFile(ctx, "log")
+	return store.Tree(ctx, c.Tree)
 }
 
 // Wait is one link of the chain of what a job waits for (Explain).

@@ -1,12 +1,12 @@
 package web
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dkgo/datakit/ci"
@@ -27,24 +27,27 @@ type logView struct {
 	Users   []ci.TargetID // targets whose jobs use the step (a few)
 }
 
-// usersOf finds (up to 5) targets whose jobs use the step of branch.
-func (s *Server) usersOf(branch string) []ci.TargetID {
-	var out []ci.TargetID
+// stepOf finds the title of the step of branch, as a job of a target
+// shows it ("" if none does), and (up to 5) targets whose jobs use it.
+func (s *Server) stepOf(branch string) (title string, users []ci.TargetID) {
 	for _, t := range s.e.Targets() {
 	jobs:
 		for _, j := range t.Jobs {
 			for _, l := range j.Logs {
 				if l.Branch == branch {
-					out = append(out, t.Target.ID)
+					if title == "" {
+						title = l.Title
+					}
+					users = append(users, t.Target.ID)
 					break jobs
 				}
 			}
 		}
-		if len(out) == 5 {
+		if len(users) == 5 {
 			break
 		}
 	}
-	return out
+	return title, users
 }
 
 // savedChunk is how much of a saved log is rendered between flushes.
@@ -67,50 +70,65 @@ func tailOf(r *http.Request) int {
 }
 
 // savedLog streams the log that commit saved on branch, rendered, in
-// chunks: the page starts at once, however long the log.
+// chunks. The page's head is written and flushed before the log is read:
+// the page starts at once, however long the log.
 func (s *Server) savedLog(w http.ResponseWriter, r *http.Request, ro role, branch, commit string) {
 	if dkstore.BranchName(branch).Valid() != nil {
 		s.notFound(w, r, "No such log")
 		return
 	}
-	text, err := s.e.SavedLog(r.Context(), branch, commit)
+	ctx := r.Context()
+	size, err := s.e.SavedLogSize(ctx, branch, commit)
 	if err != nil {
 		s.notFound(w, r, "No such log")
 		return
 	}
-	v := logView{Branch: branch, Commit: commit, Title: logTitle(text, branch), Tail: tailOf(r), Size: len(text),
+	title, users := s.stepOf(branch)
+	if title == "" {
+		title = branch
+	}
+	v := logView{Branch: branch, Commit: commit, Title: title, Tail: tailOf(r), Size: int(size), Users: users,
 		Self: "/log/saved/" + escapeBranch(branch) + "/" + commit}
+	out := s.startLog(w, r, ro, v)
+	if out == nil {
+		return
+	}
+	if hook := testHookSavedLogRead.Load(); hook != nil {
+		(*hook)()
+	}
+	text, err := s.e.SavedLog(ctx, branch, commit)
+	if err != nil {
+		s.log.Warn("web: reading a saved log", "branch", branch, "commit", commit, "err", err)
+		s.pages["log"].ExecuteTemplate(out.w, "logerror", page{Body: "The log could not be read: " + err.Error()})
+		s.pages["log"].ExecuteTemplate(out.w, "bottom", page{})
+		out.flush()
+		return
+	}
 	start := 0
 	if v.Tail > 0 {
 		start, v.Skipped = tailStart(text, v.Tail)
 	}
-	v.Users = s.usersOf(branch)
-	out, rend := s.startLog(w, r, ro, v)
-	if out == nil {
+	rend := s.openLog(out, v)
+	if rend == nil {
 		return
 	}
-	rend.line = v.Skipped
 	for p := text[start:]; len(p) > 0; {
 		n := min(savedChunk, len(p))
 		if _, err := rend.Write(p[:n]); err != nil {
 			return
 		}
 		p = p[n:]
-		out.flush()
+		if err := out.flush(); err != nil {
+			return
+		}
 	}
 	rend.Close()
 	s.endLog(out, ro, v, "")
 }
 
-// logTitle is a log's title: its first "=== title" line, else the branch.
-func logTitle(text []byte, branch string) string {
-	if t, ok := bytes.CutPrefix(text, []byte("=== ")); ok {
-		if i := bytes.IndexByte(t, '\n'); i >= 0 {
-			return string(t[:i])
-		}
-	}
-	return branch
-}
+// testHookSavedLogRead, if set (by tests), is called by savedLog after
+// the page's head is sent, before the log is read.
+var testHookSavedLogRead atomic.Pointer[func()]
 
 // liveLog streams a running step's log as the step writes it: each
 // finished line is sent (and flushed) as soon as it is written. Without
@@ -141,12 +159,15 @@ func (s *Server) liveLog(w http.ResponseWriter, r *http.Request, ro role, branch
 		off, v.Skipped = tailStart(l.Contents(), v.Tail)
 	}
 	w.Header().Set("X-Accel-Buffering", "no")
-	v.Users = s.usersOf(branch)
-	out, rend := s.startLog(w, r, ro, v)
+	_, v.Users = s.stepOf(branch)
+	out := s.startLog(w, r, ro, v)
 	if out == nil {
 		return
 	}
-	rend.line = v.Skipped
+	rend := s.openLog(out, v)
+	if rend == nil {
+		return
+	}
 	ctx := r.Context()
 	heartbeat := time.NewTicker(25 * time.Second)
 	defer heartbeat.Stop()
@@ -185,9 +206,9 @@ type logOut struct {
 
 func (o *logOut) flush() error { return o.rc.Flush() }
 
-// startLog writes the top of a log page and flushes it; the renderer
-// writes the lines.
-func (s *Server) startLog(w http.ResponseWriter, r *http.Request, ro role, v logView) (*logOut, *renderer) {
+// startLog writes the top of a log page, down to its heading, and
+// flushes it; nil if the page could not be written.
+func (s *Server) startLog(w http.ResponseWriter, r *http.Request, ro role, v logView) *logOut {
 	p := s.pageFor(w, r, ro, v.Title, "", v)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -195,13 +216,24 @@ func (s *Server) startLog(w http.ResponseWriter, r *http.Request, ro role, v log
 	w.WriteHeader(http.StatusOK)
 	out := &logOut{w: w, rc: http.NewResponseController(w)}
 	if err := s.pages["log"].ExecuteTemplate(w, "top", p); err != nil {
-		return nil, nil
+		return nil
 	}
 	if err := s.pages["log"].ExecuteTemplate(w, "loghead", p); err != nil {
-		return nil, nil
+		return nil
 	}
-	out.flush()
-	return out, newRenderer(w, 0)
+	if out.flush() != nil {
+		return nil
+	}
+	return out
+}
+
+// openLog opens the log's box (after the note on lines skipped); the
+// renderer writes the lines, numbered from v.Skipped+1.
+func (s *Server) openLog(out *logOut, v logView) *renderer {
+	if err := s.pages["log"].ExecuteTemplate(out.w, "logopen", page{Body: v}); err != nil {
+		return nil
+	}
+	return newRenderer(out.w, v.Skipped)
 }
 
 // endLog writes the bottom of a log page.
@@ -215,7 +247,8 @@ func (s *Server) endLog(out *logOut, ro role, v logView, how string) {
 	out.flush()
 }
 
-// pageFor is the page data of a page being written.
+// pageFor is the page data of a page being written, with the banners
+// of what is wrong (the store, Options.Health's problems).
 func (s *Server) pageFor(w http.ResponseWriter, r *http.Request, ro role, title, nav string, body any) page {
 	sess := ro.sess
 	if sess == nil && ro.builder {
@@ -226,6 +259,7 @@ func (s *Server) pageFor(w http.ResponseWriter, r *http.Request, ro role, title,
 	if sess != nil {
 		p.CSRF = sess.csrf
 	}
+	p.Warnings = s.problems()
 	return p
 }
 

@@ -19,17 +19,17 @@ import (
 
 // page is what every template gets.
 type page struct {
-	Title   string
-	Heading string
-	Nav     string
-	User    string
-	CSRF    string
-	Reader  bool
-	Builder bool
-	Admin   bool
-	Warning string
-	Path    string // the request's URI, where forms come back to
-	Body    any
+	Title    string
+	Heading  string
+	Nav      string
+	User     string
+	CSRF     string
+	Reader   bool
+	Builder  bool
+	Admin    bool
+	Warnings []string // banners: the CI is not connected, GitHub refuses its token...
+	Path     string   // the request's URI, where forms come back to
+	Body     any
 }
 
 // parsePages parses each page template with the layout.
@@ -61,6 +61,7 @@ var funcs = template.FuncMap{
 	"logPath":    logPath,
 	"ago":        ago,
 	"stepClass":  stepClass,
+	"plural":     plural,
 	"firstLine": func(s string) string {
 		s, _, _ = strings.Cut(s, "\n")
 		return s
@@ -99,6 +100,18 @@ func stepClass(l term.Log) string {
 		return "failure"
 	}
 	return "success"
+}
+
+// plural is "1 job", "2 jobs": n and noun, made plural (with an "s")
+// unless n is 1; "earlier line" gives "earlier lines".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") || strings.HasSuffix(noun, "sh") || strings.HasSuffix(noun, "ch") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func shortSHA(s string) string {
@@ -155,18 +168,10 @@ func ago(t time.Time) string {
 
 // render writes page name.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, ro role, status int, name, title, nav string, body any) {
-	sess := ro.sess
-	if sess == nil && (ro.builder || name == "login") {
-		sess = s.ensureSession(w, r)
+	if name == "login" && ro.sess == nil {
+		ro.sess = s.ensureSession(w, r)
 	}
-	p := page{Title: title, Heading: s.heading, Nav: nav, User: ro.user, Reader: ro.reader, Builder: ro.builder, Admin: ro.admin,
-		Path: r.URL.RequestURI(), Body: body}
-	if sess != nil {
-		p.CSRF = sess.csrf
-	}
-	if !s.e.Running() {
-		p.Warning = "The CI is not connected to its store: what is shown may be out of date."
-	}
+	p := s.pageFor(w, r, ro, title, nav, body)
 	var b bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
 		s.log.Error("web: rendering a page", "page", name, "err", err)

@@ -72,6 +72,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Health, if set, holds the problems other parts of the process
+	// report (ci/cimain: the GitHub bridge's rejected token): a banner
+	// on every page, and /healthz answers 503.
+	Health *Health
 }
 
 // Server is the web UI of one engine. It is an http.Handler, safe for
@@ -507,13 +511,22 @@ func (s *Server) mustRelogin(sess *session) bool {
 	return false
 }
 
-// healthz answers "ok" while the engine runs (is connected to its store).
+// healthz answers "ok" while the engine runs (is connected to its store)
+// and Options.Health has no problems; else 503 with what is wrong, a line
+// each ("degraded: ..." for Health's problems).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	var lines []string
 	if !s.e.Running() {
+		lines = append(lines, "not connected to the store")
+	}
+	for _, p := range s.opts.Health.Problems() {
+		lines = append(lines, "degraded: "+p)
+	}
+	if len(lines) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not connected to the store")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
 		return
 	}
 	fmt.Fprintln(w, "ok")

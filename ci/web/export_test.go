@@ -1,0 +1,22 @@
+package web
+
+import (
+	"sync"
+	"testing"
+)
+
+// HoldSavedLogReads makes every saved log's page wait, after its head is
+// sent and before the log is read, until the returned function is
+// called (or the test ends).
+func HoldSavedLogReads(t *testing.T) (release func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	hook := func() { <-ch }
+	testHookSavedLogRead.Store(&hook)
+	t.Cleanup(func() {
+		release()
+		testHookSavedLogRead.Store(nil)
+	})
+	return release
+}
