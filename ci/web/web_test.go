@@ -236,3 +236,30 @@ func TestCanReadGitHubRepo(t *testing.T) {
 		t.Errorf("bob (an owner of acme, so he can read acme/secret): GET / = %d, want 200", a.code)
 	}
 }
+
+// Options.Health's problems are a banner on every page, the log pages
+// included, and make /healthz answer 503 with them, until cleared.
+func TestHealthProblems(t *testing.T) {
+	h := &web.Health{}
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() }, func(o *web.Options, _ *fakegithub.Server) { o.Health = h })
+	e.targets()
+	anon := e.user("anonymous")
+	master := e.stepLog(ci.Branch("me/p", "master"), "build")
+	pages := []string{"/", "/pr", "/me/p/ref/heads/master", "/log/saved/" + master.Branch + "/" + master.Commit, "/nope"}
+	h.Set("github", "GitHub rejects the <token>")
+	for _, p := range pages {
+		if a := anon.get(p); !strings.Contains(a.body, `<p class="banner warning">GitHub rejects the &lt;token&gt;</p>`) {
+			t.Errorf("GET %s has no banner:\n%.1500s", p, a.body)
+		}
+	}
+	if a := anon.get("/healthz"); a.code != http.StatusServiceUnavailable || a.body != "degraded: GitHub rejects the <token>\n" {
+		t.Errorf("/healthz = %d %q, want 503 degraded", a.code, a.body)
+	}
+	h.Set("github", "")
+	if a := anon.get("/"); strings.Contains(a.body, "banner warning") {
+		t.Errorf("the banner stays once cleared:\n%s", a.body)
+	}
+	if a := anon.get("/healthz"); a.code != http.StatusOK || a.body != "ok\n" {
+		t.Errorf("/healthz = %d %q, want 200 ok", a.code, a.body)
+	}
+}
