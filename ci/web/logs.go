@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -258,6 +259,9 @@ func (s *Server) pageFor(w http.ResponseWriter, r *http.Request, ro role, title,
 		Path: r.URL.RequestURI(), Body: body}
 	if sess != nil {
 		p.CSRF = sess.csrf
+		if sess.id != "" {
+			p.Flash = s.sessions.takeFlash(sess.id)
+		}
 	}
 	p.Warnings = s.problems()
 	return p
@@ -276,13 +280,16 @@ func localRedirect(r *http.Request) string {
 	return u
 }
 
-// rebuild marks a step's result for rebuilding (POST /log/rebuild/BRANCH).
+// rebuild marks a step's result for rebuilding (POST /log/rebuild/BRANCH),
+// waits briefly for the rebuild to start, and goes back to the form's
+// page with a message saying what happened.
 func (s *Server) rebuild(w http.ResponseWriter, r *http.Request, ro role, branch string) {
 	to := localRedirect(r)
 	if to == "" {
 		s.fail(w, r, http.StatusBadRequest, "Missing redirect")
 		return
 	}
+	_, before, _ := s.stepNow(branch)
 	ok, err := s.e.Rebuild(r.Context(), branch)
 	switch {
 	case errors.Is(err, ci.ErrNoStep):
@@ -293,16 +300,87 @@ func (s *Server) rebuild(w http.ResponseWriter, r *http.Request, ro role, branch
 		return
 	}
 	s.log.Info("rebuild requested", "branch", branch, "user", ro.user, "queued", ok)
+	name := s.stepName(branch)
+	msg := "Rebuild of " + name + " requested; it has not started yet."
+	if s.waitFor(r.Context(), func() bool {
+		live, commit, _ := s.stepNow(branch)
+		return live || commit != before
+	}) {
+		msg = "Rebuild of " + name + " started."
+	}
+	s.flash(r, msg)
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
+// actionWait is how long rebuild and cancel wait for their effect before
+// answering: then the page they go back to shows it.
+const actionWait = 3 * time.Second
+
+// waitFor polls done until it is true (true), actionWait passes or ctx
+// ends (false).
+func (s *Server) waitFor(ctx context.Context, done func() bool) bool {
+	deadline := time.Now().Add(actionWait)
+	for !done() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(15 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// stepNow says whether the step of branch runs (its live log is open, or
+// a target shows it live) and the commit of its saved log that the
+// targets show (found: some target uses it).
+func (s *Server) stepNow(branch string) (live bool, commit string, found bool) {
+	_, live = s.e.Logs().Get(branch)
+	for _, t := range s.e.Targets() {
+		for _, j := range t.Jobs {
+			for _, l := range j.Logs {
+				if l.Branch == branch {
+					found = true
+					live = live || l.Live
+					if l.Commit != "" {
+						commit = l.Commit
+					}
+				}
+			}
+		}
+	}
+	return live, commit, found
+}
+
+// stepName is the step of branch as the pages name it: its title.
+func (s *Server) stepName(branch string) string {
+	if l, ok := s.e.Logs().Get(branch); ok && l.Title() != "" {
+		return l.Title()
+	}
+	if title, _ := s.stepOf(branch); title != "" {
+		return title
+	}
+	return branch
+}
+
+// flash leaves msg for the requester's next page.
+func (s *Server) flash(r *http.Request, msg string) {
+	if sess := s.session(r); sess != nil {
+		s.sessions.setFlash(sess.id, msg)
+	}
+}
+
 // cancel cancels a running step (POST /cancel/BRANCH); its log says who
-// cancelled it.
+// cancelled it. It waits briefly for the step to end, and goes back to
+// the form's page with a message saying what happened.
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request, ro role, branch string) {
 	who := ro.user
 	if who == "" {
 		who = "an anonymous user"
 	}
+	name := s.stepName(branch)
 	l, running := s.e.Logs().Get(branch)
 	if running {
 		l.Printf("Cancel requested by %s", who)
@@ -312,6 +390,14 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, ro role, branch 
 		return
 	}
 	s.log.Info("build cancelled", "branch", branch, "user", ro.user)
+	msg := "Cancel of " + name + " requested; it has not stopped yet."
+	if s.waitFor(r.Context(), func() bool {
+		live, _, _ := s.stepNow(branch)
+		return !live
+	}) {
+		msg = name + " cancelled."
+	}
+	s.flash(r, msg)
 	to := localRedirect(r)
 	if to == "" {
 		to = "/"
@@ -354,6 +440,11 @@ func (s *Server) rebuildFailed(w http.ResponseWriter, r *http.Request, ro role, 
 		return
 	}
 	s.log.Info("rebuild of failed steps requested", "what", strings.Join(segs, "/"), "steps", n, "user", ro.user)
+	if n == 0 {
+		s.flash(r, "No failed step to rebuild.")
+	} else {
+		s.flash(r, "Rebuild of "+plural(n, "failed step")+" requested.")
+	}
 	to := localRedirect(r)
 	if to == "" {
 		to = "/"

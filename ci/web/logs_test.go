@@ -368,3 +368,46 @@ func TestCommitPageSharedHead(t *testing.T) {
 		t.Errorf("the commit page without ?test= = %d:\n%s", a.code, a.body)
 	}
 }
+
+// Rebuild and Cancel wait briefly for their effect, then go back to the
+// page, which says what happened (once) and shows the new state: the
+// step running after a rebuild, no longer after a cancel.
+func TestRebuildCancelFlash(t *testing.T) {
+	e := newEnv(t)
+	e.targets()
+	bob := e.user("bob")
+	master := e.stepLog(ci.Branch("me/p", "master"), "build")
+	e.b.mu.Lock()
+	e.b.hold["build-1111"] = true
+	e.b.mu.Unlock()
+	const page = "/me/p/ref/heads/master"
+	a := bob.post("/log/rebuild/"+master.Branch, url.Values{"CSRFToken": {bob.csrf()}, "redirect": {page}})
+	if a.code != http.StatusSeeOther || a.location != page {
+		t.Fatalf("rebuild = %d %q", a.code, a.location)
+	}
+	p := bob.get(page)
+	if !strings.Contains(p.body, `<p class="flash" id="flash" role="status">Rebuild of Test build-1111 started.</p>`) {
+		t.Errorf("no message that the rebuild started:\n%s", p.body)
+	}
+	if !strings.Contains(p.body, `action="/cancel/`+master.Branch+`"`) {
+		t.Errorf("the page after the rebuild does not show the step running:\n%s", p.body)
+	}
+	if p := bob.get(page); strings.Contains(p.body, `id="flash"`) {
+		t.Errorf("the message is shown twice:\n%s", p.body)
+	}
+	a = bob.post("/cancel/"+master.Branch, url.Values{"CSRFToken": {bob.csrf()}, "redirect": {page}})
+	if a.code != http.StatusSeeOther {
+		t.Fatalf("cancel = %d %s", a.code, a.body)
+	}
+	p = bob.get(page)
+	if !strings.Contains(p.body, `<p class="flash" id="flash" role="status">Test build-1111 cancelled.</p>`) {
+		t.Errorf("no message that the step was cancelled:\n%s", p.body)
+	}
+	if strings.Contains(p.body, `action="/cancel/`) || !strings.Contains(p.body, "Cancelled at user&#39;s request") {
+		t.Errorf("the page after the cancel does not show the step cancelled:\n%s", p.body)
+	}
+	a = bob.post("/rebuild-failed/me/p/pr/7", url.Values{"CSRFToken": {bob.csrf()}, "redirect": {"/me/p/pr/7"}})
+	if p := bob.get("/me/p/pr/7"); a.code != http.StatusSeeOther || !strings.Contains(p.body, "Rebuild of 1 failed step requested.") {
+		t.Errorf("rebuild failed = %d, then:\n%s", a.code, p.body)
+	}
+}

@@ -28,6 +28,7 @@ type page struct {
 	Builder  bool
 	Admin    bool
 	Warnings []string // banners: the CI is not connected, GitHub refuses its token...
+	Flash    string   // what the last action did ("Rebuild of X started.")
 	Path     string   // the request's URI, where forms come back to
 	Body     any
 }
