@@ -25,8 +25,7 @@ import (
 // engine is not connected to one.
 var ErrNotConnected = errors.New("ci: the engine is not connected to a store")
 
-// Projects returns the configured projects, sorted by repository, with
-// their defaults filled in (Dashboards is never empty).
+// Projects returns the configured projects, sorted by repository.
 func (e *Engine) Projects() []Project {
 	var ps []Project
 	for _, r := range e.sortedRepos() {

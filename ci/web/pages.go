@@ -236,6 +236,7 @@ type poolView struct {
 
 type dashboardView struct {
 	Tiles []tile
+	Notes []string // projects without Project.Dashboards: what is shown
 	Pools []poolView
 	Count map[string]int
 }
@@ -249,7 +250,20 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 		v.Count[t.Target.ID.Kind()]++
 	}
 	for _, p := range s.e.Projects() {
-		for _, b := range p.Dashboards {
+		branches := p.Dashboards
+		if len(branches) == 0 {
+			for _, b := range defaultDashboards {
+				if _, ok := byID[ci.Branch(p.Repo, b)]; ok {
+					branches = append(branches, b)
+				}
+			}
+			if len(branches) == 0 {
+				v.Notes = append(v.Notes, p.Repo+" has no branch main or master yet, and its Project.Dashboards lists none: list there the branches to show here. Its targets are under Branches and PRs.")
+			} else {
+				v.Notes = append(v.Notes, p.Repo+": its branch "+strings.Join(branches, " and ")+" is shown, as its Project.Dashboards lists none: list there the branches to show here.")
+			}
+		}
+		for _, b := range branches {
 			id := ci.Branch(p.Repo, b)
 			t := tile{Repo: p.Repo, Branch: b, Path: targetPath(id), State: "Not found", Class: "none"}
 			if sum, ok := byID[id]; ok {
@@ -270,6 +284,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 	v.Pools = s.poolViews(ts)
 	s.render(w, r, ro, http.StatusOK, "dashboard", s.heading, "dashboard", v)
 }
+
+// defaultDashboards are the branches of a project shown on the
+// dashboard, those that exist, when its Project.Dashboards is empty.
+var defaultDashboards = []string{"main", "master"}
 
 // poolViews shows the pools, finding each use's step (its live log has
 // the use's label as title) and a target whose job uses it.

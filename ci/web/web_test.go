@@ -263,3 +263,30 @@ func TestHealthProblems(t *testing.T) {
 		t.Errorf("/healthz = %d %q, want 200 ok", a.code, a.body)
 	}
 }
+
+// Without Project.Dashboards the dashboard shows the branches main and
+// master, those that exist, and says how to choose others; with it, its
+// branches. Counts are in the singular or plural as they should be.
+func TestDashboardDefaults(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	anon := e.user("anonymous")
+	a := anon.get("/")
+	if !strings.Contains(a.body, "me/p has no branch main or master yet, and its Project.Dashboards lists none") || strings.Contains(a.body, `class="tile `) {
+		t.Errorf("the dashboard of a CI without targets:\n%s", a.body)
+	}
+	e.targets()
+	a = anon.get("/")
+	if !strings.Contains(a.body, `<a class="tile success" href="/me/p/ref/heads/master">`) || !strings.Contains(a.body, "me/p: its branch master is shown, as its Project.Dashboards lists none") {
+		t.Errorf("the dashboard without Project.Dashboards:\n%s", a.body)
+	}
+	if !strings.Contains(a.body, ">1 open PR</a> · <a href=\"/branch\">2 branches</a> · <a href=\"/tag\">0 tags</a>") {
+		t.Errorf("the counts:\n%s", a.body)
+	}
+
+	e2 := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone(); c.Projects[0].Dashboards = []string{"feature/x-y"} })
+	e2.targets()
+	a = e2.user("anonymous").get("/")
+	if !strings.Contains(a.body, `href="/me/p/ref/heads/feature/x-y"`) || strings.Contains(a.body, `href="/me/p/ref/heads/master"`) || strings.Contains(a.body, "Project.Dashboards") {
+		t.Errorf("the dashboard with Project.Dashboards:\n%s", a.body)
+	}
+}
