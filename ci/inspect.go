@@ -399,10 +399,14 @@ func (e *Engine) Explain(id TargetID, job string) (chain []Wait, ok bool) {
 	for _, p := range e.cfg.Pools {
 		pools[p.Reason()] = p
 	}
+	// A step several terms of the job share, a status read in several
+	// files, is one link of the chain.
+	seen := map[string]bool{}
 	for _, l := range j.Logs {
-		if !l.Live || l.Branch == "" {
+		if !l.Live || l.Branch == "" || seen["step "+l.Branch] {
 			continue
 		}
+		seen["step "+l.Branch] = true
 		w := Wait{Depth: 1, What: "step " + l.Title, Branch: l.Branch, Reason: "running"}
 		if lg, ok := e.opts.Logs.Get(l.Branch); ok {
 			w.Reason = lg.Reason()
@@ -430,6 +434,10 @@ func (e *Engine) Explain(id TargetID, job string) (chain []Wait, ok bool) {
 			continue // its own status
 		}
 		w := Wait{Depth: 1, What: fmt.Sprintf("status %s of %s@%s", loc.Context, loc.Repo, short(loc.Commit)), Reason: "not set"}
+		if seen[w.What] {
+			continue
+		}
+		seen[w.What] = true
 		for _, t := range e.Targets() {
 			if t.Target.ID.Repo == loc.Repo && t.Target.Head == loc.Commit {
 				w.Target = t.Target.ID
