@@ -56,7 +56,7 @@ func insecure() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-var jobRE = regexp.MustCompile(`(?s)id="job-([^"]+)">\s*<h2>.*?<span class="label">([^<]*)</span></h2>\s*<p class="descr">([^<]*)</p>`)
+var jobRE = regexp.MustCompile(`(?s)id="job-([^"]+)">\s*<h2>.*?<span class="label">([^<]*)</span>[^\n]*</h2>\s*<p class="descr">([^<]*)</p>`)
 
 // The web UI and "PROG status" agree: every job the status command lists
 // is on its target's page with the same state and description. The

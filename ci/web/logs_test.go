@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +133,7 @@ func TestCancelAndWhy(t *testing.T) {
 	e.h.WaitStatus("me/p", sha2, "build", ci.Pending, citest.DescriptionContains("Waiting for resource"))
 	bob := e.user("bob")
 	page := bob.get("/me/p/ref/heads/other")
-	for _, want := range []string{"Why pending?", "step Test build-2222", `pool &#34;docker&#34;`, "place 1 in the queue", "using it: Test build-1111"} {
+	for _, want := range []string{"Why pending?", "step Test build-2222", `pool &#34;docker&#34;`, "place 1 in the queue", "using it: Test build-1111", `<span class="activity">waiting for a resource since `} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the pending job's page lacks %q:\n%s", want, page.body)
 		}
@@ -389,7 +390,7 @@ func TestRebuildCancelFlash(t *testing.T) {
 	if !strings.Contains(p.body, `<p class="flash" id="flash" role="status">Rebuild of Test build-1111 started.</p>`) {
 		t.Errorf("no message that the rebuild started:\n%s", p.body)
 	}
-	if !strings.Contains(p.body, `action="/cancel/`+master.Branch+`"`) {
+	if !strings.Contains(p.body, `action="/cancel/`+master.Branch+`"`) || !regexp.MustCompile(`<span class="label">pending</span> <span class="activity running">running since \d\d:\d\d:\d\d \(\d+ seconds?\)</span></h2>`).MatchString(p.body) {
 		t.Errorf("the page after the rebuild does not show the step running:\n%s", p.body)
 	}
 	if p := bob.get(page); strings.Contains(p.body, `id="flash"`) {

@@ -477,6 +477,8 @@ type jobView struct {
 	Steps     []stepView
 	Why       []ci.Wait
 	Highlight bool
+	Activity  string // a pending job's: "running since 13:45:02 (3 min)", "waiting for a resource since ..."
+	Running   bool   // one of its steps runs (not only waits for a pool)
 }
 
 type targetView struct {
@@ -576,6 +578,9 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 			}
 			jv.Steps = append(jv.Steps, sv)
 		}
+		if !v.Archived && j.State == ci.Pending {
+			jv.Activity, jv.Running = s.activity(j)
+		}
 		jv.ShowDescr = len(j.Logs) == 0 || j.Logs[len(j.Logs)-1].Title != j.Descr
 		if !v.Archived && j.State == ci.Pending {
 			jv.Why, _ = s.e.Explain(id, j.Name)
@@ -594,6 +599,62 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		title += " (" + v.Title + ")"
 	}
 	s.render(w, r, ro, http.StatusOK, "target", title, strings.ToLower(v.Kind), v)
+}
+
+// activity says what a pending job's steps do: running since when (the
+// earliest running step's start), else waiting for a resource since when;
+// "" when no step of it has a live log.
+func (s *Server) activity(j ci.JobSummary) (string, bool) {
+	poolReasons := map[string]bool{}
+	for _, p := range s.cfg.Pools {
+		poolReasons[p.Reason()] = true
+	}
+	var run, wait time.Time
+	for _, l := range j.Logs {
+		if !l.Live || l.Branch == "" {
+			continue
+		}
+		lg, ok := s.e.Logs().Get(l.Branch)
+		if !ok {
+			continue
+		}
+		at := lg.Started()
+		if poolReasons[lg.Reason()] {
+			if wait.IsZero() || at.Before(wait) {
+				wait = at
+			}
+		} else if run.IsZero() || at.Before(run) {
+			run = at
+		}
+	}
+	switch {
+	case !run.IsZero():
+		return "running " + s.since(run), true
+	case !wait.IsZero():
+		return "waiting for a resource " + s.since(wait), false
+	}
+	return "", false
+}
+
+// since says since when: "since 13:45:02 (3 min)", the date too if t is
+// not today.
+func (s *Server) since(t time.Time) string {
+	now := s.now()
+	d := now.Sub(t)
+	at := t.Format("15:04:05")
+	if y, m, dd := t.Date(); y != now.Year() || m != now.Month() || dd != now.Day() {
+		at = t.Format("2006-01-02 15:04")
+	}
+	var dur string
+	switch {
+	case d < time.Minute:
+		dur = plural(int(d.Seconds()), "second")
+	case d < time.Hour:
+		dur = plural(int(d.Minutes()), "minute")
+	default:
+		dur = fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return "since " + at + " (" + dur + ")"
 }
 
 type commitView struct {
