@@ -180,6 +180,9 @@ func TestHistoryPages(t *testing.T) {
 	if !strings.Contains(page.body, "?history="+hist[1].Commit) {
 		t.Errorf("the target page does not link to the earlier state:\n%s", page.body)
 	}
+	if i, j := strings.Index(page.body, "?history="+hist[len(hist)-1].Commit+`"`), strings.Index(page.body, "?history="+hist[0].Commit+`"`); i < 0 || j < i {
+		t.Errorf("the history is not listed old to new:\n%s", page.body)
+	}
 	old := anon.get("/me/p/ref/heads/master?history=" + hist[len(hist)-1].Commit)
 	if !strings.Contains(old.body, "Test build-1111") || !strings.Contains(old.body, "(archived)") {
 		t.Errorf("the earlier state:\n%s", old.body)
@@ -190,6 +193,41 @@ func TestHistoryPages(t *testing.T) {
 	}
 	if a := anon.get("/me/p/ref/heads/master?history=" + strings.Repeat("ab", 20)); a.code != 404 {
 		t.Errorf("an unknown state = %d, want 404", a.code)
+	}
+	// More states than a page: the pages list them old to new, each
+	// once, the older page's link at the top.
+	for i := 0; i < 12; i++ {
+		sha := []string{sha1, sha3}[i%2]
+		e.h.SetBranch("me/p", "master", sha)
+		e.h.WaitStatus("me/p", sha, "build", ci.Success)
+		e.h.Settle()
+	}
+	hist, err = e.h.Engine.History(context.Background(), ci.Branch("me/p", "master"), "", 100)
+	if err != nil || len(hist) <= 12 {
+		t.Fatalf("History = %d states, %v; want more than a page", len(hist), err)
+	}
+	listed := func(body string) []string {
+		var out []string
+		for _, m := range regexp.MustCompile(`<li[^>]*><a href="[^"]*\?history=([0-9a-f]{40})"`).FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	var want []string
+	for i := 11; i >= 0; i-- {
+		want = append(want, hist[i].Commit)
+	}
+	page = anon.get("/me/p/ref/heads/master")
+	if got := listed(page.body); fmt.Sprint(got) != fmt.Sprint(want) || !strings.Contains(page.body, `href="/me/p/ref/heads/master?history=`+hist[12].Commit+`&amp;older=1" id="older"`) {
+		t.Errorf("first page of history = %v, want %v, and a link to the older ones:\n%s", got, want, page.body)
+	}
+	want = nil
+	for i := min(len(hist), 24) - 1; i >= 12; i-- {
+		want = append(want, hist[i].Commit)
+	}
+	older := anon.get("/me/p/ref/heads/master?history=" + hist[12].Commit + "&older=1")
+	if got := listed(older.body); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("older page of history = %v, want %v", got, want)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -491,8 +492,9 @@ type targetView struct {
 	GitHub    string
 	HeadURL   string
 	StateRepo string
-	History   []ci.HistoryEntry
-	At        string // the state shown, when not the latest
+	History   []ci.HistoryEntry // old to new
+	Latest    string            // the latest state's commit
+	At        string            // the state shown, when not the latest
 	Older     string // the next page of history
 	Archived  bool
 	Jobs      []jobView
@@ -517,11 +519,8 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		v.GitHub = repoURL + "/tree/" + v.Name
 	}
 	from := q.Get("history")
-	hist, _ := s.e.History(ctx, id, "", 12)
-	v.History = hist
-	if len(hist) == 12 {
-		v.Older = hist[11].Commit
-	}
+	hist, _ := s.e.History(ctx, id, "", historyPage+1)
+	v.History, v.Older = pageOf(hist)
 	sum, live := s.e.Target(id)
 	var jobs []ci.JobSummary
 	switch {
@@ -533,12 +532,8 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		}
 		v.At, v.Archived, v.Head, jobs = st.Commit, true, st.Source, st.Jobs
 		if q.Get("older") != "" {
-			if more, err := s.e.History(ctx, id, from, 12); err == nil {
-				v.History = more
-				v.Older = ""
-				if len(more) == 12 {
-					v.Older = more[11].Commit
-				}
+			if more, err := s.e.History(ctx, id, from, historyPage+1); err == nil {
+				v.History, v.Older = pageOf(more)
 			}
 		}
 	case live:
@@ -557,6 +552,11 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 	if v.Head != "" {
 		v.HeadURL = repoURL + "/commit/" + v.Head
 	}
+	// Listed old to new, as everywhere (a log, the history of statuses).
+	if len(v.History) > 0 {
+		v.Latest = hist[0].Commit
+	}
+	slices.Reverse(v.History)
 	test := q.Get("test")
 	for _, j := range jobs {
 		jv := jobView{Name: j.Name, State: j.State, Label: j.State.String(), Descr: j.Descr, Highlight: j.Name == test}
@@ -655,6 +655,18 @@ func (s *Server) since(t time.Time) string {
 		dur = fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return "since " + at + " (" + dur + ")"
+}
+
+// historyPage is how many states a target page lists.
+const historyPage = 12
+
+// pageOf is a page of history (new to old, one more than a page asked
+// for) and the first state of the next page ("" if none).
+func pageOf(hist []ci.HistoryEntry) ([]ci.HistoryEntry, string) {
+	if len(hist) > historyPage {
+		return hist[:historyPage], hist[historyPage].Commit
+	}
+	return hist, ""
 }
 
 type commitView struct {
