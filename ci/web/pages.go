@@ -495,7 +495,7 @@ type targetView struct {
 	History   []ci.HistoryEntry // old to new
 	Latest    string            // the latest state's commit
 	At        string            // the state shown, when not the latest
-	Older     string // the next page of history
+	Older     string            // the next page of history
 	Archived  bool
 	Jobs      []jobView
 	AnyFailed bool
