@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"sync"
 	"testing"
 )
@@ -19,4 +20,16 @@ func HoldSavedLogReads(t *testing.T) (release func()) {
 		testHookSavedLogRead.Store(nil)
 	})
 	return release
+}
+
+// PanicOn makes the server panic on requests for path (until the test
+// ends).
+func PanicOn(t *testing.T, path string) {
+	hook := func(r *http.Request) {
+		if r.URL.Path == path {
+			panic("a test panics on " + path)
+		}
+	}
+	testHookRoute.Store(&hook)
+	t.Cleanup(func() { testHookRoute.Store(nil) })
 }

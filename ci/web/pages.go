@@ -186,10 +186,37 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, ro role, status 
 	w.Write(b.Bytes())
 }
 
-// fail answers with an error page.
+// errorView is an error page: a heading for the status, the message,
+// and the ways on (home, log in, log out).
+type errorView struct {
+	Code    int
+	Message string
+}
+
+// errorHeading is an error page's heading, by status.
+func errorHeading(code int) string {
+	switch code {
+	case http.StatusNotFound:
+		return "Page not found"
+	case http.StatusForbidden:
+		return "Not allowed"
+	case http.StatusBadRequest:
+		return "Bad request"
+	case http.StatusMethodNotAllowed:
+		return "Method not allowed"
+	case http.StatusOK:
+		return "Note"
+	}
+	if code >= 500 {
+		return "Something went wrong"
+	}
+	return http.StatusText(code)
+}
+
+// fail answers with an error page, in the site's layout.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	ro := s.roleOf(s.session(r))
-	s.render(w, r, ro, status, "error", msg, "", msg)
+	s.render(w, r, ro, status, "error", errorHeading(status), "", errorView{Code: status, Message: msg})
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request, msg string) {
@@ -208,7 +235,7 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, id string) {
 		s.notFound(w, r, "No such error")
 		return
 	}
-	s.render(w, r, s.roleOf(s.session(r)), http.StatusOK, "error", "Error", "", msg)
+	s.render(w, r, s.roleOf(s.session(r)), http.StatusOK, "error", errorHeading(http.StatusOK), "", errorView{Code: http.StatusOK, Message: msg})
 }
 
 // tile is a dashboard branch.

@@ -14,8 +14,10 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -245,8 +247,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.secure {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("web: a page failed", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if rec.status == 0 {
+				s.fail(rec, r, http.StatusInternalServerError, "The CI failed to show this page; its log says why.")
+			}
+		}
+	}()
+	if hook := testHookRoute.Load(); hook != nil {
+		(*hook)(r)
+	}
 	s.route(rec, r)
 }
+
+// testHookRoute, if set (by tests), is called with every request before
+// it is routed.
+var testHookRoute atomic.Pointer[func(*http.Request)]
 
 // recorder notes the status code of an answer. It passes flushes on
 // (http.ResponseController finds them through Unwrap).

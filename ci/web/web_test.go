@@ -3,6 +3,7 @@ package web_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -288,5 +289,36 @@ func TestDashboardDefaults(t *testing.T) {
 	a = e2.user("anonymous").get("/")
 	if !strings.Contains(a.body, `href="/me/p/ref/heads/feature/x-y"`) || strings.Contains(a.body, `href="/me/p/ref/heads/master"`) || strings.Contains(a.body, "Project.Dashboards") {
 		t.Errorf("the dashboard with Project.Dashboards:\n%s", a.body)
+	}
+}
+
+// Error pages (404, 403, 500, a panic's) are in the site's layout, say
+// what went wrong once, and link home.
+func TestErrorPages(t *testing.T) {
+	e := newEnv(t)
+	e.targets()
+	web.PanicOn(t, "/panic")
+	rita, eve := e.user("rita"), e.user("eve")
+	for _, c := range []struct {
+		u       *user
+		path    string
+		code    int
+		heading string
+		msg     string
+	}{
+		{rita, "/nope", 404, "Page not found", "No such page"},
+		{rita, "/me/q/pr/1", 404, "Page not found", "No such project"},
+		{eve, "/", 403, "Not allowed", "Permission denied"},
+		{rita, "/log/live/never-built", 500, "Something went wrong", "Log finished, but wasn&#39;t saved!"},
+		{rita, "/panic", 500, "Something went wrong", "The CI failed to show this page"},
+	} {
+		a := c.u.get(c.path)
+		if a.code != c.code || !strings.Contains(a.body, `<header class="top">`) || !strings.Contains(a.body, "<h1>"+c.heading+"</h1>") ||
+			strings.Count(a.body, c.msg) != 1 || !strings.Contains(a.body, `<a href="/" id="home">`) || !strings.Contains(a.body, fmt.Sprintf("HTTP %d", c.code)) {
+			t.Errorf("GET %s as %s = %d, want %d in the layout with %q, %q once and a link home:\n%s", c.path, c.u.name, a.code, c.code, c.heading, c.msg, a.body)
+		}
+	}
+	if a := eve.get("/"); !strings.Contains(a.body, "Log in as someone else") {
+		t.Errorf("a user refused is not offered to log in as someone else:\n%s", a.body)
 	}
 }
