@@ -70,6 +70,6 @@ func (in *instance) serveWeb(ctx context.Context) error {
 func (in *instance) webBanner() {
 	fmt.Fprintf(in.stderr, "  web UI: %s\n", in.webUI)
 	if u := in.webServer.IntroURL(); u != "" {
-		fmt.Fprintf(in.stderr, ">>> Configure the CI by visiting %s\n", u)
+		fmt.Fprintf(in.stderr, ">>> First run: set the admin password at %s (a one-time link)\n", u)
 	}
 }

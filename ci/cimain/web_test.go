@@ -115,7 +115,7 @@ func TestWebUIAndStatusAgree(t *testing.T) {
 		}
 	}
 	out := stderr.String()
-	m := regexp.MustCompile(`>>> Configure the CI by visiting (http://\S+/auth/intro/\S+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`>>> First run: set the admin password at (http://\S+/auth/intro/\S+) \(a one-time link\)`).FindStringSubmatch(out)
 	if m == nil || !strings.Contains(out, "web UI: "+base+"/") {
 		t.Fatalf("the CI did not print the web UI and its intro link:\n%s", out)
 	}

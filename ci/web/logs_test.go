@@ -357,6 +357,9 @@ func TestAdminPasswordStored(t *testing.T) {
 	if e.web.IntroURL() == "" {
 		t.Fatal("no intro link before setup")
 	}
+	if a := e.user("anonymous").get("/auth/login"); !strings.Contains(a.body, "open the one-time link the CI printed when it started, on the line <code>&gt;&gt;&gt; First run: set the admin password at") {
+		t.Errorf("the login page does not say where the first-run link is:\n%s", a.body)
+	}
 	e.user("admin")
 	if e.web.IntroURL() != "" {
 		t.Error("the intro link still works after setup")
