@@ -161,11 +161,11 @@ func ago(t time.Time) string {
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:
-		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+		return plural(int(d.Minutes()), "minute") + " ago"
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h ago", int(d.Hours()))
+		return plural(int(d.Hours()), "hour") + " ago"
 	}
-	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+	return plural(int(d.Hours()/24), "day") + " ago"
 }
 
 // render writes page name.
@@ -386,6 +386,7 @@ type listView struct {
 	Prev     int // 0 if none
 	Next     int // 0 if none
 	PerPage  int
+	Nouns    map[string]string // "pr": "PR"...
 }
 
 // listPage is how many targets of a project a list page shows.
@@ -393,7 +394,7 @@ const listPage = 300
 
 func (s *Server) targetList(w http.ResponseWriter, r *http.Request, ro role, kind string) {
 	ts := s.e.Targets()
-	v := listView{Kind: kind, Page: 1, PerPage: listPage}
+	v := listView{Kind: kind, Page: 1, PerPage: listPage, Nouns: map[string]string{"pr": "PR", "branch": "branch", "tag": "tag"}}
 	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 1 {
 		v.Page = n
 	}
@@ -527,6 +528,7 @@ type targetView struct {
 	Jobs      []jobView
 	AnyFailed bool
 	Missing   bool
+	Counts    string // "3 jobs: 2 successful, 1 failed"
 }
 
 func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id ci.TargetID) {
@@ -621,6 +623,7 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		v.Jobs = append(v.Jobs, jv)
 	}
 	sort.Slice(v.Jobs, func(a, b int) bool { return v.Jobs[a].Name < v.Jobs[b].Name })
+	v.Counts = jobCounts(v.Jobs)
 	title := v.Kind + " " + v.Name
 	if v.Title != "" {
 		title += " (" + v.Title + ")"
@@ -682,6 +685,33 @@ func (s *Server) since(t time.Time) string {
 		dur = fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return "since " + at + " (" + dur + ")"
+}
+
+// jobCounts says how many jobs there are, and how many in each state:
+// "3 jobs: 2 successful, 1 failed", "2 jobs, all successful", "1 job,
+// pending".
+func jobCounts(jobs []jobView) string {
+	if len(jobs) == 0 {
+		return ""
+	}
+	n := map[ci.State]int{}
+	for _, j := range jobs {
+		n[j.State]++
+	}
+	var parts []string
+	for _, st := range []struct {
+		s    ci.State
+		word string
+	}{{ci.Success, "successful"}, {ci.Pending, "pending"}, {ci.Failure, "failed"}, {ci.Error, "in error"}} {
+		if k := n[st.s]; k == len(jobs) && k > 1 {
+			return plural(k, "job") + ", all " + st.word
+		} else if k == len(jobs) {
+			return "1 job, " + st.word
+		} else if k > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", k, st.word))
+		}
+	}
+	return plural(len(jobs), "job") + ": " + strings.Join(parts, ", ")
 }
 
 // historyPage is how many states a target page lists.
