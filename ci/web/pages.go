@@ -286,9 +286,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 				}
 			}
 			if len(branches) == 0 {
-				v.Notes = append(v.Notes, p.Repo+" has no branch main or master yet, and its Project.Dashboards lists none: list there the branches to show here. Its targets are under Branches and PRs.")
+				v.Notes = append(v.Notes, "No branch of "+p.Repo+" is chosen for the dashboard, and it has no main or master branch yet: its targets are under Branches and PRs. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
 			} else {
-				v.Notes = append(v.Notes, p.Repo+": its branch "+strings.Join(branches, " and ")+" is shown, as its Project.Dashboards lists none: list there the branches to show here.")
+				v.Notes = append(v.Notes, "Showing "+p.Repo+"'s "+strings.Join(branches, " and ")+": no branch of it is chosen for the dashboard. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
 			}
 		}
 		for _, b := range branches {

@@ -272,12 +272,12 @@ func TestDashboardDefaults(t *testing.T) {
 	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
 	anon := e.user("anonymous")
 	a := anon.get("/")
-	if !strings.Contains(a.body, "me/p has no branch main or master yet, and its Project.Dashboards lists none") || strings.Contains(a.body, `class="tile `) {
+	if !strings.Contains(a.body, "No branch of me/p is chosen for the dashboard, and it has no main or master branch yet") || strings.Contains(a.body, `class="tile `) {
 		t.Errorf("the dashboard of a CI without targets:\n%s", a.body)
 	}
 	e.targets()
 	a = anon.get("/")
-	if !strings.Contains(a.body, `<a class="tile success" href="/me/p/ref/heads/master">`) || !strings.Contains(a.body, "me/p: its branch master is shown, as its Project.Dashboards lists none") {
+	if !strings.Contains(a.body, `<a class="tile success" href="/me/p/ref/heads/master">`) || !strings.Contains(a.body, "Showing me/p&#39;s master: no branch of it is chosen for the dashboard. To choose the branches shown here, set Project.Dashboards") {
 		t.Errorf("the dashboard without Project.Dashboards:\n%s", a.body)
 	}
 	if !strings.Contains(a.body, ">1 open PR</a> · <a href=\"/branch\">2 branches</a> · <a href=\"/tag\">0 tags</a>") {
