@@ -408,7 +408,9 @@ func (e *Engine) Explain(id TargetID, job string) (chain []Wait, ok bool) {
 		}
 		seen["step "+l.Branch] = true
 		w := Wait{Depth: 1, What: "step " + l.Title, Branch: l.Branch, Reason: "running"}
-		if lg, ok := e.opts.Logs.Get(l.Branch); ok {
+		// A running step's log gives its title as its reason: say
+		// "running", not the step's name again.
+		if lg, ok := e.opts.Logs.Get(l.Branch); ok && lg.Reason() != l.Title && lg.Reason() != lg.Title() {
 			w.Reason = lg.Reason()
 		}
 		chain = append(chain, w)

@@ -203,6 +203,9 @@ func TestExplain(t *testing.T) {
 	if chain[1].What != "step Script "+waiting+"master" || chain[1].Branch != "script-of-"+waiting+"master" || chain[1].Reason != `Waiting for resource in "docker"` {
 		t.Errorf("step link = %+v", chain[1])
 	}
+	if hc, _ := h.Engine.Explain(id, holder); len(hc) != 2 || hc[1].Reason != "running" {
+		t.Errorf("Explain(%s), whose step runs = %+v; want its step, running", holder, hc)
+	}
 	if chain[2].Pool == nil || chain[2].Position != 1 || len(chain[2].Pool.Active) != 1 || chain[2].Pool.Active[0].Label != "Script "+holder+"master" {
 		t.Errorf("pool link = %+v", chain[2])
 	}
