@@ -187,6 +187,12 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("the page after Rebuild never loaded (%v)", err)
 		}
 	}
+	flash, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("flash")||{}).textContent||""`))
+	check(t, err)
+	if !strings.HasPrefix(flash, "Rebuild of Test build-1111 ") {
+		t.Errorf("after Rebuild the page says %q, want that the rebuild started", flash)
+	}
+	shot(t, ctx, "after-rebuild")
 	e.h.WaitStatus("me/p", sha1, "build", ci.Success, citest.Description("build-1111"))
 	for deadline := time.Now().Add(10 * time.Second); e.b.builds("build-1111") == before; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

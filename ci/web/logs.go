@@ -307,6 +307,9 @@ func (s *Server) rebuild(w http.ResponseWriter, r *http.Request, ro role, branch
 		return live || commit != before
 	}) {
 		msg = "Rebuild of " + name + " started."
+		if live, _, _ := s.stepNow(branch); !live {
+			msg = "Rebuild of " + name + " finished."
+		}
 	}
 	s.flash(r, msg)
 	http.Redirect(w, r, to, http.StatusSeeOther)
