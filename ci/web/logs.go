@@ -303,6 +303,9 @@ func (s *Server) rebuild(w http.ResponseWriter, r *http.Request, ro role, branch
 	name := s.stepName(branch)
 	msg := "Rebuild of " + name + " requested; it has not started yet."
 	if s.waitFor(r.Context(), func() bool {
+		if _, running := s.e.Logs().Get(branch); running {
+			return true
+		}
 		live, commit, _ := s.stepNow(branch)
 		return live || commit != before
 	}) {
