@@ -26,6 +26,7 @@ type logView struct {
 	Self    string // the page without ?tail
 	Size    int
 	Users   []ci.TargetID // targets whose jobs use the step (a few)
+	Since   string        // a live log's: "since 13:45:02 (3 minutes)"
 }
 
 // stepOf finds the title of the step of branch, as a job of a target
@@ -154,7 +155,10 @@ func (s *Server) liveLog(w http.ResponseWriter, r *http.Request, ro role, branch
 		return
 	}
 	v := logView{Branch: branch, Title: l.Title(), Live: true, Reason: l.Reason(), Tail: tailOf(r),
-		Self: "/log/live/" + escapeBranch(branch)}
+		Self: "/log/live/" + escapeBranch(branch), Since: s.since(l.Started())}
+	if v.Reason == v.Title {
+		v.Reason = "" // a running step's reason is its title: not twice
+	}
 	off := 0
 	if v.Tail > 0 {
 		off, v.Skipped = tailStart(l.Contents(), v.Tail)

@@ -81,6 +81,18 @@ func TestLiveLogStreams(t *testing.T) {
 			}
 		}
 	}
+	// The head says the step runs, since when, and not its title twice.
+	var head strings.Builder
+	for !strings.Contains(head.String(), `id="log">`) {
+		line, err := r.ReadString('\n')
+		head.WriteString(line)
+		if err != nil {
+			t.Fatalf("the stream ended (%v) in the head:\n%s", err, head.String())
+		}
+	}
+	if !regexp.MustCompile(`<span class="icon pending">●</span> running <span id="since">since \d\d:\d\d:\d\d \(\d+ seconds?\)</span>`).MatchString(head.String()) {
+		t.Errorf("the live log's head does not say the step runs, and since when:\n%s", head.String())
+	}
 	readUntil("building build-1111")
 	var worst, total time.Duration
 	const n = 20
