@@ -5,12 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/cimain"
 	"github.com/dkgo/datakit/internal/fakegithub"
 	"github.com/dkgo/datakit/internal/gitfixture"
@@ -106,5 +108,60 @@ func TestGitHubInProcess(t *testing.T) {
 	}
 	if hs, _ := gh.Hooks("me/p"); len(hs) != 1 || hs[0].URL != hook {
 		t.Errorf("hooks = %+v", hs)
+	}
+}
+
+// When GitHub rejects the in-process bridge's token (401), the web UI
+// says so in a banner on every page, and /healthz answers 503 with the
+// reason.
+func TestGitHubTokenRejected(t *testing.T) {
+	gh := fakegithub.New(fakegithub.Options{})
+	defer gh.Close()
+	gh.AddUser("me")
+	gh.CreateRepo("me/p", fakegithub.RepoOptions{})
+	c := cfg()
+	c.CanRead = ci.Everyone()
+	port := gitfixture.FreePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- cimain.Run(ctx, func() ci.Config { return c }, []string{"--store", "memory", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+			"--secrets-dir", t.TempDir(), "--github-repo", "me/p", "--github-url", gh.URL(),
+			"--github-token-file", writeToken(t, "ghp_revoked", 0o600)}, io.Discard, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var code int
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code, body = resp.StatusCode, string(b)
+			if code != http.StatusOK && strings.Contains(body, "GitHub rejects") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz = %d %q, want 503 saying GitHub rejects the token\n%s", code, body, stderr.String())
+		}
+	}
+	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "degraded: GitHub rejects the CI's GitHub token") {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `<p class="banner warning">GitHub rejects the CI&#39;s GitHub token`) {
+		t.Errorf("GET / = %d, without the banner:\n%s", resp.StatusCode, b)
 	}
 }
