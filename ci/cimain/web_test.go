@@ -56,7 +56,7 @@ func insecure() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-var jobRE = regexp.MustCompile(`(?s)id="job-([^"]+)">\s*<h2>.*?<span class="label">([^<]*)</span></h2>\s*<p class="descr">([^<]*)</p>`)
+var jobRE = regexp.MustCompile(`(?s)id="job-([^"]+)">\s*<h2>.*?<span class="label">([^<]*)</span>[^\n]*</h2>\s*<p class="descr">([^<]*)</p>`)
 
 // The web UI and "PROG status" agree: every job the status command lists
 // is on its target's page with the same state and description. The
@@ -115,7 +115,7 @@ func TestWebUIAndStatusAgree(t *testing.T) {
 		}
 	}
 	out := stderr.String()
-	m := regexp.MustCompile(`>>> Configure the CI by visiting (http://\S+/auth/intro/\S+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`>>> First run: set the admin password at (http://\S+/auth/intro/\S+) \(a one-time link\)`).FindStringSubmatch(out)
 	if m == nil || !strings.Contains(out, "web UI: "+base+"/") {
 		t.Fatalf("the CI did not print the web UI and its intro link:\n%s", out)
 	}

@@ -14,8 +14,10 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +74,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Health, if set, holds the problems other parts of the process
+	// report (ci/cimain: the GitHub bridge's rejected token): a banner
+	// on every page, and /healthz answers 503.
+	Health *Health
 }
 
 // Server is the web UI of one engine. It is an http.Handler, safe for
@@ -241,8 +247,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.secure {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("web: a page failed", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if rec.status == 0 {
+				s.fail(rec, r, http.StatusInternalServerError, "The CI failed to show this page; its log says why.")
+			}
+		}
+	}()
+	if hook := testHookRoute.Load(); hook != nil {
+		(*hook)(r)
+	}
 	s.route(rec, r)
 }
+
+// testHookRoute, if set (by tests), is called with every request before
+// it is routed.
+var testHookRoute atomic.Pointer[func(*http.Request)]
 
 // recorder notes the status code of an answer. It passes flushes on
 // (http.ResponseController finds them through Unwrap).
@@ -507,13 +531,22 @@ func (s *Server) mustRelogin(sess *session) bool {
 	return false
 }
 
-// healthz answers "ok" while the engine runs (is connected to its store).
+// healthz answers "ok" while the engine runs (is connected to its store)
+// and Options.Health has no problems; else 503 with what is wrong, a line
+// each ("degraded: ..." for Health's problems).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	var lines []string
 	if !s.e.Running() {
+		lines = append(lines, "not connected to the store")
+	}
+	for _, p := range s.opts.Health.Problems() {
+		lines = append(lines, "degraded: "+p)
+	}
+	if len(lines) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not connected to the store")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
 		return
 	}
 	fmt.Fprintln(w, "ok")
