@@ -139,7 +139,7 @@ func New(store dkstore.Store, g GitHub, opts Options) (*Bridge, error) {
 		caps = *opts.Capabilities
 	}
 	if opts.Webhook != nil && len(opts.Webhook.Secret) == 0 {
-		return nil, fmt.Errorf("github: the webhook needs a secret: %w", dkstore.ErrInvalid)
+		return nil, dkstore.Invalidf("github: the webhook needs a secret")
 	}
 	for _, r := range append(append([]bridge.Repo{}, opts.Monitor...), opts.Only...) {
 		if err := r.Valid(); err != nil {

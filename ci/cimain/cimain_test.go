@@ -166,17 +166,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// get fetches url and returns the status code and body.
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // The configuration function is called once, after the flags are parsed,
 // by a run and by status; not for --help, --version or bad flags.
