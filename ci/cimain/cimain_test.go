@@ -166,7 +166,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-
 // The configuration function is called once, after the flags are parsed,
 // by a run and by status; not for --help, --version or bad flags.
 func TestConfigureOnce(t *testing.T) {
