@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
 	"go.uber.org/goleak"
 
 	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/ninep/internal/styx"
 )
 
 // testServer serves a memory store with one commit on master.
@@ -240,6 +242,9 @@ func FuzzServer(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0x7f, 100, 0, 0})
+	for _, d := range []styx.Dialect{styx.Plain, styx.Unix} {
+		f.Add(styxConversation(f, d))
+	}
 	files, _ := filepath.Glob("testdata/transcripts/*.txt")
 	for _, file := range files {
 		f.Add(transcriptRequests(f, file))
@@ -283,4 +288,44 @@ func FuzzServer(f *testing.F) {
 		conn.Close()
 		<-served
 	})
+}
+
+// TestWriteFarPastEnd: a write or truncate that would make a file over
+// maxFileSize fails with EFBIG rather than zero-filling memory up to its
+// offset (a fuzzed write at offset 2^41 ran the process out of memory).
+func TestWriteFarPastEnd(t *testing.T) {
+	st, srv := testServer(t)
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, root, conn, done := pipeClient(t, ctx, srv)
+	defer func() {
+		c.Close()
+		conn.Close()
+		<-done
+	}()
+	_, txs, err := root.Walk([]string{"branch", "master", "transactions"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txs.Mkdir("t", 0o755, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, rw, err := root.Walk([]string{"branch", "master", "transactions", "t", "rw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, _, err := rw.Create("f", p9.WriteOnly, 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 1<<41); err != linux.EFBIG {
+		t.Fatalf("WriteAt(offset 2^41) error %v, want EFBIG", err)
+	}
+	if err := f.SetAttr(p9.SetAttrMask{Size: true}, p9.SetAttr{Size: 1 << 41}); err != linux.EFBIG {
+		t.Fatalf("truncate to 2^41 error %v, want EFBIG", err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 1<<20); err != nil {
+		t.Fatalf("WriteAt(offset 1 MiB) error %v", err)
+	}
 }
