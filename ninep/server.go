@@ -23,8 +23,9 @@ type Options struct {
 	Metrics *Metrics
 }
 
-// Server serves a dkstore.Store as the DataKit file tree over 9P2000.L.
-// It is safe for concurrent use; each connection has its own namespace.
+// Server serves a dkstore.Store as the DataKit file tree over 9P2000.L,
+// 9P2000.u and 9P2000, as each connection's Tversion asks. It is safe for
+// concurrent use; each connection has its own namespace.
 type Server struct {
 	store   dkstore.Store
 	log     *slog.Logger
