@@ -194,18 +194,21 @@ func (f *dkFile) Write(ctx context.Context, p []byte, off int64) (int, error) {
 
 // writeAll writes p from offset 0 in as many writes as the server takes
 // (the bindings' io.Writer loops on short writes), each at most what the
-// msize leaves room for.
+// msize leaves room for, and at least one (of nothing, for an empty
+// value).
 func (f *dkFile) writeAll(ctx context.Context, p []byte) error {
 	off := int64(0)
-	for len(p) > 0 {
+	for {
 		chunk := p[:min(len(p), int(f.c.s.msize)-styx.IOHeader)]
 		n, err := f.Write(ctx, chunk, off)
 		if err != nil {
 			return err
 		}
 		p, off = p[n:], off+int64(n)
+		if len(p) == 0 {
+			return nil
+		}
 	}
-	return nil
 }
 
 // readAll reads from offset 0 until a read returns 0 bytes.

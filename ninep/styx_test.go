@@ -83,6 +83,7 @@ func TestGoBindings(t *testing.T) {
 				t.Fatal(err)
 			}
 			testGoBindings(t, ctx, st, c)
+			testGoBindingsRecord(t, ctx, c)
 		})
 	}
 }
@@ -252,6 +253,79 @@ func testGoBindings(t *testing.T, ctx context.Context, st dkstore.Store, c *dkCl
 	if got, err := dkCommitSnapshot(c, storeHead("dev")).List(ctx); err != nil || !slices.Equal(got, []string{"big"}) {
 		t.Fatalf("after the merge: List() = %q, %v", got, err)
 	}
+}
+
+// testGoBindingsRecord goes through what the bindings' typed
+// configuration records (NewRecord, Seal, Wait, Set) send: each branch is
+// made sure of by committing an empty branch-created file (to existing
+// branches too), a watch of the record's path starts where the path does
+// not exist yet, a Set commits to the first lookup branch, which ends the
+// watch's wait, and the fields are read from snapshots of the heads.
+func testGoBindingsRecord(t *testing.T, ctx context.Context, c *dkClient) {
+	for _, b := range []string{"master", "defaults", "state"} {
+		tx, err := newDKTransaction(ctx, c, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Write(ctx, []string{"branch-created"}, ""); err != nil {
+			t.Fatalf("%s: write branch-created: %v", b, err)
+		}
+		if err := tx.Commit(ctx, "Creating branch"); err != nil {
+			t.Fatalf("%s: commit: %v", b, err)
+		}
+	}
+	if err := c.Mkdir(ctx, "branch", "master"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := newDKWatch(ctx, c, "master", "com.docker", "settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	if obj, err := w.Next(ctx); err != nil || obj != "" {
+		t.Fatalf("watch of a missing path: Next() = %q, %v; want \"\"", obj, err)
+	}
+	set, err := newDKTransaction(ctx, c, "master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Write(ctx, []string{"com.docker", "settings", "memory"}, "2048"); err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Commit(ctx, "set memory"); err != nil {
+		t.Fatal(err)
+	}
+	if obj, err := w.Next(ctx); err != nil || !strings.HasPrefix(obj, "D-") {
+		t.Fatalf("watch after Set: Next() = %q, %v; want a D- tree", obj, err)
+	}
+	for b, want := range map[string]string{"master": "2048", "defaults": ""} {
+		head, err := dkHead(ctx, c, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dkCommitSnapshot(c, head).Read(ctx, "com.docker", "settings", "memory")
+		if want == "" {
+			if !isRerror(err, dkEnoent) {
+				t.Fatalf("%s: a field not set: %q, %v; want %q", b, got, err, dkEnoent)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Fatalf("%s: field = %q, %v; want %q", b, got, err, want)
+		}
+	}
+	if got, err := dkCommitSnapshot(c, mustHead(t, ctx, c, "state")).Read(ctx, "branch-created"); err != nil || got != "" {
+		t.Fatalf("state/branch-created = %q, %v", got, err)
+	}
+}
+
+func mustHead(t *testing.T, ctx context.Context, c *dkClient, b string) string {
+	t.Helper()
+	h, err := dkHead(ctx, c, b)
+	if err != nil || len(h) != 40 {
+		t.Fatalf("head of %s = %q, %v", b, h, err)
+	}
+	return h
 }
 
 // TestStyxFlush: in both dialects a read blocked on head.live ends when
