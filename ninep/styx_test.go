@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hugelgupf/p9/linux"
+	"github.com/hugelgupf/p9/p9"
 	"go.uber.org/goleak"
 
 	"github.com/dkgo/datakit/dkstore"
@@ -702,5 +703,99 @@ func TestStyxEndsBrokenConnection(t *testing.T) {
 	}
 	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read after a message over the msize: %v, want the connection closed", err)
+	}
+}
+
+// TestDialectsShareListener: on one listener, a 9P2000.L client (p9's),
+// a 9P2000 and a 9P2000.u client at once, over the same store: a commit
+// made in 9P2000 is the head the others read.
+func TestDialectsShareListener(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	st, srv := testServer(t)
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ln, err := Listen("unix://" + t.TempDir() + "/dk.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve() = %v", err)
+		}
+	}()
+	session := func(version string) *styxSession {
+		conn, err := net.Dial("unix", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		s := &styxSession{conn: conn, msize: 8192, waiting: map[uint16]chan *styx.Msg{}, done: make(chan struct{})}
+		if version == styx.VersionUnix {
+			s.dialect = styx.Unix
+		}
+		b, _ := styx.Append(styx.Plain, nil, &styx.Msg{Type: styx.Tversion, Tag: styx.NoTag, Msize: 8192, Version: version})
+		conn.Write(b)
+		m, err := styx.ReadMsg(conn, 8192)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, err := styx.Decode(styx.Plain, m); err != nil || r.Version != version {
+			t.Fatalf("Tversion %s: %+v, %v", version, r, err)
+		}
+		go s.readReplies()
+		return s
+	}
+	plain, err := newDKClient(ctx, session(styx.VersionPlain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix, err := newDKClient(ctx, session(styx.VersionUnix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	lc, err := p9.NewClient(conn, p9.WithMessageSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	root, err := lc.Attach("")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := newDKTransaction(ctx, plain, "master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Write(ctx, []string{"shared"}, "yes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx, "from 9P2000"); err != nil {
+		t.Fatal(err)
+	}
+	want := mustHead(t, ctx, plain, "master")
+	if got := mustHead(t, ctx, unix, "master"); got != want {
+		t.Fatalf("9P2000.u reads head %s, want %s", got, want)
+	}
+	_, f, err := root.Walk([]string{"branch", "master", "head"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil || string(buf[:n]) != want+"\n" {
+		t.Fatalf("9P2000.L reads head %q, %v; want %s", buf[:n], err, want)
 	}
 }
