@@ -799,3 +799,46 @@ func TestDialectsShareListener(t *testing.T) {
 		t.Fatalf("9P2000.L reads head %q, %v; want %s", buf[:n], err, want)
 	}
 }
+
+// TestStyxClunkEndsRead: the original's Go bindings send no Tflush (a
+// cancelled context leaves go-p9p's read in flight) and close a watch by
+// clunking its fid: the clunk ends the blocked read, whose watch goes.
+func TestStyxClunkEndsRead(t *testing.T) {
+	for _, version := range styxDialects {
+		t.Run(version, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			st, srv := testServer(t)
+			defer st.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c, err := newDKClient(ctx, dialStyx(t, ctx, srv, version))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := newDKWatch(ctx, c, "master", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Next again, given up on after a while, as a program does.
+			short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer stop()
+			if obj, err := w.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Next() with no change = %q, %v; want the context's end", obj, err)
+			}
+			if n := st.OpenWatches(); n != 1 {
+				t.Fatalf("OpenWatches() = %d with a read blocked, want 1", n)
+			}
+			w.Close(ctx)
+			deadline := time.Now().Add(10 * time.Second)
+			for st.OpenWatches() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("OpenWatches() = %d 10 s after the clunk, want 0", st.OpenWatches())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}

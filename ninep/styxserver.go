@@ -2,6 +2,7 @@ package ninep
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -88,6 +89,12 @@ type styxConn struct {
 // hold a reference while they run, so that a Tclunk during a read closes
 // the handle only when the read is done.
 type sfid struct {
+	// end is cancelled by the fid's clunk, which so ends its blocked
+	// reads: the original's Go bindings send no Tflush, and close a
+	// watch by clunking its fid.
+	ctx context.Context
+	end context.CancelFunc
+
 	mu      sync.Mutex
 	n       node
 	refs    int
@@ -397,8 +404,13 @@ func (c *styxConn) bind(fid, newfid uint32, n node) error {
 		old.mu.Unlock()
 		return nil
 	}
-	c.fids[newfid] = &sfid{n: n}
+	c.fids[newfid] = c.newFid(n)
 	return nil
+}
+
+func (c *styxConn) newFid(n node) *sfid {
+	ctx, end := context.WithCancel(c.s.ctx)
+	return &sfid{ctx: ctx, end: end, n: n}
 }
 
 // drop takes fid out of the table; its handle closes with the last
@@ -411,6 +423,7 @@ func (c *styxConn) drop(fid uint32) (*sfid, error) {
 	if f == nil {
 		return nil, errUnknownFid(fid)
 	}
+	f.end()
 	f.mu.Lock()
 	f.clunked = true
 	var h handle
@@ -452,7 +465,7 @@ func (c *styxConn) attach(m *styx.Msg) (styx.Qid, error) {
 	if c.fids[m.Fid] != nil {
 		return styx.Qid{}, errFidInUse(m.Fid)
 	}
-	c.fids[m.Fid] = &sfid{n: n}
+	c.fids[m.Fid] = c.newFid(n)
 	return c.qid(n), nil
 }
 
@@ -651,6 +664,10 @@ func (c *styxConn) read(m *styx.Msg) ([]byte, error) {
 	if !ok {
 		ctx, off = c.s.ctx, int64(m.Offset)
 	}
+	// The read ends with a flush of it, or a clunk of its fid.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(f.ctx, cancel)()
 	buf := make([]byte, count)
 	n, err := h.readAt(ctx, buf, off)
 	if err == io.EOF {
