@@ -490,6 +490,13 @@ func TestStyxProtocol(t *testing.T) {
 			if qids, err := s.walk(ctx, 0, 50, "branch", "master", ".."); err != nil || len(qids) != 3 || qids[2].Type != styx.QTDIR {
 				t.Fatalf("walk branch/master/.. = %v, %v", qids, err)
 			}
+			// Qids: [dir, dir, file] to a head, the same paths each time.
+			q1, err := s.walk(ctx, 0, 51, "branch", "master", "head")
+			q2, err2 := s.walk(ctx, 0, 52, "branch", "master", "head")
+			if err != nil || err2 != nil || len(q1) != 3 || q1[0].Type != styx.QTDIR || q1[1].Type != styx.QTDIR ||
+				q1[2].Type != styx.QTFILE || !slices.Equal(q1, q2) {
+				t.Fatalf("walks to branch/master/head = %v, %v and %v, %v", q1, err, q2, err2)
+			}
 			_, err = s.attach(ctx, 0, "", "")
 			want("attach to a fid in use", err, "Fid 0 already in use")
 			_, err = s.walk(ctx, 0, 50)
