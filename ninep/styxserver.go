@@ -103,9 +103,10 @@ type sfid struct {
 	write   bool // opened for writing
 	rclose  bool // ORCLOSE: remove on clunk
 	h       handle
-	ents    []dirent // a directory's listing at open
-	dirOff  uint64   // offset of the next directory read
-	dirNext int      // index of the next entry to read
+	idle    chan struct{} // closed when a clunked fid's last request ends
+	ents    []dirent      // a directory's listing at open
+	dirOff  uint64        // offset of the next directory read
+	dirNext int           // index of the next entry to read
 }
 
 // serveStyx serves a connection whose first message, a Tversion, is first.
@@ -384,6 +385,10 @@ func (f *sfid) release() {
 	var h handle
 	if f.refs == 0 && f.clunked {
 		h, f.h = f.h, nil
+		if f.idle != nil {
+			close(f.idle)
+			f.idle = nil
+		}
 	}
 	f.mu.Unlock()
 	if h != nil {
@@ -427,13 +432,20 @@ func (c *styxConn) drop(fid uint32) (*sfid, error) {
 	f.mu.Lock()
 	f.clunked = true
 	var h handle
+	idle := make(chan struct{})
 	if f.refs == 0 {
 		h, f.h = f.h, nil
+		close(idle)
+	} else {
+		f.idle = idle
 	}
 	f.mu.Unlock()
 	if h != nil {
 		h.close()
 	}
+	// The fid's requests in flight end at once (end cancelled their
+	// reads); Rclunk and Rremove go after their replies.
+	<-idle
 	return f, nil
 }
 
