@@ -3,9 +3,11 @@ package ninep
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"net"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -270,7 +272,9 @@ func FuzzServer(f *testing.F) {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			t.Fatal("the server kept a connection open after its client closed")
+			var stacks strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Fatalf("the server kept a connection open after its client closed; goroutines:\n%s", stacks.String())
 		}
 
 		// Another client still works, and master is intact or moved by a
@@ -327,5 +331,48 @@ func TestWriteFarPastEnd(t *testing.T) {
 	}
 	if _, err := f.WriteAt([]byte("x"), 1<<20); err != nil {
 		t.Fatalf("WriteAt(offset 1 MiB) error %v", err)
+	}
+}
+
+// TestBadFrameEndsBlockedRead: bytes that are no 9P message, or a message
+// over the msize, end the connection even while a read is blocked on a
+// stream. p9 stops serving such a connection only once its requests in
+// flight have ended, so the wire must end the blocked read (FuzzServer
+// found a connection left open for good).
+func TestBadFrameEndsBlockedRead(t *testing.T) {
+	for name, frame := range map[string][]byte{
+		"size below a header": {3, 0, 0, 0, 0, 0, 0},
+		"over the msize":      binary.LittleEndian.AppendUint32(nil, p9MaxMessage+1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, srv := testServer(t)
+			defer st.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c, root, conn, done := pipeClient(t, ctx, srv)
+			defer c.Close()
+			_, f, err := root.Walk([]string{"branch", "master", "head.live"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := f.Open(p9.ReadOnly); err != nil {
+				t.Fatal(err)
+			}
+			// The first read returns the head; the second blocks.
+			buf := make([]byte, 100)
+			if _, err := f.ReadAt(buf, 0); err != nil {
+				t.Fatal(err)
+			}
+			go f.ReadAt(buf, 41)
+			time.Sleep(100 * time.Millisecond)
+			if _, err := conn.Write(frame); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the server kept serving a connection that sent a bad frame, with a read blocked")
+			}
+		})
 	}
 }
