@@ -18,6 +18,11 @@ import (
 	"time"
 
 	"github.com/dkgo/datakit/dkstore"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage"
 )
 
 // benchStore opens a store: in memory, or on disk in a temporary directory.
@@ -112,6 +117,87 @@ func (g *benchGit) commit(b *testing.B, version int) {
 	g.parent = c
 }
 
+// benchGoGit is the same repository changed through plain go-git: the
+// program reads the trees it changes from the repository, writes the new
+// blob, trees and commit with SetEncodedObject and moves the branch with
+// CheckAndSetReference, as a program using go-git as its library would.
+type benchGoGit struct {
+	st     storage.Storer
+	parent plumbing.Hash
+}
+
+func newBenchGoGit(b *testing.B) *benchGoGit {
+	b.Helper()
+	g := newBenchGit(b)
+	repo, err := git.PlainOpen(g.dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchGoGit{st: repo.Storer, parent: plumbing.NewHash(g.parent)}
+}
+
+func (g *benchGoGit) put(b *testing.B, o interface {
+	Encode(plumbing.EncodedObject) error
+}) plumbing.Hash {
+	enc := g.st.NewEncodedObject()
+	if err := o.Encode(enc); err != nil {
+		b.Fatal(err)
+	}
+	h, err := g.st.SetEncodedObject(enc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+func (g *benchGoGit) commit(b *testing.B, version int) {
+	parent, err := object.GetCommit(g.st, g.parent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, err := object.GetTree(g.st, parent.TreeHash)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dirName, fileName, _ := strings.Cut(benchFileName(benchChanged), "/")
+	blob := g.st.NewEncodedObject()
+	blob.SetType(plumbing.BlobObject)
+	w, _ := blob.Writer()
+	w.Write(benchContent(benchChanged, version))
+	w.Close()
+	blobHash, err := g.st.SetEncodedObject(blob)
+	if err != nil {
+		b.Fatal(err)
+	}
+	replace := func(t *object.Tree, name string, h plumbing.Hash, mode filemode.FileMode) *object.Tree {
+		out := &object.Tree{Entries: slices.Clone(t.Entries)}
+		for i := range out.Entries {
+			if out.Entries[i].Name == name {
+				out.Entries[i] = object.TreeEntry{Name: name, Mode: mode, Hash: h}
+			}
+		}
+		return out
+	}
+	dirEntry, err := root.FindEntry(dirName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir, err := object.GetTree(g.st, dirEntry.Hash)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dirHash := g.put(b, replace(dir, fileName, blobHash, filemode.Regular))
+	rootHash := g.put(b, replace(root, dirName, dirHash, filemode.Dir))
+	sig := object.Signature{Name: dkstore.AuthorName, Email: dkstore.AuthorEmail, When: time.Unix(1700000000, 0).UTC()}
+	c := g.put(b, &object.Commit{Author: sig, Committer: sig, Message: fmt.Sprint("version ", version),
+		TreeHash: rootHash, ParentHashes: []plumbing.Hash{g.parent}})
+	name := plumbing.NewBranchReferenceName("master")
+	if err := g.st.CheckAndSetReference(plumbing.NewHashReference(name, c), plumbing.NewHashReference(name, g.parent)); err != nil {
+		b.Fatal(err)
+	}
+	g.parent = c
+}
+
 // benchTree commits the 1,000-file tree to br.
 func benchTree(b *testing.B, br dkstore.Branch) {
 	b.Helper()
@@ -148,13 +234,14 @@ func benchCommitOne(b *testing.B, br dkstore.Branch, version int) dkstore.Commit
 }
 
 // BenchmarkCommitOneFile commits a change of one file in a 1,000-file
-// tree. The baseline, git, does the same with git's plumbing commands
-// (hash-object -w, update-index --cacheinfo, write-tree, commit-tree,
-// update-ref) on a repository of the same tree. git/ours is how many times
+// tree. The baselines do the same on a repository of the same tree made by
+// git: git with git's plumbing commands (hash-object -w, update-index
+// --cacheinfo, write-tree, commit-tree, update-ref), go-git with plain
+// go-git (see benchGoGit). git/ours and go-git/ours are how many times
 // faster we are.
 func BenchmarkCommitOneFile(b *testing.B) {
 	compatNeedGit(b)
-	var gitNs float64
+	var gitNs, goGitNs float64
 	b.Run("git", func(b *testing.B) {
 		g := newBenchGit(b)
 		b.ResetTimer()
@@ -167,8 +254,19 @@ func BenchmarkCommitOneFile(b *testing.B) {
 			b.Fatalf("git's last commit holds %q", got)
 		}
 	})
-	baseline := func(b *testing.B) float64 {
-		if gitNs == 0 { // the git sub-benchmark was not selected
+	b.Run("go-git", func(b *testing.B) {
+		g := newBenchGoGit(b)
+		b.ResetTimer()
+		for i := range b.N {
+			g.commit(b, i+1)
+		}
+		b.StopTimer()
+		goGitNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	})
+	// The baselines measured on the spot when their sub-benchmark was not
+	// selected.
+	baselines := func(b *testing.B) (float64, float64) {
+		if gitNs == 0 {
 			g := newBenchGit(b)
 			const n = 20
 			start := time.Now()
@@ -177,7 +275,16 @@ func BenchmarkCommitOneFile(b *testing.B) {
 			}
 			gitNs = float64(time.Since(start).Nanoseconds()) / n
 		}
-		return gitNs
+		if goGitNs == 0 {
+			g := newBenchGoGit(b)
+			const n = 200
+			start := time.Now()
+			for i := range n {
+				g.commit(b, i+1)
+			}
+			goGitNs = float64(time.Since(start).Nanoseconds()) / n
+		}
+		return gitNs, goGitNs
 	}
 	for _, where := range []string{"memory", "disk"} {
 		b.Run(where, func(b *testing.B) {
@@ -202,9 +309,11 @@ func BenchmarkCommitOneFile(b *testing.B) {
 			if data, err := tree.ReadFile(context.Background(), dkstore.Path(benchFileName(benchChanged))); err != nil || !bytes.Equal(data, benchContent(benchChanged, b.N)) {
 				b.Fatalf("the last commit holds %q, %v", data, err)
 			}
-			git := baseline(b)
+			git, goGit := baselines(b)
 			b.ReportMetric(git, "git-ns/op")
 			b.ReportMetric(git/ours, "git/ours")
+			b.ReportMetric(goGit, "go-git-ns/op")
+			b.ReportMetric(goGit/ours, "go-git/ours")
 		})
 	}
 }
