@@ -106,8 +106,11 @@ func openGitDir(gitdir string, opts Options) (_ *GitStore, err error) {
 		}()
 	}
 	st := filesystem.NewStorageWithOptions(osfs.New(gitdir), cache.NewObjectLRU(32<<20), filesystem.Options{})
-	s := newGitStore(st, &fileRefs{gitdir: gitdir}, gitdir, opts)
+	spares := newSpares(gitdir)
+	s := newGitStore(st, &fileRefs{gitdir: gitdir, spares: spares}, gitdir, opts)
 	s.objs.loose = filepath.Join(gitdir, "objects")
+	s.objs.spares = spares
+	s.objs.packer = newPacker(s.objs, s.log)
 	known, err := s.refs.list()
 	if err != nil {
 		return nil, fmt.Errorf("dkstore: open %s: %w", gitdir, err)
@@ -120,6 +123,8 @@ func openGitDir(gitdir string, opts Options) (_ *GitStore, err error) {
 	}
 	s.pollStop, s.pollDone = make(chan struct{}), make(chan struct{})
 	go s.poll(interval)
+	spares.tryOwn()
+	s.objs.packer.start()
 	return s, nil
 }
 
@@ -359,6 +364,8 @@ func (s *GitStore) Close() error {
 			close(s.pollStop)
 			<-s.pollDone
 		}
+		s.objs.packer.close()
+		s.objs.spares.close()
 		if s.lock != nil {
 			s.lock.Close() // releases the lock
 		}

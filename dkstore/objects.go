@@ -182,6 +182,8 @@ type objects struct {
 	mu          sync.Mutex
 	st          storage.Storer
 	loose       string // on disk: the objects directory we write loose objects to
+	spares      *spareFiles // on disk, if we own the pool: files to recycle
+	packer      *packer     // on disk, if we own the pool: packs loose objects
 	trees       map[Hash]*treeObj
 	treeEntries int // entries in all cached trees
 	commits     map[CommitID]*Commit
@@ -207,17 +209,27 @@ var errNoObject = plumbing.ErrObjectNotFound
 // gc) are found after a Reindex.
 type reindexer interface{ Reindex() }
 
+// A pack that another program removed (git gc, or the store's packer in
+// another process) while we had it listed is also found missing: a file
+// that does not exist.
 func (o *objects) encoded(typ plumbing.ObjectType, h Hash) (plumbing.EncodedObject, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	obj, err := o.st.EncodedObject(typ, plumbing.Hash(h))
-	if errors.Is(err, plumbing.ErrObjectNotFound) {
+	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist) {
 		if r, ok := o.st.(reindexer); ok {
 			r.Reindex()
 			obj, err = o.st.EncodedObject(typ, plumbing.Hash(h))
 		}
 	}
 	return obj, err
+}
+
+// reindexLocked makes go-git list the packs again; o.mu is held.
+func (o *objects) reindexLocked() {
+	if r, ok := o.st.(reindexer); ok {
+		r.Reindex()
+	}
 }
 
 func (o *objects) readRaw(typ plumbing.ObjectType, h Hash) ([]byte, error) {
@@ -267,7 +279,7 @@ func (o *objects) writeLoose(h Hash, typ plumbing.ObjectType, data []byte) error
 	var buf bytes.Buffer
 	buf.Grow(len(data)/2 + 64)
 	zpool := &blobZlib
-	if typ != plumbing.BlobObject {
+	if typ == plumbing.TreeObject {
 		zpool = &treeZlib
 	}
 	zw := zpool.Get().(*zlib.Writer)
@@ -280,6 +292,18 @@ func (o *objects) writeLoose(h Hash, typ plumbing.ObjectType, data []byte) error
 	err := zw.Close()
 	zpool.Put(zw)
 	if err != nil {
+		return err
+	}
+	if spare := o.spares.fill(buf.Bytes(), 0o444); spare != "" {
+		err := os.Rename(spare, path)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+				err = os.Rename(spare, path)
+			}
+		}
+		if err != nil {
+			os.Remove(spare)
+		}
 		return err
 	}
 	return writeAtomic(path, buf.Bytes(), 0o444)
@@ -320,7 +344,11 @@ func (o *objects) write(typ plumbing.ObjectType, data []byte) (Hash, error) {
 		if o.has(h) {
 			return h, nil
 		}
-		return h, o.writeLoose(h, typ, data)
+		if err := o.writeLoose(h, typ, data); err != nil {
+			return h, err
+		}
+		o.packer.add(h, typ, data)
+		return h, nil
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -416,6 +444,10 @@ func (o *objects) blobSize(h Hash) (int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n, err := o.st.EncodedObjectSize(plumbing.Hash(h))
+	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist) {
+		o.reindexLocked()
+		n, err = o.st.EncodedObjectSize(plumbing.Hash(h))
+	}
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return 0, errNoObject
 	}
