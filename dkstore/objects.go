@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
 
 // Git tree entry modes.
@@ -181,7 +182,7 @@ func objectHash(typ string, data []byte) Hash {
 type objects struct {
 	mu          sync.Mutex
 	st          storage.Storer
-	loose       string // on disk: the objects directory we write loose objects to
+	loose       string      // on disk: the objects directory we write loose objects to
 	spares      *spareFiles // on disk, if we own the pool: files to recycle
 	packer      *packer     // on disk, if we own the pool: packs loose objects
 	trees       map[Hash]*treeObj
@@ -216,13 +217,19 @@ func (o *objects) encoded(typ plumbing.ObjectType, h Hash) (plumbing.EncodedObje
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	obj, err := o.st.EncodedObject(typ, plumbing.Hash(h))
-	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist) {
+	if isMissing(err) {
 		if r, ok := o.st.(reindexer); ok {
 			r.Reindex()
 			obj, err = o.st.EncodedObject(typ, plumbing.Hash(h))
 		}
 	}
 	return obj, err
+}
+
+// isMissing tells a missing object, or a missing pack, from other errors.
+func isMissing(err error) bool {
+	return errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist) ||
+		errors.Is(err, dotgit.ErrPackfileNotFound)
 }
 
 // reindexLocked makes go-git list the packs again; o.mu is held.
@@ -444,7 +451,7 @@ func (o *objects) blobSize(h Hash) (int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n, err := o.st.EncodedObjectSize(plumbing.Hash(h))
-	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist) {
+	if isMissing(err) {
 		o.reindexLocked()
 		n, err = o.st.EncodedObjectSize(plumbing.Hash(h))
 	}
