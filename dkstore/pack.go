@@ -38,7 +38,8 @@ import (
 // copied as they are. Packs with deltas, kept (.keep) or covered by a
 // multi-pack-index are left to git.
 
-const (
+// Variables for the tests.
+var (
 	packBatch    = 1024            // loose objects that start a pack at once
 	packInterval = 2 * time.Second // how often anything pending is packed
 )

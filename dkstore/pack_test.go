@@ -1,0 +1,207 @@
+package dkstore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func packGit(t *testing.T, gitdir string, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	cmd := exec.Command("git", append([]string{"--git-dir", gitdir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func packCommit(t *testing.T, s *GitStore, n int) CommitID {
+	t.Helper()
+	ctx := context.Background()
+	b, _ := s.Branch("master")
+	tx, err := b.Transaction(ctx, TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.WriteFile(ctx, Path(fmt.Sprintf("d%d/f%d", n%3, n%7)), fmt.Appendf(nil, "%d\n", n), KindFile); err != nil {
+		t.Fatal(err)
+	}
+	id, err := tx.Commit(ctx, fmt.Sprint("commit ", n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func looseCount(t *testing.T, objects string) int {
+	t.Helper()
+	n := 0
+	dirs, _ := filepath.Glob(filepath.Join(objects, "[0-9a-f][0-9a-f]"))
+	for _, d := range dirs {
+		ents, _ := os.ReadDir(d)
+		n += len(ents)
+	}
+	return n
+}
+
+func packCount(t *testing.T, objects string) int {
+	t.Helper()
+	idx, _ := filepath.Glob(filepath.Join(objects, "pack", "*.idx"))
+	return len(idx)
+}
+
+// TestPackerRecycles checks the whole cycle: commits written loose, packed
+// (git reads the packs, git fsck --strict is clean), their files recycled
+// for new objects and refs, packs merged so that few remain, and every
+// commit readable by git as soon as Commit returns.
+func TestPackerRecycles(t *testing.T) {
+	if !canRecycle {
+		t.Skip("no file recycling on this system")
+	}
+	dir := t.TempDir()
+	gitdir := filepath.Join(dir, ".git")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.objs.spares.owned.Load() {
+		t.Fatal("the only store open does not own the spare pool")
+	}
+	var ids []CommitID
+	for i := range 40 {
+		ids = append(ids, packCommit(t, s, i))
+	}
+	if err := s.objs.packer.run(); err != nil {
+		t.Fatal(err)
+	}
+	objects := filepath.Join(gitdir, "objects")
+	if n := looseCount(t, objects); n != 0 {
+		t.Errorf("%d loose objects left after packing", n)
+	}
+	if s.objs.spares.count() == 0 {
+		t.Error("packing put no files in the spare pool")
+	}
+	packGit(t, gitdir, "fsck", "--strict", "--no-dangling")
+	time.Sleep(spareQuarantine + 50*time.Millisecond)
+	reused0 := s.objs.spares.reused.Load()
+	for round := range 6 {
+		for i := range 10 {
+			id := packCommit(t, s, 100+10*round+i)
+			ids = append(ids, id)
+			// At once: git sees the branch at the commit, and can read it.
+			if got := packGit(t, gitdir, "rev-parse", "master"); got != id.String() {
+				t.Fatalf("git rev-parse master = %s just after commit %s", got, id)
+			}
+			packGit(t, gitdir, "cat-file", "-p", id.String()+"^{tree}")
+		}
+		if err := s.objs.packer.run(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(spareQuarantine + 50*time.Millisecond)
+	}
+	if s.objs.spares.reused.Load() == reused0 {
+		t.Error("no spare file was reused")
+	}
+	if n := packCount(t, objects); n > 4 {
+		t.Errorf("%d packs after 7 packings: they are not merged", n)
+	}
+	packGit(t, gitdir, "fsck", "--strict", "--no-dangling")
+	all := packGit(t, gitdir, "rev-list", "master")
+	for _, id := range ids {
+		if !strings.Contains(all, id.String()) {
+			t.Errorf("commit %s is not on master", id)
+		}
+	}
+	// Another store (another owner, after this one) reads everything.
+	s.Close()
+	s2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, id := range ids {
+		c, err := s2.Commit(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s2.Tree(context.Background(), c.Tree); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSpareInUse checks that a spare file is not rewritten while another
+// file has it open, nor when it has another link.
+func TestSpareInUse(t *testing.T) {
+	if !canRecycle {
+		t.Skip("no file recycling on this system")
+	}
+	gitdir := t.TempDir()
+	p := newSpares(gitdir)
+	if !p.tryOwn() {
+		t.Fatal("cannot own a new pool")
+	}
+	defer p.close()
+	// The pool is owned once: a second pool on the same directory is not.
+	if q := newSpares(gitdir); q.tryOwn() {
+		t.Fatal("two owners of one pool")
+	}
+	old := filepath.Join(gitdir, "old")
+	if err := os.WriteFile(old, []byte("old content"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.Open(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.retire(old); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.fill([]byte("new"), 0o444); got != "" {
+		t.Fatalf("a spare in quarantine was used: %s", got)
+	}
+	time.Sleep(spareQuarantine + 50*time.Millisecond)
+	if got := p.fill([]byte("new"), 0o444); got != "" {
+		t.Fatalf("a spare open elsewhere was used: %s", got)
+	}
+	buf := make([]byte, 100)
+	n, _ := reader.ReadAt(buf, 0)
+	if string(buf[:n]) != "old content" {
+		t.Fatalf("the reader reads %q", buf[:n])
+	}
+	reader.Close()
+	time.Sleep(spareQuarantine + 50*time.Millisecond)
+	got := p.fill([]byte("new"), 0o644)
+	if got == "" {
+		t.Fatal("a free spare was not used")
+	}
+	if data, err := os.ReadFile(got); err != nil || string(data) != "new" {
+		t.Fatalf("the spare holds %q, %v", data, err)
+	}
+	// A spare with another link (a hard link made by git clone --local)
+	// is dropped, not rewritten.
+	if err := os.Link(got, filepath.Join(gitdir, "clone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.retire(got); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(spareQuarantine + 50*time.Millisecond)
+	if again := p.fill([]byte("other"), 0o644); again != "" {
+		t.Fatalf("a spare linked elsewhere was used: %s", again)
+	}
+	if data, _ := os.ReadFile(filepath.Join(gitdir, "clone")); string(data) != "new" {
+		t.Fatalf("the other link holds %q", data)
+	}
+}
