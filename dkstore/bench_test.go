@@ -63,7 +63,7 @@ func benchFileName(i int) string { return fmt.Sprintf("d%02d/f%03d", i/100, i%10
 func benchContent(i, version int) []byte { return fmt.Appendf(nil, "file %d version %d\n", i, version) }
 
 // benchWarmUp is how long the on-disk store commits before it is timed.
-const benchWarmUp = 1500 * time.Millisecond
+const benchWarmUp = 3 * time.Second
 
 // benchChanged is the file each benchmarked commit changes.
 const benchChanged = 550
