@@ -44,6 +44,13 @@ var (
 	packInterval = 2 * time.Second // how often anything pending is packed
 )
 
+// Pack entries are compressed from minCompress bytes; trees, mostly
+// hashes, which compress little, from maxStoredTree.
+const (
+	minCompress   = 512
+	maxStoredTree = 64 << 10
+)
+
 // packer packs the loose objects of a store in the background.
 type packer struct {
 	objs *objects
@@ -226,6 +233,7 @@ func (p *packer) packLoose(os_ []pendingObj) error {
 	if _, err := w.finish(); err != nil {
 		return err
 	}
+	p.objs.packs.invalidate()
 	for _, h := range packed {
 		path := p.objs.loosePath(h)
 		if p.objs.spares == nil || p.objs.spares.retire(path) != nil {
@@ -377,6 +385,7 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 			os.Remove(filepath.Join(dir, m+ext))
 		}
 	}
+	p.objs.packs.invalidate()
 	return nil
 }
 
@@ -426,17 +435,23 @@ func (w *packWriter) add(h Hash, typ plumbing.ObjectType, body []byte) error {
 	}
 	w.zbuf.Reset()
 	appendEntryHeader(&w.zbuf, typ, len(body))
-	zpool := &blobZlib
-	if typ == plumbing.TreeObject {
-		zpool = &treeZlib
-	}
-	zw := zpool.Get().(*zlib.Writer)
-	zw.Reset(&w.zbuf)
-	zw.Write(body)
-	err := zw.Close()
-	zpool.Put(zw)
-	if err != nil {
-		return err
+	if len(body) < minCompress || typ == plumbing.TreeObject && len(body) < maxStoredTree {
+		// Small objects are stored: compressing them costs more time
+		// than the bytes it saves are worth.
+		w.zbuf.Write(storedZlib(body))
+	} else {
+		zpool := &blobZlib
+		if typ == plumbing.TreeObject {
+			zpool = &treeZlib
+		}
+		zw := zpool.Get().(*zlib.Writer)
+		zw.Reset(&w.zbuf)
+		zw.Write(body)
+		err := zw.Close()
+		zpool.Put(zw)
+		if err != nil {
+			return err
+		}
 	}
 	w.entry(h, w.zbuf.Bytes(), crc32.ChecksumIEEE(w.zbuf.Bytes()))
 	return nil
@@ -661,4 +676,149 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// packSet lists the objects in the packs of a repository, for
+// objects.has. It loads each pack's index once, and looks at the pack
+// directory again when its modification time changes (or the packer says
+// it changed). A stale list errs harmlessly: a pack added a moment ago is
+// missed (the object is written again, loose), a pack just removed was
+// merged into another (the store removes no object).
+type packSet struct {
+	dir string
+
+	mu    sync.Mutex
+	sig   string
+	packs map[string]*packHashes
+}
+
+// packHashes are the sorted object ids of one pack.
+type packHashes struct {
+	fan    [256]uint32
+	hashes []byte // 20 bytes each
+}
+
+func newPackSet(dir string) *packSet {
+	return &packSet{dir: dir, packs: map[string]*packHashes{}}
+}
+
+// invalidate makes the next lookup read the directory again.
+func (ps *packSet) invalidate() {
+	if ps == nil {
+		return
+	}
+	ps.mu.Lock()
+	ps.sig = ""
+	ps.mu.Unlock()
+}
+
+func (ps *packSet) has(h Hash) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.refresh()
+	for _, p := range ps.packs {
+		if p.has(h) {
+			return true
+		}
+	}
+	return false
+}
+
+// refresh reloads the list if the directory changed; ps.mu is held.
+func (ps *packSet) refresh() {
+	st, err := os.Stat(ps.dir)
+	if err != nil {
+		clear(ps.packs)
+		ps.sig = ""
+		return
+	}
+	sig := fmt.Sprintf("%d.%d", st.ModTime().UnixNano(), st.Size())
+	if sig == ps.sig {
+		return
+	}
+	ents, err := os.ReadDir(ps.dir)
+	if err != nil {
+		return
+	}
+	names := map[string]bool{}
+	for _, e := range ents {
+		names[e.Name()] = true
+	}
+	seen := map[string]bool{}
+	for n := range names {
+		base, ok := strings.CutSuffix(n, ".idx")
+		if !ok || !names[base+".pack"] {
+			continue
+		}
+		seen[base] = true
+		if ps.packs[base] == nil {
+			if p, err := loadPackHashes(filepath.Join(ps.dir, n)); err == nil {
+				ps.packs[base] = p
+			} else {
+				delete(seen, base) // not complete yet: look again next time
+				sig = ""
+			}
+		}
+	}
+	for base := range ps.packs {
+		if !seen[base] {
+			delete(ps.packs, base)
+		}
+	}
+	ps.sig = sig
+}
+
+func loadPackHashes(path string) (*packHashes, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return readPackHashes(f, st.Size())
+}
+
+// readPackHashes reads the object ids of a version 2 pack index of size
+// bytes.
+func readPackHashes(f io.Reader, size int64) (*packHashes, error) {
+	var hdr [8 + 256*4]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(hdr[:8], idxHeader) {
+		return nil, errors.New("not a version 2 pack index")
+	}
+	p := &packHashes{}
+	prev := uint32(0)
+	for i := range p.fan {
+		p.fan[i] = binary.BigEndian.Uint32(hdr[8+4*i:])
+		if p.fan[i] < prev {
+			return nil, errors.New("corrupt fan-out table")
+		}
+		prev = p.fan[i]
+	}
+	n := int64(p.fan[255])
+	if size < int64(len(hdr))+28*n+40 {
+		return nil, errors.New("truncated pack index")
+	}
+	p.hashes = make([]byte, 20*n)
+	if _, err := io.ReadFull(f, p.hashes); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *packHashes) has(h Hash) bool {
+	lo := 0
+	if h[0] > 0 {
+		lo = int(p.fan[h[0]-1])
+	}
+	hi := int(p.fan[h[0]])
+	i := lo + sort.Search(hi-lo, func(i int) bool {
+		return bytes.Compare(p.hashes[20*(lo+i):20*(lo+i)+20], h[:]) >= 0
+	})
+	return i < hi && bytes.Equal(p.hashes[20*i:20*i+20], h[:])
 }

@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 func packGit(t *testing.T, gitdir string, args ...string) string {
@@ -203,5 +206,41 @@ func TestSpareInUse(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(filepath.Join(gitdir, "clone")); string(data) != "new" {
 		t.Fatalf("the other link holds %q", data)
+	}
+}
+
+// TestWrittenCommitAsRead checks that the commit cached when written is
+// the commit read back from the repository.
+func TestWrittenCommitAsRead(t *testing.T) {
+	for _, when := range []time.Time{
+		time.Unix(1700000000, 0).UTC(),
+		time.Unix(1700000000, 500).In(time.FixedZone("CET", 3600)),
+		time.Unix(1700000000, 0).In(time.FixedZone("", -(5*3600 + 30*60))),
+	} {
+		o := newObjects(memory.NewStorage())
+		sig := Signature{Name: AuthorName, Email: AuthorEmail, When: when}
+		for _, parents := range [][]CommitID{nil, {CommitID(EmptyTree)}, {CommitID(EmptyTree), CommitID(objectHash("blob", nil))}} {
+			id, err := o.writeCommit(EmptyTree, parents, sig, sig, "line\n\nmore\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cached := *o.commits[id]
+			clear(o.commits)
+			read, err := o.commit(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			same := func(a, b Signature) bool {
+				an, ao := a.When.Zone()
+				bn, bo := b.When.Zone()
+				return a.Name == b.Name && a.Email == b.Email && a.When.Equal(b.When) && an == bn && ao == bo &&
+					a.When.Nanosecond() == b.When.Nanosecond()
+			}
+			if cached.ID != read.ID || cached.Tree != read.Tree || !slices.Equal(cached.Parents, read.Parents) ||
+				(cached.Parents == nil) != (read.Parents == nil) || cached.Message != read.Message ||
+				!same(cached.Author, read.Author) || !same(cached.Committer, read.Committer) {
+				t.Errorf("written: %+v\nread:    %+v", cached, *read)
+			}
+		}
 	}
 }
