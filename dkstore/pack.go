@@ -194,48 +194,51 @@ func (p *packer) run() error {
 func (p *packer) packLoose(os_ []pendingObj) error {
 	slices.SortFunc(os_, func(a, b pendingObj) int { return bytes.Compare(a.hash[:], b.hash[:]) })
 	os_ = slices.CompactFunc(os_, func(a, b pendingObj) bool { return a.hash == b.hash })
-	w, err := newPackWriter(filepath.Join(p.dir, "pack"))
-	if err != nil {
-		return err
-	}
-	defer w.discard()
-	var packed []Hash
+	// First the content of each object still loose, then the pack.
+	var objs []pendingObj
 	for _, o := range os_ {
-		h, typ, body := o.hash, o.typ, o.data
-		if body == nil {
-			data, err := os.ReadFile(p.objs.loosePath(h))
+		if o.data == nil {
+			data, err := os.ReadFile(p.objs.loosePath(o.hash))
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // packed meanwhile (git gc)
 			}
 			if err != nil {
 				return err
 			}
-			typ, body, err = inflateLoose(data)
+			typ, body, err := inflateLoose(data)
 			if err != nil {
-				p.log.Warn("dkstore: unreadable loose object left as it is", "object", h, "err", err)
+				p.log.Warn("dkstore: unreadable loose object left as it is", "object", o.hash, "err", err)
 				continue
 			}
-			if objectHash(typ.String(), body) != h {
-				p.log.Warn("dkstore: loose object with another hash left as it is", "object", h)
+			if objectHash(typ.String(), body) != o.hash {
+				p.log.Warn("dkstore: loose object with another hash left as it is", "object", o.hash)
 				continue
 			}
-		} else if _, err := os.Lstat(p.objs.loosePath(h)); err != nil {
+			o.typ, o.data = typ, body
+		} else if _, err := os.Lstat(p.objs.loosePath(o.hash)); err != nil {
 			continue // gone meanwhile (git gc)
 		}
-		if err := w.add(h, typ, body); err != nil {
+		objs = append(objs, o)
+	}
+	if len(objs) == 0 {
+		return nil
+	}
+	w, err := newPackWriter(filepath.Join(p.dir, "pack"), len(objs))
+	if err != nil {
+		return err
+	}
+	defer w.discard()
+	for _, o := range objs {
+		if err := w.add(o.hash, o.typ, o.data); err != nil {
 			return err
 		}
-		packed = append(packed, h)
-	}
-	if len(packed) == 0 {
-		return nil
 	}
 	if _, err := w.finish(); err != nil {
 		return err
 	}
 	p.objs.packs.invalidate()
-	for _, h := range packed {
-		path := p.objs.loosePath(h)
+	for _, o := range objs {
+		path := p.objs.loosePath(o.hash)
 		if p.objs.spares == nil || p.objs.spares.retire(path) != nil {
 			os.Remove(path)
 		}
@@ -347,27 +350,65 @@ func idxCount(path string) (int, error) {
 // mergePacks copies the entries of packs into a new pack, then removes
 // them. A pack with deltas is left out, and remembered.
 func (p *packer) mergePacks(dir string, packs []packInfo) error {
-	w, err := newPackWriter(dir)
+	// First the indexes: which entries, how many.
+	type source struct {
+		name string
+		ents []idxEntry
+	}
+	var srcs []source
+	seen := map[Hash]bool{}
+	count := 0
+	for _, pk := range packs {
+		base := filepath.Join(dir, pk.name)
+		idx, err := os.ReadFile(base + ".idx")
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(base + ".pack")
+		if err != nil {
+			return err
+		}
+		ents, err := parseIdx(idx, st.Size())
+		if err != nil {
+			return fmt.Errorf("%s.idx: %w", base, err)
+		}
+		sort.Slice(ents, func(i, j int) bool { return ents[i].off < ents[j].off })
+		for i := range ents {
+			ents[i].end = st.Size() - 20
+			if i+1 < len(ents) {
+				ents[i].end = ents[i+1].off
+			}
+			if ents[i].off < 12 || ents[i].off >= ents[i].end {
+				return fmt.Errorf("%s.idx: bad offset %d", base, ents[i].off)
+			}
+			if !seen[ents[i].hash] {
+				seen[ents[i].hash] = true
+				count++
+			} else {
+				ents[i].end = -1 // a duplicate: skipped
+			}
+		}
+		srcs = append(srcs, source{pk.name, ents})
+	}
+	w, err := newPackWriter(dir, count)
 	if err != nil {
 		return err
 	}
 	defer w.discard()
 	var merged []string
-	for _, pk := range packs {
-		ok, err := w.copyPack(filepath.Join(dir, pk.name))
+	for _, src := range srcs {
+		err := w.copyPack(filepath.Join(dir, src.name), src.ents)
+		if errors.Is(err, errDelta) {
+			// Remembered, and the merge is made again without it.
+			p.mu.Lock()
+			p.noMerge[src.name] = true
+			p.mu.Unlock()
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if !ok {
-			p.mu.Lock()
-			p.noMerge[pk.name] = true
-			p.mu.Unlock()
-			continue
-		}
-		merged = append(merged, pk.name)
-	}
-	if len(merged) < 2 {
-		return nil // nothing gained: the new pack is dropped
+		merged = append(merged, src.name)
 	}
 	name, err := w.finish()
 	if err != nil {
@@ -391,16 +432,16 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 
 var idxHeader = []byte{0xff, 't', 'O', 'c', 0, 0, 0, 2}
 
-// packWriter writes a pack and its version 2 index to temporary files in
-// the pack directory.
+// packWriter writes a pack of a known number of objects and its version
+// 2 index to temporary files in the pack directory.
 type packWriter struct {
 	dir   string
 	f     *os.File
 	buf   *bufio.Writer
 	sum   hash.Hash
 	off   int64
+	count int
 	ents  []packEntry
-	seen  map[Hash]bool
 	zbuf  bytes.Buffer
 	final bool
 }
@@ -411,15 +452,19 @@ type packEntry struct {
 	off  int64
 }
 
-func newPackWriter(dir string) (*packWriter, error) {
+// errDelta: a pack to merge holds deltas.
+var errDelta = errors.New("pack with deltas")
+
+func newPackWriter(dir string, count int) (*packWriter, error) {
 	f, err := os.CreateTemp(dir, "tmp_pack_")
 	if err != nil {
 		return nil, err
 	}
-	w := &packWriter{dir: dir, f: f, sum: sha1.New(), seen: map[Hash]bool{}}
+	w := &packWriter{dir: dir, f: f, sum: sha1.New(), count: count}
 	w.buf = bufio.NewWriterSize(io.MultiWriter(f, w.sum), 64<<10)
-	// The object count is patched in by finish.
-	w.write([]byte{'P', 'A', 'C', 'K', 0, 0, 0, 2, 0, 0, 0, 0})
+	hdr := []byte{'P', 'A', 'C', 'K', 0, 0, 0, 2, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(hdr[8:], uint32(count))
+	w.write(hdr)
 	return w, nil
 }
 
@@ -430,9 +475,6 @@ func (w *packWriter) write(b []byte) {
 
 // add appends a whole object.
 func (w *packWriter) add(h Hash, typ plumbing.ObjectType, body []byte) error {
-	if w.seen[h] {
-		return nil
-	}
 	w.zbuf.Reset()
 	appendEntryHeader(&w.zbuf, typ, len(body))
 	if len(body) < minCompress || typ == plumbing.TreeObject && len(body) < maxStoredTree {
@@ -453,14 +495,9 @@ func (w *packWriter) add(h Hash, typ plumbing.ObjectType, body []byte) error {
 			return err
 		}
 	}
-	w.entry(h, w.zbuf.Bytes(), crc32.ChecksumIEEE(w.zbuf.Bytes()))
+	w.ents = append(w.ents, packEntry{hash: h, crc: crc32.ChecksumIEEE(w.zbuf.Bytes()), off: w.off})
+	w.write(w.zbuf.Bytes())
 	return nil
-}
-
-func (w *packWriter) entry(h Hash, raw []byte, crc uint32) {
-	w.seen[h] = true
-	w.ents = append(w.ents, packEntry{hash: h, crc: crc, off: w.off})
-	w.write(raw)
 }
 
 func appendEntryHeader(b *bytes.Buffer, typ plumbing.ObjectType, size int) {
@@ -474,41 +511,40 @@ func appendEntryHeader(b *bytes.Buffer, typ plumbing.ObjectType, size int) {
 	b.WriteByte(c)
 }
 
-// copyPack appends the entries of the pack base (.pack and .idx) as they
-// are; false if it has deltas (nothing is appended then).
-func (w *packWriter) copyPack(base string) (bool, error) {
-	idx, err := os.ReadFile(base + ".idx")
+// copyPack appends the entries ents (sorted by offset, those with end -1
+// skipped) of the pack base.pack as they are. It returns errDelta if one
+// is a delta.
+func (w *packWriter) copyPack(base string, ents []idxEntry) error {
+	f, err := os.Open(base + ".pack")
 	if err != nil {
-		return false, err
+		return err
 	}
-	pack, err := os.ReadFile(base + ".pack")
-	if err != nil {
-		return false, err
-	}
-	ents, err := parseIdx(idx, int64(len(pack)))
-	if err != nil {
-		return false, fmt.Errorf("%s.idx: %w", base, err)
-	}
-	sort.Slice(ents, func(i, j int) bool { return ents[i].off < ents[j].off })
-	for i, e := range ents {
-		end := int64(len(pack)) - 20
-		if i+1 < len(ents) {
-			end = ents[i+1].off
-		}
-		if e.off < 12 || e.off >= end {
-			return false, fmt.Errorf("%s.idx: bad offset %d", base, e.off)
-		}
-		if t := (pack[e.off] >> 4) & 7; t < 1 || t > 4 {
-			return false, nil // a delta, or not an object
-		}
-		ents[i].end = end
-	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	pos := int64(0)
 	for _, e := range ents {
-		if !w.seen[e.hash] {
-			w.entry(e.hash, pack[e.off:e.end], e.crc)
+		if e.end < 0 {
+			continue
 		}
+		if _, err := r.Discard(int(e.off - pos)); err != nil {
+			return err
+		}
+		t, err := r.Peek(1)
+		if err != nil {
+			return err
+		}
+		if typ := (t[0] >> 4) & 7; typ < 1 || typ > 4 {
+			return errDelta // a delta, or not an object
+		}
+		w.ents = append(w.ents, packEntry{hash: e.hash, crc: e.crc, off: w.off})
+		n, err := io.CopyN(w.buf, r, e.end-e.off)
+		w.off += n
+		if err != nil {
+			return err
+		}
+		pos = e.end
 	}
-	return true, nil
+	return nil
 }
 
 type idxEntry struct {
@@ -556,23 +592,13 @@ func parseIdx(idx []byte, packSize int64) ([]idxEntry, error) {
 // index; git lists them by .idx and skips an index without its pack). It
 // returns the pack's name (pack-<hex>).
 func (w *packWriter) finish() (string, error) {
+	if len(w.ents) != w.count {
+		return "", fmt.Errorf("dkstore: pack of %d objects announced as %d", len(w.ents), w.count)
+	}
 	if err := w.buf.Flush(); err != nil {
 		return "", err
 	}
-	var count [4]byte
-	binary.BigEndian.PutUint32(count[:], uint32(len(w.ents)))
-	if _, err := w.f.WriteAt(count[:], 8); err != nil {
-		return "", err
-	}
-	// The checksum covers the patched header: read the pack back.
-	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	sum := sha1.New()
-	if _, err := io.Copy(sum, w.f); err != nil {
-		return "", err
-	}
-	packSum := sum.Sum(nil)
+	packSum := w.sum.Sum(nil)
 	if _, err := w.f.Write(packSum); err != nil {
 		return "", err
 	}
@@ -687,10 +713,14 @@ func syncDir(dir string) {
 type packSet struct {
 	dir string
 
-	mu    sync.Mutex
-	sig   string
-	packs map[string]*packHashes
+	mu      sync.Mutex
+	sig     string
+	checked time.Time // when the directory was last looked at
+	packs   map[string]*packHashes
 }
+
+// packSetRecheck is how often a lookup looks at the pack directory.
+const packSetRecheck = 50 * time.Millisecond
 
 // packHashes are the sorted object ids of one pack.
 type packHashes struct {
@@ -726,6 +756,11 @@ func (ps *packSet) has(h Hash) bool {
 
 // refresh reloads the list if the directory changed; ps.mu is held.
 func (ps *packSet) refresh() {
+	now := time.Now()
+	if ps.sig != "" && now.Sub(ps.checked) < packSetRecheck {
+		return
+	}
+	ps.checked = now
 	st, err := os.Stat(ps.dir)
 	if err != nil {
 		clear(ps.packs)

@@ -151,7 +151,7 @@ func parseRefLine(data []byte) (CommitID, bool) {
 }
 
 func (f *fileRefs) packed() (map[BranchName]CommitID, error) {
-	data, err := os.ReadFile(filepath.Join(f.gitdir, "packed-refs"))
+	data, err := readFile(filepath.Join(f.gitdir, "packed-refs"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -180,7 +180,7 @@ func (f *fileRefs) packed() (map[BranchName]CommitID, error) {
 }
 
 func (f *fileRefs) get(b BranchName) (CommitID, error) {
-	data, err := os.ReadFile(f.refPath(b))
+	data, err := readFile(f.refPath(b))
 	switch {
 	case err == nil:
 		id, _ := parseRefLine(data)

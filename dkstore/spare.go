@@ -57,7 +57,8 @@ type spareFiles struct {
 	tag   string // makes names unique across owners
 
 	// Counters, for tests and benchmarks.
-	reused, missed atomic.Int64
+	reused, missed  atomic.Int64
+	youngMiss, busy atomic.Int64
 }
 
 func newSpares(gitdir string) *spareFiles {
