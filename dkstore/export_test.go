@@ -8,4 +8,3 @@ func SpareStats(s *GitStore) (reused, created int64) {
 	}
 	return s.objs.spares.reused.Load(), s.objs.spares.missed.Load()
 }
-
