@@ -244,3 +244,58 @@ func TestWrittenCommitAsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestGitReadsWhilePacking runs git commands on the repository while the
+// store commits, packs often and recycles files: every commit git finds on
+// the branch must be readable whole, and git fsck --strict clean after.
+func TestGitReadsWhilePacking(t *testing.T) {
+	if !canRecycle {
+		t.Skip("no file recycling on this system")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	defer func(b int, i time.Duration) { packBatch, packInterval = b, i }(packBatch, packInterval)
+	packBatch, packInterval = 8, 20*time.Millisecond
+	dir := t.TempDir()
+	gitdir := filepath.Join(dir, ".git")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	packCommit(t, s, 0)
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	reads := 0
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			// The whole tree of the head, every blob's content included.
+			cmd := exec.Command("sh", "-c", "git --git-dir '"+gitdir+"' rev-list --objects -n 3 master | cut -d' ' -f1 | git --git-dir '"+gitdir+"' cat-file --batch >/dev/null")
+			if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+				errs <- fmt.Errorf("git read: %v: %s", err, out)
+				return
+			}
+			reads++
+		}
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for n := 1; time.Now().Before(deadline); n++ {
+		packCommit(t, s, n)
+	}
+	close(done)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if s.objs.spares.reused.Load() == 0 {
+		t.Error("no file was recycled: the test tests nothing")
+	}
+	t.Logf("%d reads by git; %d files recycled, %d created", reads, s.objs.spares.reused.Load(), s.objs.spares.missed.Load())
+	packGit(t, gitdir, "fsck", "--strict", "--no-dangling")
+}
