@@ -203,6 +203,11 @@ func TestCrashSafety(t *testing.T) {
 		}
 		fsckTime += time.Since(t1)
 		staleLocks += crashCheckRefFiles(t, k, gitdir)
+		// A packer killed half-way leaves a temporary pack, which the next
+		// writer removes: there is never more than one or two.
+		if tmp, _ := filepath.Glob(filepath.Join(gitdir, "objects", "pack", "tmp_*")); len(tmp) > 4 {
+			t.Errorf("kill %d: temporary files pile up in objects/pack: %q", k, tmp)
+		}
 		crashCheckCommits(t, k, gitdir, committed)
 		if t.Failed() {
 			return

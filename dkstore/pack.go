@@ -118,6 +118,12 @@ func (p *packer) start() {
 		defer t.Stop()
 		for n, owned := 0, false; ; n++ {
 			if p.objs.spares.tryOwn() {
+				if !owned {
+					left, _ := filepath.Glob(filepath.Join(p.dir, "pack", packTempPrefix+"*"))
+					for _, f := range left {
+						os.Remove(f)
+					}
+				}
 				if !owned || n%scanEvery == 0 {
 					p.scanLoose()
 				}
@@ -452,11 +458,15 @@ type packEntry struct {
 	off  int64
 }
 
+// packTempPrefix names the packer's temporary files, which a packer killed
+// half-way leaves: the next owner of the pool removes them.
+const packTempPrefix = "tmp_pack_datakit_"
+
 // errDelta: a pack to merge holds deltas.
 var errDelta = errors.New("pack with deltas")
 
 func newPackWriter(dir string, count int) (*packWriter, error) {
-	f, err := os.CreateTemp(dir, "tmp_pack_")
+	f, err := os.CreateTemp(dir, packTempPrefix+"*")
 	if err != nil {
 		return nil, err
 	}
