@@ -128,7 +128,7 @@ func (p *packer) start() {
 					p.scanLoose()
 				}
 				owned = true
-				if err := p.run(); err != nil {
+				if err := p.run(); err != nil && !errors.Is(err, errStopping) {
 					p.log.Warn("dkstore: packing loose objects", "err", err)
 				}
 			}
@@ -140,6 +140,18 @@ func (p *packer) start() {
 			}
 		}
 	}()
+}
+
+// errStopping: the store is closing; the pack is left for another time.
+var errStopping = errors.New("dkstore: closing")
+
+func (p *packer) stopping() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *packer) close() {
@@ -202,7 +214,10 @@ func (p *packer) packLoose(os_ []pendingObj) error {
 	os_ = slices.CompactFunc(os_, func(a, b pendingObj) bool { return a.hash == b.hash })
 	// First the content of each object still loose, then the pack.
 	var objs []pendingObj
-	for _, o := range os_ {
+	for i, o := range os_ {
+		if i%256 == 255 && p.stopping() {
+			return errStopping
+		}
 		if o.data == nil {
 			data, err := os.ReadFile(p.objs.loosePath(o.hash))
 			if errors.Is(err, fs.ErrNotExist) {
@@ -221,8 +236,6 @@ func (p *packer) packLoose(os_ []pendingObj) error {
 				continue
 			}
 			o.typ, o.data = typ, body
-		} else if _, err := os.Lstat(p.objs.loosePath(o.hash)); err != nil {
-			continue // gone meanwhile (git gc)
 		}
 		objs = append(objs, o)
 	}
@@ -403,6 +416,9 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 	defer w.discard()
 	var merged []string
 	for _, src := range srcs {
+		if p.stopping() {
+			return errStopping
+		}
 		err := w.copyPack(filepath.Join(dir, src.name), src.ents)
 		if errors.Is(err, errDelta) {
 			// Remembered, and the merge is made again without it.

@@ -285,6 +285,9 @@ func lockRef(path string, sp *spareFiles, content string) (*refLock, error) {
 			}
 		}
 		switch {
+		case errors.Is(err, fs.ErrNotExist) && spare != "" && mkdirs >= 2:
+			spare = "" // the spare itself is gone: create the lock
+			continue
 		case errors.Is(err, fs.ErrNotExist) && mkdirs < 2:
 			mkdirs++
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
