@@ -299,10 +299,10 @@ func (o *objects) writeLoose(h Hash, typ plumbing.ObjectType, data []byte) error
 	path := o.loosePath(h)
 	file := looseForm(typ, data)
 	if spare := o.spares.fill(file, 0o444); spare != "" {
-		err := os.Rename(spare, path)
+		err := rename(spare, path)
 		if errors.Is(err, fs.ErrNotExist) {
 			if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-				err = os.Rename(spare, path)
+				err = rename(spare, path)
 			}
 		}
 		if err != nil {
@@ -376,7 +376,7 @@ func writeAtomic(path string, data []byte, perm os.FileMode) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = rename(f.Name(), path)
 	}
 	if err != nil {
 		os.Remove(f.Name())

@@ -347,7 +347,7 @@ func (l *refLock) commit(content string) error {
 		}
 	}
 	if err == nil {
-		err = os.Rename(l.lock, l.path)
+		err = rename(l.lock, l.path)
 	}
 	if err != nil {
 		os.Remove(l.lock)

@@ -143,7 +143,7 @@ func (p *spareFiles) retire(path string) error {
 		return os.Remove(path)
 	}
 	name := p.newName()
-	if err := os.Rename(path, filepath.Join(p.dir, name)); err != nil {
+	if err := rename(path, filepath.Join(p.dir, name)); err != nil {
 		return err
 	}
 	p.age(name)

@@ -96,3 +96,18 @@ func readFile(path string) ([]byte, error) {
 		buf = buf[:len(buf)+n]
 	}
 }
+
+// rename is os.Rename without its check that newpath is not a directory
+// (one more system call, for names that are never directories here).
+func rename(oldpath, newpath string) error {
+	for {
+		err := unix.Renameat(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+		}
+		return nil
+	}
+}

@@ -18,3 +18,5 @@ func rewriteSpare(path string, data []byte, perm os.FileMode) error {
 func renameNoReplace(from, to string) error { return errors.ErrUnsupported }
 
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
