@@ -111,6 +111,7 @@ func openGitDir(gitdir string, opts Options) (_ *GitStore, err error) {
 	s.objs.loose = filepath.Join(gitdir, "objects")
 	s.objs.spares = spares
 	s.objs.packer = newPacker(s.objs, s.log)
+	spares.onMiss = s.objs.packer.wake
 	s.objs.packs = newPackSet(filepath.Join(gitdir, "objects", "pack"))
 	known, err := s.refs.list()
 	if err != nil {

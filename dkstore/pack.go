@@ -98,10 +98,15 @@ func (p *packer) add(h Hash, typ plumbing.ObjectType, data []byte) {
 	n := len(p.pending)
 	p.mu.Unlock()
 	if n >= packBatch {
-		select {
-		case p.kick <- struct{}{}:
-		default:
-		}
+		p.wake()
+	}
+}
+
+// wake makes the packer run now, if it is not running.
+func (p *packer) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -56,6 +56,10 @@ type spareFiles struct {
 	seq   atomic.Uint64
 	tag   string // makes names unique across owners
 
+	// onMiss, if set, is called when no spare is ready (the packer packs
+	// what is pending then, whose files will be spares).
+	onMiss func()
+
 	// Counters, for tests and benchmarks.
 	reused, missed  atomic.Int64
 	youngMiss, busy atomic.Int64
@@ -183,6 +187,9 @@ func (p *spareFiles) fill(data []byte, perm os.FileMode) string {
 		name := p.take()
 		if name == "" {
 			p.missed.Add(1)
+			if p.onMiss != nil {
+				p.onMiss()
+			}
 			return ""
 		}
 		path := filepath.Join(p.dir, name)
