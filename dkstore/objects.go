@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -305,10 +306,14 @@ func (o *objects) writeLoose(h Hash, typ plumbing.ObjectType, data []byte) error
 				err = rename(spare, path)
 			}
 		}
-		if err != nil {
-			os.Remove(spare)
+		if err == nil {
+			return nil
 		}
-		return err
+		os.Remove(spare)
+		if !errors.Is(err, syscall.EXDEV) {
+			return err
+		}
+		// objects/ is on another file system than the pool: create.
 	}
 	return writeAtomic(path, file, 0o444)
 }

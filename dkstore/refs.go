@@ -270,7 +270,7 @@ func lockRef(path string, sp *spareFiles, content string) (*refLock, error) {
 		var err error
 		if spare != "" {
 			err = renameNoReplace(spare, l.lock)
-			if errors.Is(err, errors.ErrUnsupported) {
+			if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.EXDEV) {
 				os.Remove(spare)
 				spare = ""
 				continue
