@@ -105,10 +105,15 @@ func openGitDir(gitdir string, opts Options) (_ *GitStore, err error) {
 			}
 		}()
 	}
-	st := filesystem.NewStorageWithOptions(osfs.New(gitdir), cache.NewObjectLRU(32<<20), filesystem.Options{})
+	objCache := cache.NewObjectLRU(32 << 20)
+	reopen := func() storage.Storer {
+		return filesystem.NewStorageWithOptions(osfs.New(gitdir), objCache, filesystem.Options{})
+	}
+	st := reopen()
 	spares := newSpares(gitdir)
 	s := newGitStore(st, &fileRefs{gitdir: gitdir, spares: spares}, gitdir, opts)
 	s.objs.loose = filepath.Join(gitdir, "objects")
+	s.objs.reopen = reopen
 	s.objs.spares = spares
 	s.objs.packer = newPacker(s.objs, s.log)
 	spares.onMiss = s.objs.packer.wake

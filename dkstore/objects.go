@@ -191,6 +191,9 @@ type objects struct {
 	spares      *spareFiles // on disk, if we own the pool: files to recycle
 	packer      *packer     // on disk, if we own the pool: packs loose objects
 	packs       *packSet    // on disk: the objects in packs
+	// reopen, on disk, returns a new storer on the same repository (and
+	// the same object cache): see refreshPacks.
+	reopen func() storage.Storer
 	trees       map[Hash]*treeObj
 	treeEntries int // entries in all cached trees
 	commits     map[CommitID]*Commit
@@ -219,17 +222,36 @@ type reindexer interface{ Reindex() }
 // A pack that another program removed (git gc, or the store's packer in
 // another process) while we had it listed is also found missing: a file
 // that does not exist.
+// Another program may remove packs again while go-git lists them, which
+// leaves go-git's list incomplete: it is made again, a few times.
 func (o *objects) encoded(typ plumbing.ObjectType, h Hash) (plumbing.EncodedObject, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	obj, err := o.st.EncodedObject(typ, plumbing.Hash(h))
-	if isMissing(err) {
-		if r, ok := o.st.(reindexer); ok {
-			r.Reindex()
-			obj, err = o.st.EncodedObject(typ, plumbing.Hash(h))
-		}
+	for try := 0; try < 3 && isMissing(err); try++ {
+		o.reindexLocked()
+		obj, err = o.st.EncodedObject(typ, plumbing.Hash(h))
 	}
 	return obj, err
+}
+
+// refreshPacks makes the store read the packs as they are now. An on-disk
+// store lists them and loads their indexes with a storer of its own, in
+// the caller's goroutine (the packer's), then swaps it in: readers never
+// see the list stale nor wait for it. The packer calls it after adding a
+// pack and before removing the loose objects or packs it replaces.
+func (o *objects) refreshPacks() {
+	if o.reopen == nil {
+		o.mu.Lock()
+		o.reindexLocked()
+		o.mu.Unlock()
+		return
+	}
+	st := o.reopen()
+	st.HasEncodedObject(plumbing.ZeroHash) // loads every pack index
+	o.mu.Lock()
+	o.st = st
+	o.mu.Unlock()
 }
 
 // isMissing tells a missing object, or a missing pack, from other errors.
@@ -495,7 +517,7 @@ func (o *objects) blobSize(h Hash) (int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n, err := o.st.EncodedObjectSize(plumbing.Hash(h))
-	if isMissing(err) {
+	for try := 0; try < 3 && isMissing(err); try++ {
 		o.reindexLocked()
 		n, err = o.st.EncodedObjectSize(plumbing.Hash(h))
 	}

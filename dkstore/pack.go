@@ -211,9 +211,7 @@ func (p *packer) run() error {
 }
 
 // packLoose writes the loose objects os into a new pack, then retires
-// their files. go-git learns of the new pack when it next misses an object
-// (objects.encoded): until then the loose files are read, or objects.has
-// may answer no for a packed object, which costs only a duplicate.
+// their files, once the store's go-git knows the pack.
 func (p *packer) packLoose(os_ []pendingObj) error {
 	slices.SortFunc(os_, func(a, b pendingObj) int { return bytes.Compare(a.hash[:], b.hash[:]) })
 	os_ = slices.CompactFunc(os_, func(a, b pendingObj) bool { return a.hash == b.hash })
@@ -261,6 +259,7 @@ func (p *packer) packLoose(os_ []pendingObj) error {
 		return err
 	}
 	p.objs.packs.invalidate()
+	p.objs.refreshPacks()
 	for _, o := range objs {
 		path := p.objs.loosePath(o.hash)
 		if p.objs.spares == nil || p.objs.spares.retire(path) != nil {
@@ -442,9 +441,10 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 		return err
 	}
 	// .pack first: git lists packs by .idx and skips one without its
-	// .pack; go-git lists them by .pack. A go-git that still lists a
-	// removed pack finds its file missing, and lists the packs again
-	// (objects.encoded).
+	// .pack; go-git lists them by .pack. The store's go-git learns of the
+	// new pack first; another that still lists a removed pack finds its
+	// file missing, and lists the packs again (objects.encoded).
+	p.objs.refreshPacks()
 	for _, m := range merged {
 		if m == name {
 			continue

@@ -306,3 +306,63 @@ func TestGitReadsWhilePacking(t *testing.T) {
 	s.Close()
 	packGit(t, gitdir, "fsck", "--strict", "--no-dangling")
 }
+
+// TestReadsWhilePacking reads, through the store, every file of each
+// commit it makes while the packer packs every 8 objects, merges packs and
+// recycles files: no read may fail (go-git's list of packs goes stale
+// under it).
+func TestReadsWhilePacking(t *testing.T) {
+	if !canRecycle {
+		t.Skip("no file recycling on this system")
+	}
+	defer func(b int, i time.Duration) { packBatch, packInterval = b, i }(packBatch, packInterval)
+	packBatch, packInterval = 8, 10*time.Millisecond
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var ids []CommitID
+	deadline := time.Now().Add(2 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ {
+		ids = append(ids, packCommit(t, s, n))
+		// Read an older commit whole: its objects are being packed.
+		id := ids[len(ids)/2]
+		if n%2 == 0 {
+			id = ids[len(ids)-1]
+		}
+		c, err := s.Commit(ctx, id)
+		if err != nil {
+			t.Fatalf("commit %d: %v", n, err)
+		}
+		tree, err := s.Tree(ctx, c.Tree)
+		if err != nil {
+			t.Fatalf("commit %d: %v", n, err)
+		}
+		for d := range 3 {
+			ents, err := tree.ReadDir(ctx, Path(fmt.Sprintf("d%d", d)))
+			if err != nil {
+				continue // not made yet
+			}
+			for _, e := range ents {
+				p := Path(fmt.Sprintf("d%d/%s", d, e.Name))
+				if _, err := tree.ReadFile(ctx, p); err != nil {
+					t.Fatalf("commit %d: read %s: %v", n, p, err)
+				}
+				if _, err := tree.Stat(ctx, p); err != nil {
+					t.Fatalf("commit %d: stat %s: %v", n, p, err)
+				}
+			}
+		}
+		if n%50 == 0 {
+			// Forget the decoded trees, so that they are read again.
+			s.objs.mu.Lock()
+			clear(s.objs.trees)
+			clear(s.objs.commits)
+			s.objs.mu.Unlock()
+		}
+	}
+	t.Logf("%d commits read back", len(ids))
+}
