@@ -185,15 +185,15 @@ func objectHash(typ string, data []byte) Hash {
 // objects wraps a go-git object storer, which is not safe for concurrent
 // use, with a lock and caches of decoded trees and commits.
 type objects struct {
-	mu          sync.Mutex
-	st          storage.Storer
-	loose       string      // on disk: the objects directory we write loose objects to
-	spares      *spareFiles // on disk, if we own the pool: files to recycle
-	packer      *packer     // on disk, if we own the pool: packs loose objects
-	packs       *packSet    // on disk: the objects in packs
+	mu     sync.Mutex
+	st     storage.Storer
+	loose  string      // on disk: the objects directory we write loose objects to
+	spares *spareFiles // on disk, if we own the pool: files to recycle
+	packer *packer     // on disk, if we own the pool: packs loose objects
+	packs  *packSet    // on disk: the objects in packs
 	// reopen, on disk, returns a new storer on the same repository (and
 	// the same object cache): see refreshPacks.
-	reopen func() storage.Storer
+	reopen      func() storage.Storer
 	trees       map[Hash]*treeObj
 	treeEntries int // entries in all cached trees
 	commits     map[CommitID]*Commit
