@@ -259,6 +259,7 @@ func (p *packer) packLoose(os_ []pendingObj) error {
 		return err
 	}
 	p.objs.packs.invalidate()
+	p.objs.packs.current() // read here rather than by a commit
 	p.objs.refreshPacks()
 	for _, o := range objs {
 		path := p.objs.loosePath(o.hash)
@@ -454,6 +455,7 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 		}
 	}
 	p.objs.packs.invalidate()
+	p.objs.packs.current()
 	return nil
 }
 
@@ -746,8 +748,8 @@ type packSet struct {
 
 	mu      sync.Mutex
 	sig     string
-	checked time.Time // when the directory was last looked at
-	packs   map[string]*packHashes
+	checked time.Time              // when the directory was last looked at
+	packs   map[string]*packHashes // replaced, never changed
 }
 
 // packSetRecheck is how often a lookup looks at the pack directory.
@@ -774,10 +776,7 @@ func (ps *packSet) invalidate() {
 }
 
 func (ps *packSet) has(h Hash) bool {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	ps.refresh()
-	for _, p := range ps.packs {
+	for _, p := range ps.current() {
 		if p.has(h) {
 			return true
 		}
@@ -785,53 +784,61 @@ func (ps *packSet) has(h Hash) bool {
 	return false
 }
 
-// refresh reloads the list if the directory changed; ps.mu is held.
-func (ps *packSet) refresh() {
+// current returns the packs, read again if the directory changed. The
+// indexes are read without the lock held.
+func (ps *packSet) current() map[string]*packHashes {
+	ps.mu.Lock()
 	now := time.Now()
 	if ps.sig != "" && now.Sub(ps.checked) < packSetRecheck {
-		return
+		defer ps.mu.Unlock()
+		return ps.packs
 	}
 	ps.checked = now
+	old, oldSig := ps.packs, ps.sig
+	ps.mu.Unlock()
+	packs, sig := ps.load(old, oldSig)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if sig != oldSig || len(packs) != len(old) {
+		ps.packs, ps.sig = packs, sig
+	}
+	return packs
+}
+
+// load lists the packs (reusing those of old), unless the directory has
+// signature oldSig still.
+func (ps *packSet) load(old map[string]*packHashes, oldSig string) (map[string]*packHashes, string) {
 	st, err := os.Stat(ps.dir)
 	if err != nil {
-		clear(ps.packs)
-		ps.sig = ""
-		return
+		return map[string]*packHashes{}, ""
 	}
 	sig := fmt.Sprintf("%d.%d", st.ModTime().UnixNano(), st.Size())
-	if sig == ps.sig {
-		return
+	if sig == oldSig {
+		return old, sig
 	}
 	ents, err := os.ReadDir(ps.dir)
 	if err != nil {
-		return
+		return old, ""
 	}
 	names := map[string]bool{}
 	for _, e := range ents {
 		names[e.Name()] = true
 	}
-	seen := map[string]bool{}
+	packs := map[string]*packHashes{}
 	for n := range names {
 		base, ok := strings.CutSuffix(n, ".idx")
 		if !ok || !names[base+".pack"] {
 			continue
 		}
-		seen[base] = true
-		if ps.packs[base] == nil {
-			if p, err := loadPackHashes(filepath.Join(ps.dir, n)); err == nil {
-				ps.packs[base] = p
-			} else {
-				delete(seen, base) // not complete yet: look again next time
-				sig = ""
-			}
+		if p := old[base]; p != nil {
+			packs[base] = p
+		} else if p, err := loadPackHashes(filepath.Join(ps.dir, n)); err == nil {
+			packs[base] = p
+		} else {
+			sig = "" // not complete yet: look again next time
 		}
 	}
-	for base := range ps.packs {
-		if !seen[base] {
-			delete(ps.packs, base)
-		}
-	}
-	ps.sig = sig
+	return packs, sig
 }
 
 func loadPackHashes(path string) (*packHashes, error) {
