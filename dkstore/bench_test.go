@@ -326,6 +326,7 @@ func BenchmarkCommitOneFile(b *testing.B) {
 			r0, c0 := dkstore.SpareStats(s)
 			b.ResetTimer()
 			cpu := benchCPU()
+			_, wait0 := schedTimes()
 			var last dkstore.CommitID
 			for i := range b.N {
 				last = benchCommitOne(b, br, version+i+1)
@@ -334,6 +335,10 @@ func BenchmarkCommitOneFile(b *testing.B) {
 			// The processor time includes the store's background work
 			// (packing) done meanwhile.
 			oursCPU := float64(benchCPU()-cpu) / float64(b.N)
+			_, wait1 := schedTimes()
+			// Time the store's threads were ready to run but waited for a
+			// processor: on a loaded machine, much of ns/op.
+			b.ReportMetric(float64(wait1-wait0)/float64(b.N), "runq-wait-ns/op")
 			ours := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 			c, err := s.Commit(context.Background(), last)
 			if err != nil {
