@@ -494,9 +494,15 @@ func (x *Executor) spec(name string, o docker.RunOptions, mounts []mount.Mount, 
 	if rv := x.opts.Reserve; rv != (Resources{}) {
 		res.Reservations = &swarm.Resources{NanoCPUs: int64(rv.CPUs * 1e9), MemoryBytes: rv.Memory}
 	}
+	mode := swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &one, TotalCompletions: &one}}
+	x.mu.Lock()
+	if x.mode == ModeReplicated {
+		mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}
+	}
+	x.mu.Unlock()
 	return swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: name, Labels: labels},
-		Mode:        swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &one, TotalCompletions: &one}},
+		Mode:        mode,
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{
 				Image:   o.Image,

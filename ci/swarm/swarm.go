@@ -16,6 +16,7 @@ import (
 	"github.com/dkgo/datakit/term"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // HintLabel, among a run's labels, is its cache hint: runs with the same
@@ -39,6 +40,24 @@ const (
 	DefaultAdoptWithin = 10 * time.Minute
 	DefaultHintWait    = 30 * time.Second
 	DefaultAttempts    = 3
+)
+
+// Mode is how a run's service runs its one task.
+type Mode string
+
+const (
+	// ModeAuto is ModeJob where the engine removes a job's task and
+	// container with its service (Docker 24, API 1.43, and later), else
+	// ModeReplicated.
+	ModeAuto Mode = ""
+	// ModeJob is a replicated job: one completion, restart condition none.
+	// Docker 20.10 to 23 leave the task and its exited container behind
+	// when the service is removed (moby/moby#42789, #44312).
+	ModeJob Mode = "replicated-job"
+	// ModeReplicated is a replicated service of one replica with restart
+	// condition none: once its task has ended, the swarm starts no other,
+	// and removing the service removes the container.
+	ModeReplicated Mode = "replicated"
 )
 
 // Resources are the CPU, memory and process count of a run: reserved (the
@@ -72,6 +91,8 @@ type Options struct {
 	// HintWait is how long a run waits for the node its cache hint names
 	// before it goes to any node. Default DefaultHintWait.
 	HintWait time.Duration
+	// Mode is the services' mode (ModeAuto if empty).
+	Mode Mode
 	// Attempts bounds how often a run starts when its nodes go away
 	// (default DefaultAttempts).
 	Attempts int
@@ -92,6 +113,7 @@ type Executor struct {
 	mu        sync.Mutex
 	api       *client.Client
 	host      string
+	mode      Mode                // the mode in use, never ModeAuto
 	noNetwork bool                // NoNetwork exists
 	swept     map[string]bool     // owners whose leftovers were listed
 	leftovers map[string]leftover // by service name
@@ -173,6 +195,13 @@ func (x *Executor) connect(ctx context.Context) (*client.Client, error) {
 			err = term.Infra(err)
 		}
 		return nil, err
+	}
+	x.mode = x.opts.Mode
+	if x.mode == ModeAuto {
+		x.mode = ModeReplicated
+		if versions.GreaterThanOrEqualTo(api.ClientVersion(), "1.43") {
+			x.mode = ModeJob
+		}
 	}
 	x.api = api
 	return api, nil
