@@ -27,7 +27,9 @@ import (
 
 // reasoner and printer are the optional methods of a run's log (a
 // *livelog.Log's): what the run waits for, and lines of our own.
-type reasoner interface{ PushReason(reason string) (pop func()) }
+type reasoner interface {
+	PushReason(reason string) (pop func())
+}
 type printer interface {
 	Printf(format string, args ...any)
 }
