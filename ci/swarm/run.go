@@ -132,7 +132,7 @@ func (r *run) run(ctx context.Context) error {
 			r.x.forget(r.hint)
 			continue
 		case res.lost != "":
-			return term.Infra(fmt.Errorf("swarm: node %s went away, for the %d time: giving up", res.lostName, attempt))
+			return term.Infra(fmt.Errorf("swarm: the step's node went away %d times, the last %s: giving up", attempt, res.lostName))
 		}
 		return res.err
 	}
@@ -146,7 +146,7 @@ func (r *run) hintedNode(ctx context.Context) string {
 	r.x.mu.Lock()
 	node := r.x.hints[r.hint]
 	r.x.mu.Unlock()
-	if node == "" || !r.x.nodeReady(ctx, r.api, node) {
+	if node == "" || !r.x.nodeReady(ctx, node) {
 		return ""
 	}
 	for _, n := range r.avoid {
@@ -163,8 +163,11 @@ func (r *run) hintedNode(ctx context.Context) string {
 func (r *run) start(ctx context.Context, hinted string) (svc swarm.Service, adopted bool, err error) {
 	spec := r.spec
 	spec.TaskTemplate.Placement = &swarm.Placement{Constraints: append([]string(nil), r.x.opts.Constraints...)}
-	for _, n := range r.avoid {
-		spec.TaskTemplate.Placement.Constraints = append(spec.TaskTemplate.Placement.Constraints, "node.id!="+n)
+	if len(r.avoid) > 0 && r.x.readyNodes(ctx, r.api, r.avoid) > 0 {
+		// elsewhere, while there is an elsewhere
+		for _, n := range r.avoid {
+			spec.TaskTemplate.Placement.Constraints = append(spec.TaskTemplate.Placement.Constraints, "node.id!="+n)
+		}
 	}
 	if hinted != "" {
 		spec.TaskTemplate.Placement.Constraints = append(spec.TaskTemplate.Placement.Constraints, "node.id=="+hinted)

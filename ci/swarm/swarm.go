@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -122,8 +123,10 @@ type Executor struct {
 	closed    bool
 	sweeps    sync.WaitGroup
 
-	// nodeGone reports whether a node went away; tests replace it.
-	nodeGone func(ctx context.Context, nodeID string) (bool, error)
+	// nodeGone reports whether a node went away, nodeReady whether it
+	// can take tasks; tests replace them.
+	nodeGone  func(ctx context.Context, nodeID string) (bool, error)
+	nodeReady func(ctx context.Context, nodeID string) bool
 }
 
 type leftover struct {
@@ -154,7 +157,7 @@ func New(opts Options) *Executor {
 		log = slog.Default()
 	}
 	x := &Executor{opts: opts, log: log, swept: map[string]bool{}, leftovers: map[string]leftover{}, hints: map[string]string{}}
-	x.nodeGone = x.inspectNodeGone
+	x.nodeGone, x.nodeReady = x.inspectNodeGone, x.inspectNodeReady
 	return x
 }
 
@@ -302,10 +305,34 @@ func (x *Executor) nodeName(ctx context.Context, api *client.Client, nodeID stri
 	return n.Node.Description.Hostname
 }
 
-// nodeReady reports whether a node can take tasks now.
-func (x *Executor) nodeReady(ctx context.Context, api *client.Client, nodeID string) bool {
+// readyNodes counts the nodes that can take tasks now, but those in
+// except.
+func (x *Executor) readyNodes(ctx context.Context, api *client.Client, except []string) int {
+	var list client.NodeListResult
+	err := x.call(ctx, "list nodes", func(ctx context.Context) (err error) {
+		list, err = api.NodeList(ctx, client.NodeListOptions{})
+		return err
+	})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, node := range list.Items {
+		if node.Status.State == swarm.NodeStateReady && node.Spec.Availability == swarm.NodeAvailabilityActive && !slices.Contains(except, node.ID) {
+			n++
+		}
+	}
+	return n
+}
+
+// inspectNodeReady reports whether a node can take tasks now.
+func (x *Executor) inspectNodeReady(ctx context.Context, nodeID string) bool {
+	api, err := x.connect(ctx)
+	if err != nil {
+		return false
+	}
 	var n client.NodeInspectResult
-	err := x.call(ctx, "inspect node", func(ctx context.Context) (err error) {
+	err = x.call(ctx, "inspect node", func(ctx context.Context) (err error) {
 		n, err = api.NodeInspect(ctx, nodeID, client.NodeInspectOptions{})
 		return err
 	})
