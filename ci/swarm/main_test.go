@@ -34,6 +34,7 @@ var (
 	skipReason string
 	baseImage  string // "dkgo-datakit-swarm-test:<run>"
 	runID      string // this process's value of testLabel
+	ownNetwork bool   // NoNetwork was not there before the tests
 )
 
 // testLabel marks every service (and container) a test makes.
@@ -123,6 +124,7 @@ func setUp(ctx context.Context) (cleanup func() error, err error) {
 	}
 	if _, err := api.NetworkInspect(ctx, NoNetwork, client.NetworkInspectOptions{}); err != nil {
 		// ours to remove (after the services that use it)
+		ownNetwork = true
 		undo = append(undo, func() error {
 			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 				_, err := api.NetworkRemove(context.Background(), NoNetwork, client.NetworkRemoveOptions{})

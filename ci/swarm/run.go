@@ -539,32 +539,39 @@ func (x *Executor) network(ctx context.Context, api *client.Client, name string)
 	if name != "" && name != "none" {
 		return name, nil
 	}
-	x.mu.Lock()
-	ok := x.noNetwork
-	x.mu.Unlock()
-	if ok {
+	// One creation at a time: concurrent ones conflict (and the manager
+	// does not say so with a status of its own).
+	x.netMu.Lock()
+	defer x.netMu.Unlock()
+	if x.noNetwork {
 		return NoNetwork, nil
 	}
-	err := x.call(ctx, "create network "+NoNetwork, func(ctx context.Context) error {
+	exists := func(ctx context.Context) (bool, error) {
 		_, err := api.NetworkInspect(ctx, NoNetwork, client.NetworkInspectOptions{})
-		if !cerrdefs.IsNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	err := x.call(ctx, "create network "+NoNetwork, func(ctx context.Context) error {
+		if ok, err := exists(ctx); ok || err != nil {
 			return err
 		}
-		_, err = api.NetworkCreate(ctx, NoNetwork, client.NetworkCreateOptions{
+		_, err := api.NetworkCreate(ctx, NoNetwork, client.NetworkCreateOptions{
 			Driver: "bridge", Scope: "swarm", Internal: true,
 			Labels: map[string]string{docker.OwnerLabel: "1"},
 		})
-		if cerrdefs.IsConflict(err) {
-			return nil
+		if err != nil {
+			if ok, _ := exists(ctx); ok { // another CI made it meanwhile
+				return nil
+			}
 		}
 		return err
 	})
 	if err != nil {
 		return "", err
 	}
-	x.mu.Lock()
 	x.noNetwork = true
-	x.mu.Unlock()
 	return NoNetwork, nil
 }
 

@@ -3,8 +3,11 @@ package swarm
 import (
 	"context"
 	"errors"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,4 +137,33 @@ func TestRunCancel(t *testing.T) {
 	if s := services(t); len(s) != 0 {
 		t.Errorf("services %v are left after the cancellation", s)
 	}
+}
+
+// The first runs of an executor, started together, all make sure that
+// NoNetwork exists: only one creates it.
+func TestConcurrentFirstRuns(t *testing.T) {
+	needSwarm(t)
+	if !ownNetwork {
+		t.Skip("SKIP: " + NoNetwork + " was there before the tests, and is not theirs to remove")
+	}
+	// no service of ours uses it now
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		_, err := api.NetworkRemove(context.Background(), NoNetwork, client.NetworkRemoveOptions{})
+		if err == nil || cerrdefs.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("removing %s: %v", NoNetwork, err)
+		}
+	}
+	x := newExecutor(t, Options{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			if err := x.Run(context.Background(), docker.RunOptions{Image: baseImage, Cmd: []string{"true"}, Labels: testLabels()}, nil); err != nil {
+				t.Errorf("run %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -115,7 +115,8 @@ type Executor struct {
 	api       *client.Client
 	host      string
 	mode      Mode                // the mode in use, never ModeAuto
-	noNetwork bool                // NoNetwork exists
+	netMu     sync.Mutex          // held while NoNetwork is made
+	noNetwork bool                // NoNetwork exists (under netMu)
 	swept     map[string]bool     // owners whose leftovers were listed
 	leftovers map[string]leftover // by service name
 	hints     map[string]string   // cache hint → the node that last ran it
