@@ -2,6 +2,8 @@ package swarm
 
 import (
 	"context"
+	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -145,5 +147,41 @@ func TestSpec(t *testing.T) {
 	}
 	if err := waitErr(t, errc, time.Minute); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The final read of a task's log adds exactly what the stream had not
+// delivered, also after a retry and lines of the executor's own: here the
+// first attempt's stream delivers its first line, the second's nothing,
+// and the log is still whole.
+func TestFinalReadAfterRetry(t *testing.T) {
+	needSwarm(t)
+	x := newExecutor(t, Options{})
+	log := newLogBuffer("started")
+	var mu sync.Mutex
+	calls := 0
+	x.nodeGone = func(ctx context.Context, node string) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls == 0 {
+			select {
+			case <-log.Seen():
+			case <-ctx.Done():
+			}
+			x.noFollow.Store(true)
+		}
+		calls++
+		return calls == 1, nil
+	}
+	// a plain writer: the executor's own lines are written to it
+	err := x.Run(context.Background(), docker.RunOptions{
+		Image: baseImage, Cmd: []string{"sh", "-c", "echo started; sleep 2; echo finished; printf 'the last line'"}, Labels: testLabels(),
+	}, struct{ io.Writer }{log})
+	if err != nil {
+		t.Fatalf("Run = %v\n%s", err, log)
+	}
+	want := regexp.MustCompile(`^started\nswarm: Node \S+ went away: running the step again on another node \(attempt 2 of 3\)\nstarted\nfinished\nthe last line$`)
+	if !want.MatchString(log.String()) {
+		t.Errorf("log = %q, want it to match %s", log, want)
 	}
 }

@@ -111,12 +111,11 @@ func (r *run) run(ctx context.Context) error {
 		}
 		res := r.watch(ctx, svc, adopted, hinted)
 		if err := r.x.remove(ctx, svc.ID); err != nil {
-			if res.err == nil && res.lost == "" && !res.unhint {
-				return err
-			}
+			// (not to run again: the next attempt would find it)
 			if res.err != nil {
 				return fmt.Errorf("%w (and the service was not removed: %v)", res.err, err)
 			}
+			return err
 		}
 		switch {
 		case res.unhint:
@@ -241,7 +240,7 @@ func (r *run) watch(ctx context.Context, svc swarm.Service, adopted bool, hinted
 		defer stop()
 	}
 
-	logs := r.follow(runCtx, svc.ID)
+	logs := r.follow(runCtx, svc.ID, r.out.written())
 	defer logs.stop()
 
 	tick := time.NewTicker(r.x.opts.Poll)
@@ -346,13 +345,20 @@ type logStream struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	failed   chan error // the stream ended early (buffered)
+	base     int64      // the log's length when the stream began
 }
 
-func (r *run) follow(ctx context.Context, id string) *logStream {
+// follow starts streaming; base is the log's length before (an earlier
+// attempt's output).
+func (r *run) follow(ctx context.Context, id string, base int64) *logStream {
 	lctx, cancel := context.WithCancel(ctx)
-	l := &logStream{cancel: cancel, done: make(chan struct{}), failed: make(chan error, 1)}
+	l := &logStream{cancel: cancel, done: make(chan struct{}), failed: make(chan error, 1), base: base}
 	go func() {
 		defer close(l.done)
+		if r.x.noFollow.Load() {
+			<-lctx.Done()
+			return
+		}
 		rc, err := r.api.ServiceLogs(lctx, id, client.ServiceLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 		if err != nil {
 			l.failed <- err
@@ -388,7 +394,7 @@ func (l *logStream) drain(ctx context.Context, r *run, id string) error {
 			return err
 		}
 		defer rc.Close()
-		rest := &skipper{w: r.out, skip: r.out.written()}
+		rest := &skipper{w: r.out, skip: r.out.written() - l.base}
 		_, err = stdcopy.StdCopy(rest, rest, rc)
 		if f := r.out.failure(); f != nil {
 			return term.Infra(fmt.Errorf("swarm: writing the log: %w", f))
@@ -460,7 +466,12 @@ func (r *run) printf(format string, args ...any) {
 		r.out.mu.Unlock()
 		return
 	}
-	fmt.Fprintf(r.out, "swarm: "+format+"\n", args...)
+	// not counted as output: the drain skips what the stream wrote
+	r.out.mu.Lock()
+	defer r.out.mu.Unlock()
+	if r.out.w != nil {
+		fmt.Fprintf(r.out.w, "swarm: "+format+"\n", args...)
+	}
 }
 
 // setReason makes reason the log's pending reason, in place of the last.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -128,6 +129,8 @@ type Executor struct {
 	// can take tasks; tests replace them.
 	nodeGone  func(ctx context.Context, nodeID string) (bool, error)
 	nodeReady func(ctx context.Context, nodeID string) bool
+	// noFollow, set by tests, leaves all the output to the final read.
+	noFollow atomic.Bool
 }
 
 type leftover struct {
