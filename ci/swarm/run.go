@@ -274,6 +274,9 @@ func (r *run) watch(ctx context.Context, svc swarm.Service, adopted bool, hinted
 			continue // not made yet
 		}
 		st := t.Status
+		if t.NodeID != "" {
+			r.x.remember(r.hint, t.NodeID) // (even a short task's)
+		}
 		switch st.State {
 		case swarm.TaskStateNew, swarm.TaskStateAllocated, swarm.TaskStatePending:
 			if hinted != "" && time.Since(started) > r.x.opts.HintWait {
@@ -290,7 +293,6 @@ func (r *run) watch(ctx context.Context, svc swarm.Service, adopted bool, hinted
 			continue
 		case swarm.TaskStateRunning:
 			r.popReason()
-			r.x.remember(r.hint, t.NodeID)
 			if time.Since(lastNodeCheck) >= time.Second {
 				lastNodeCheck = time.Now()
 				if gone, _ := r.x.nodeGone(runCtx, t.NodeID); gone {
