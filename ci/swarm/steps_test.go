@@ -198,3 +198,53 @@ func removeImages(t *testing.T, labels map[string]string) {
 		}
 	}
 }
+
+// A step's timeout (StepOptions.Timeout) and a cancel from the CI (as
+// from the web UI) end its service; the statuses are the local engine's.
+func TestSwarmStepTimeoutAndCancel(t *testing.T) {
+	needSwarm(t)
+	x := newExecutor(t, Options{})
+	eng := docker.NewEngine(docker.Options{Owner: "swarm-cancel-test:" + runID, Executor: x})
+	defer eng.Close()
+	sleepy := func(label string, timeout time.Duration) *docker.RunStep {
+		return docker.NewRun(eng, label, docker.RunOptions{Cmd: []string{"sh", "-c", "echo started; sleep 300"}, Labels: testLabels()}, docker.StepOptions{Timeout: timeout})
+	}
+	timed, cancelled := sleepy("timed", 3*time.Second), sleepy("cancelled", 0)
+	cfg := ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		img := docker.Image{ID: baseImage}
+		return ci.Jobs{
+			"timed":     term.Then(timed.In(img), "done"),
+			"cancelled": term.Then(cancelled.In(img), "done"),
+		}
+	}}}}
+	h := citest.New(t, cfg)
+	h.Timeout = 2 * time.Minute
+	head := strings.Repeat("b", 40)
+	h.SetBranch("me/p", "master", head)
+	if st := h.WaitStatus("me/p", head, "timed", ci.Failure); st.Description != "Exceeded timeout of 3 seconds" {
+		t.Errorf("timeout: %q", st.Description)
+	}
+	// the other step's service, running: its step label is its branch
+	var branch string
+	for deadline := time.Now().Add(time.Minute); branch == ""; time.Sleep(100 * time.Millisecond) {
+		for _, s := range services(t) {
+			if strings.HasPrefix(s.Spec.Labels[docker.StepLabel], "docker-run-cancelled-") {
+				branch = s.Spec.Labels[docker.StepLabel]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the step to cancel has no service")
+		}
+	}
+	if err := h.Engine.Cancel(branch); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	if st := h.WaitStatus("me/p", head, "cancelled", ci.Failure); st.Description != "Cancelled at user's request" {
+		t.Errorf("cancelled: %q", st.Description)
+	}
+	for deadline := time.Now().Add(time.Minute); len(services(t)) > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("services left after the timeout and the cancel: %v", services(t))
+		}
+	}
+}
