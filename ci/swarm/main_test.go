@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,7 +129,10 @@ func setUp(ctx context.Context) (cleanup func() error, err error) {
 		undo = append(undo, func() error {
 			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 				_, err := api.NetworkRemove(context.Background(), NoNetwork, client.NetworkRemoveOptions{})
-				if err == nil || time.Now().After(deadline) {
+				if err == nil || cerrdefs.IsNotFound(err) {
+					return nil
+				}
+				if time.Now().After(deadline) {
 					return err
 				}
 			}

@@ -169,3 +169,15 @@ func TestConcurrentFirstRuns(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A manager that cannot be reached is the infrastructure's failure, and
+// so is a daemon that is not a swarm manager: term.Infra, the address in
+// the message. (No swarm needed.)
+func TestUnreachable(t *testing.T) {
+	x := New(Options{Host: "unix://" + t.TempDir() + "/no.sock", CallTimeout: 10 * time.Second})
+	defer x.Close()
+	err := x.Run(context.Background(), docker.RunOptions{Image: "busybox", Cmd: []string{"true"}}, nil)
+	if !term.IsInfra(err) || !strings.Contains(err.Error(), "no.sock") {
+		t.Errorf("Run = %v, want an infrastructure error naming the address", err)
+	}
+}
