@@ -248,3 +248,30 @@ func TestSwarmStepTimeoutAndCancel(t *testing.T) {
 		}
 	}
 }
+
+// While no node can take a step's task (here: it reserves more CPUs than
+// the node has), the step's pending status says why, in the swarm's words.
+func TestSwarmPendingReason(t *testing.T) {
+	needSwarm(t)
+	x := newExecutor(t, Options{Reserve: Resources{CPUs: 512}})
+	eng := docker.NewEngine(docker.Options{Owner: "swarm-pending-test:" + runID, Executor: x})
+	defer eng.Close()
+	big := docker.NewRun(eng, "big", docker.RunOptions{Cmd: []string{"true"}, Labels: testLabels()}, docker.StepOptions{})
+	h := citest.New(t, ci.Config{Projects: []ci.Project{{Repo: "me/p", Jobs: func(tg ci.Target) ci.Jobs {
+		return ci.Jobs{"big": term.Then(big.In(docker.Image{ID: baseImage}), "done")}
+	}}}})
+	head := strings.Repeat("c", 40)
+	h.SetBranch("me/p", "master", head)
+	const want = "Waiting for a swarm node: no suitable node (insufficient resources on 1 node)"
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		h.Settle()
+		st, _ := h.Status("me/p", head, "big")
+		if st.State == ci.Pending && st.Description == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status = %+v, want pending %q", st, want)
+		}
+	}
+	h.Stop() // cancels the step: its service goes (needSwarm checks)
+}
