@@ -36,6 +36,7 @@ var (
 	baseImage  string // "dkgo-datakit-swarm-test:<run>"
 	runID      string // this process's value of testLabel
 	ownNetwork bool   // NoNetwork was not there before the tests
+	ownSwarm   bool   // the tests started the swarm
 )
 
 // testLabel marks every service (and container) a test makes.
@@ -112,6 +113,7 @@ func setUp(ctx context.Context) (cleanup func() error, err error) {
 		if _, err := api.SwarmInit(ctx, client.SwarmInitOptions{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"}); err != nil {
 			return nil, fmt.Errorf("docker swarm init: %w", err)
 		}
+		ownSwarm = true
 		undo = append(undo, func() error {
 			_, err := api.SwarmLeave(context.Background(), client.SwarmLeaveOptions{Force: true})
 			if err == nil && gwErr != nil {

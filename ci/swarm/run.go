@@ -11,6 +11,7 @@ import (
 	"maps"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -81,6 +82,10 @@ func (x *Executor) Run(ctx context.Context, o docker.RunOptions, log io.Writer) 
 		r.hint = img.Config.Labels[docker.SourceLabel]
 	}
 	r.name = serviceName(owner, step)
+	if img != nil {
+		// by ID: every node runs the same image, whatever its tags
+		o.Image = img.ID
+	}
 	r.spec = x.spec(r.name, o, mounts, network)
 	defer r.popReason()
 	return r.run(ctx)
@@ -97,6 +102,7 @@ type run struct {
 	spec    swarm.ServiceSpec
 	hint    string
 	avoid   []string // nodes that went away
+	lacking []string // nodes the image could not be loaded onto
 	reasons reasoner
 	printer printer
 	pop     func()
@@ -104,6 +110,15 @@ type run struct {
 
 func (r *run) run(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
+		if len(r.x.opts.Nodes) > 0 {
+			pop := r.setReason("Loading the image onto the swarm's nodes")
+			lacking, err := r.loadImages(ctx, r.spec.TaskTemplate.ContainerSpec.Image)
+			pop()
+			if err != nil {
+				return err
+			}
+			r.lacking = lacking
+		}
 		hinted := r.hintedNode(ctx)
 		svc, adopted, err := r.start(ctx, hinted)
 		if err != nil {
@@ -148,10 +163,8 @@ func (r *run) hintedNode(ctx context.Context) string {
 	if node == "" || !r.x.nodeReady(ctx, node) {
 		return ""
 	}
-	for _, n := range r.avoid {
-		if n == node {
-			return ""
-		}
+	if slices.Contains(r.avoid, node) || slices.Contains(r.lacking, node) {
+		return ""
 	}
 	return node
 }
@@ -167,6 +180,9 @@ func (r *run) start(ctx context.Context, hinted string) (svc swarm.Service, adop
 		for _, n := range r.avoid {
 			spec.TaskTemplate.Placement.Constraints = append(spec.TaskTemplate.Placement.Constraints, "node.id!="+n)
 		}
+	}
+	for _, n := range r.lacking {
+		spec.TaskTemplate.Placement.Constraints = append(spec.TaskTemplate.Placement.Constraints, "node.id!="+n)
 	}
 	if hinted != "" {
 		spec.TaskTemplate.Placement.Constraints = append(spec.TaskTemplate.Placement.Constraints, "node.id=="+hinted)
@@ -476,13 +492,15 @@ func (r *run) printf(format string, args ...any) {
 	}
 }
 
-// setReason makes reason the log's pending reason, in place of the last.
-func (r *run) setReason(reason string) {
+// setReason makes reason the log's pending reason, in place of the last,
+// until the next or the returned function.
+func (r *run) setReason(reason string) (pop func()) {
 	if r.reasons == nil {
-		return
+		return func() {}
 	}
 	r.popReason()
 	r.pop = r.reasons.PushReason(reason)
+	return r.popReason
 }
 
 func (r *run) popReason() {

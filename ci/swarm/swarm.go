@@ -85,6 +85,15 @@ type Options struct {
 	// Constraints are placement constraints every run's task obeys, in
 	// Docker's syntax: "node.labels.ci==true", "node.platform.arch==x86_64".
 	Constraints []string
+	// Nodes are the Engine API addresses of nodes to load images onto,
+	// by node ID or hostname: "tcp://10.0.0.7:2376" (with TLS as
+	// DOCKER_CERT_PATH says), "unix:///run/build2.sock" (an SSH tunnel).
+	// Before each run, the executor loads the run's image (docker save
+	// from the manager, docker load on the node) onto each ready node
+	// listed here that lacks it, so that no registry is needed; a node it
+	// cannot load onto does not get the run. Nodes not listed must have
+	// the images already (the manager's own node has them).
+	Nodes map[string]string
 	// AdoptWithin is how long the services that an earlier run of the
 	// same CI left (found at the first run that names that CI) wait to be
 	// adopted by the same steps run again, before they are removed.
@@ -123,6 +132,9 @@ type Executor struct {
 	hints     map[string]string   // cache hint → the node that last ran it
 	timers    []*time.Timer
 	closed    bool
+	self      string                    // the manager's node ID
+	nodeAPIs  map[string]*client.Client // Options.Nodes' connections, by address
+	loadMu    map[string]*sync.Mutex    // one load at a time onto a node, by address
 	sweeps    sync.WaitGroup
 
 	// nodeGone reports whether a node went away, nodeReady whether it
@@ -193,6 +205,7 @@ func (x *Executor) connect(ctx context.Context) (*client.Client, error) {
 		info, err = api.Info(ctx, client.InfoOptions{})
 		return err
 	})
+	x.self = info.Info.Swarm.NodeID
 	if err == nil && (info.Info.Swarm.LocalNodeState != swarm.LocalNodeStateActive || !info.Info.Swarm.ControlAvailable) {
 		err = term.Infra(fmt.Errorf("swarm: the Docker daemon at %s is not a manager of an active swarm (its swarm state is %q)", x.host, info.Info.Swarm.LocalNodeState))
 	}
@@ -227,7 +240,12 @@ func (x *Executor) Close() error {
 	x.timers = nil
 	api := x.api
 	x.api = nil
+	nodes := x.nodeAPIs
+	x.nodeAPIs = nil
 	x.mu.Unlock()
+	for _, c := range nodes {
+		c.Close()
+	}
 	x.sweeps.Wait()
 	if api != nil {
 		return api.Close()
