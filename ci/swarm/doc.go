@@ -28,11 +28,12 @@
 // the log and the step's pending reason say so. Cancel and timeout remove
 // the service.
 //
-// Images reach the nodes as the swarm's own images do: a service names
-// its image by ID and the executor does not resolve it through a
-// registry, so a single-node swarm (or nodes sharing the manager's image
-// store) runs the local images; docs/ci.md says how to reach more nodes
-// without a public registry.
+// Images reach the nodes without a registry: a service names its image
+// by ID, which the executor does not resolve through a registry, so a
+// single-node swarm (or nodes sharing the manager's image store) runs the
+// local images, and before each run the executor loads the image onto the
+// nodes of [Options.Nodes] that lack it (docker save on the manager,
+// docker load there).
 //
 // # Errors
 //
