@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -103,6 +104,7 @@ type run struct {
 	hint    string
 	avoid   []string // nodes that went away
 	lacking []string // nodes the image could not be loaded onto
+	moved   string   // why the step runs again, the reason until it runs
 	reasons reasoner
 	printer printer
 	pop     func()
@@ -111,7 +113,7 @@ type run struct {
 func (r *run) run(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		if len(r.x.opts.Nodes) > 0 {
-			pop := r.setReason("Loading the image onto the swarm's nodes")
+			pop := r.setReason(cmp.Or(r.moved, "Loading the image onto the swarm's nodes"))
 			lacking, err := r.loadImages(ctx, r.spec.TaskTemplate.ContainerSpec.Image)
 			pop()
 			if err != nil {
@@ -141,6 +143,7 @@ func (r *run) run(ctx context.Context) error {
 		case res.lost != "" && attempt < r.x.opts.Attempts:
 			what := fmt.Sprintf("Node %s went away: running the step again on another node (attempt %d of %d)", res.lostName, attempt+1, r.x.opts.Attempts)
 			r.printf("%s", what)
+			r.moved = what
 			r.setReason(what)
 			r.avoid = append(r.avoid, res.lost)
 			r.x.forget(r.hint)
@@ -302,10 +305,10 @@ func (r *run) watch(ctx context.Context, svc swarm.Service, adopted bool, hinted
 			if why == "" {
 				why = st.Message
 			}
-			r.setReason("Waiting for a swarm node: " + why)
+			r.setReason(cmp.Or(r.moved, "Waiting for a swarm node: "+why))
 			continue
 		case swarm.TaskStateAssigned, swarm.TaskStateAccepted, swarm.TaskStatePreparing, swarm.TaskStateReady, swarm.TaskStateStarting:
-			r.setReason("Starting on swarm node " + r.x.nodeName(runCtx, r.api, t.NodeID))
+			r.setReason(cmp.Or(r.moved, "Starting on swarm node "+r.x.nodeName(runCtx, r.api, t.NodeID)))
 			continue
 		case swarm.TaskStateRunning:
 			r.popReason()
