@@ -140,7 +140,7 @@ func (x *Executor) nodeAPI(addr string) (*client.Client, *sync.Mutex, error) {
 	if c := x.nodeAPIs[addr]; c != nil {
 		return c, x.loadMu[addr], nil
 	}
-	c, err := client.New(client.WithHost(addr), client.WithAPIVersionNegotiation())
+	c, err := client.New(client.WithHost(addr))
 	if err != nil {
 		return nil, nil, fmt.Errorf("swarm: node %s: %w", addr, err)
 	}

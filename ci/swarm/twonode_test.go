@@ -68,7 +68,7 @@ func startWorker(t *testing.T) *worker {
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if w.api, err = client.New(client.WithHost(w.host), client.WithAPIVersionNegotiation()); err != nil {
+	if w.api, err = client.New(client.WithHost(w.host)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
