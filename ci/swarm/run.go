@@ -297,6 +297,18 @@ func (r *run) watch(ctx context.Context, svc swarm.Service, adopted bool, hinted
 			r.x.remember(r.hint, t.NodeID) // (even a short task's)
 		}
 		switch st.State {
+		case swarm.TaskStateAssigned, swarm.TaskStateAccepted, swarm.TaskStatePreparing, swarm.TaskStateReady, swarm.TaskStateStarting, swarm.TaskStateRunning:
+			// The node may die at any of these: the manager's view of
+			// the task then stays where it was (a task that had printed
+			// its first lines can read "starting" for ever).
+			if time.Since(lastNodeCheck) >= time.Second {
+				lastNodeCheck = time.Now()
+				if gone, _ := r.x.nodeGone(runCtx, t.NodeID); gone {
+					return outcome{lost: t.NodeID, lostName: r.x.nodeName(runCtx, r.api, t.NodeID)}
+				}
+			}
+		}
+		switch st.State {
 		case swarm.TaskStateNew, swarm.TaskStateAllocated, swarm.TaskStatePending:
 			if hinted != "" && time.Since(started) > r.x.opts.HintWait {
 				return outcome{unhint: true}
@@ -312,12 +324,6 @@ func (r *run) watch(ctx context.Context, svc swarm.Service, adopted bool, hinted
 			continue
 		case swarm.TaskStateRunning:
 			r.popReason()
-			if time.Since(lastNodeCheck) >= time.Second {
-				lastNodeCheck = time.Now()
-				if gone, _ := r.x.nodeGone(runCtx, t.NodeID); gone {
-					return outcome{lost: t.NodeID, lostName: r.x.nodeName(runCtx, r.api, t.NodeID)}
-				}
-			}
 			continue
 		case swarm.TaskStateOrphaned:
 			return outcome{lost: t.NodeID, lostName: r.x.nodeName(runCtx, r.api, t.NodeID)}
