@@ -18,19 +18,26 @@ import (
 // A task whose node goes away runs again (elsewhere when there is an
 // elsewhere: on this single node, on the same node), and the log and the
 // pending reason say so. The node's going away is the one thing faked:
-// the executor is told so of the node that runs the first task.
+// the executor is told so of the node that runs the first task, once it
+// has printed its first line.
 func TestNodeGoneRunsAgain(t *testing.T) {
 	needSwarm(t)
 	x := newExecutor(t, Options{})
+	log := newLogBuffer("started")
 	var mu sync.Mutex
 	calls := 0
 	x.nodeGone = func(ctx context.Context, node string) (bool, error) {
 		mu.Lock()
 		defer mu.Unlock()
+		if calls == 0 {
+			select {
+			case <-log.Seen():
+			case <-ctx.Done():
+			}
+		}
 		calls++
 		return calls == 1, nil
 	}
-	log := newLogBuffer("")
 	err := x.Run(context.Background(), docker.RunOptions{
 		Image: baseImage, Cmd: []string{"sh", "-c", "echo started; sleep 2; echo finished"}, Labels: testLabels(),
 	}, log)
