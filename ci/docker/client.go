@@ -25,6 +25,33 @@ const OwnerLabel = "org.dkgo.datakit.ci"
 // ([Options.Owner]).
 const CILabel = "org.dkgo.datakit.ci.owner"
 
+// StepLabel names, on the containers (or services) an [Engine]'s run
+// steps create, the step: its result branch. With [CILabel] it identifies
+// a step's run across restarts of the CI, so that an [Executor] can find
+// (and adopt) the run a killed CI left.
+const StepLabel = "org.dkgo.datakit.ci.step"
+
+// SourceLabel names, on the images an [Engine]'s build steps build, where
+// they come from: the repository and the Dockerfile ("<repository>
+// <Dockerfile>"). An executor that spreads runs over several machines
+// (ci/swarm) sends the runs of one source to the same machine, whose
+// layers and caches then serve again.
+const SourceLabel = "org.dkgo.datakit.ci.source"
+
+// Executor runs a command in a container, as [Client.Run] does: same
+// options, same log, same errors (an [*ExitError], a [*TimeoutError], the
+// context's cause, term.Infra for the infrastructure). [*Client] is the
+// local engine's; package ci/swarm has one that runs each command as a
+// Docker Swarm service. An [Engine]'s run steps use [Options.Executor].
+//
+// The log may also have the methods PushReason(string) func() and
+// Printf(string, ...any) of a *livelog.Log (the run steps' logs do): an
+// executor that waits for something besides the command (a node, a
+// retry) says so through them.
+type Executor interface {
+	Run(ctx context.Context, o RunOptions, log io.Writer) error
+}
+
 // Defaults for [Options].
 const (
 	DefaultCallTimeout = 2 * time.Minute
@@ -60,6 +87,12 @@ type Options struct {
 	// of this CI left behind (killed mid-run, its containers outlive it).
 	// Empty: no such clean-up, and no label.
 	Owner string
+
+	// Executor, used by [Engine], runs the run steps' commands. Nil means
+	// this daemon (the Client). Builds always use this daemon: an
+	// executor elsewhere must be able to run the images it builds
+	// (ci/swarm says how).
+	Executor Executor
 
 	// Logger, used by [Engine], receives what it does on its own (the
 	// removal of an earlier run's containers): give it the CI's logger,

@@ -69,6 +69,17 @@
 // changed step does not take an old result for its own) and the commit or
 // image: see [BuildStep] and [RunStep].
 //
+// # Executors
+//
+// A run step runs its command through an [Executor]: [Options.Executor],
+// else the Client itself (the local engine). Package ci/swarm's runs it as
+// a Docker Swarm service. The step labels its run with [StepLabel] (and
+// the CI's [CILabel]), so that an executor can find the run of a step
+// again after a restart; a build step labels its image with
+// [SourceLabel] (its repository and Dockerfile), so that an executor can
+// send the runs of one source to the same machine. Neither is part of a
+// step's identity.
+//
 // # Concurrency
 //
 // A Client is safe for concurrent use by several goroutines. Build and Run

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -178,14 +179,17 @@ func (bb buildBuilder) Generate(ctx context.Context, log *livelog.Log, tx dkstor
 	defer cleanup()
 	o := bb.b.build
 	o.ContextDir = dir
+	o.Labels = maps.Clone(o.Labels)
+	if o.Labels == nil {
+		o.Labels = map[string]string{}
+	}
 	if owner := bb.b.e.opts.Owner; owner != "" {
 		// as on the run steps' containers: so that the CI's images can be
 		// told from others, and pruned (docs/ci.md)
-		o.Labels = maps.Clone(o.Labels)
-		if o.Labels == nil {
-			o.Labels = map[string]string{}
-		}
 		o.Labels[CILabel] = owner
+	}
+	if repo := k.commit.Repo(); repo != "" {
+		o.Labels[SourceLabel] = repo + " " + cmp.Or(bb.b.build.Dockerfile, "Dockerfile")
 	}
 	if k.from != "" {
 		args := map[string]string{}
@@ -294,15 +298,20 @@ func (rb runBuilder) Generate(ctx context.Context, log *livelog.Log, _ dkstore.T
 	}
 	o := rb.r.run
 	o.Image = id
+	o.Labels = maps.Clone(o.Labels)
+	if o.Labels == nil {
+		o.Labels = map[string]string{}
+	}
+	o.Labels[StepLabel] = rb.Branch(id)
 	if owner := rb.r.e.opts.Owner; owner != "" {
-		o.Labels = maps.Clone(o.Labels)
-		if o.Labels == nil {
-			o.Labels = map[string]string{}
-		}
 		o.Labels[CILabel] = owner
 	}
+	var x Executor = c
+	if rb.r.e.opts.Executor != nil {
+		x = rb.r.e.opts.Executor
+	}
 	var tail livelog.Tail
-	err = c.Run(ctx, o, io.MultiWriter(log, &tail))
+	err = x.Run(ctx, o, stepLog{io.MultiWriter(log, &tail), log})
 	var exit *ExitError
 	if errors.As(err, &exit) {
 		// The reason last, the command abbreviated if need be. (A
@@ -312,6 +321,17 @@ func (rb runBuilder) Generate(ctx context.Context, log *livelog.Log, _ dkstore.T
 	}
 	return struct{}{}, err
 }
+
+// stepLog is a run step's log as its executor sees it: the output goes to
+// the live log and to the tail; PushReason and Printf to the live log
+// alone.
+type stepLog struct {
+	io.Writer
+	log *livelog.Log
+}
+
+func (s stepLog) PushReason(reason string) (pop func()) { return s.log.PushReason(reason) }
+func (s stepLog) Printf(format string, args ...any)     { s.log.Printf(format, args...) }
 
 func (rb runBuilder) Load(context.Context, dkstore.Tree, string) (struct{}, error) {
 	return struct{}{}, nil

@@ -85,6 +85,15 @@ type Commit struct {
 	r    *Remote
 }
 
+// Repo is the repository the commit was fetched from: its URL without
+// credentials, or its path; "" for a Commit that no Remote made.
+func (c Commit) Repo() string {
+	if c.r == nil {
+		return ""
+	}
+	return c.r.display
+}
+
 // Short is the abbreviated hash.
 func (c Commit) Short() string { return short(c.Hash) }
 
