@@ -31,6 +31,7 @@ type page struct {
 	Warnings []string // banners: the CI is not connected, GitHub refuses its token...
 	Flash    string   // what the last action did ("Rebuild of X started.")
 	Path     string   // the request's URI, where forms come back to
+	Refresh  int64    // ms: the page updates itself this often in the browser (0: never)
 	Body     any
 }
 
@@ -174,6 +175,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, ro role, status 
 		ro.sess = s.ensureSession(w, r)
 	}
 	p := s.pageFor(w, r, ro, title, nav, body)
+	if status == http.StatusOK && refreshed[name] && s.opts.Refresh > 0 {
+		p.Refresh = s.opts.Refresh.Milliseconds()
+	}
 	var b bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
 		s.log.Error("web: rendering a page", "page", name, "err", err)
@@ -185,6 +189,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, ro role, status 
 	w.WriteHeader(status)
 	w.Write(b.Bytes())
 }
+
+// refreshed are the pages that follow the CI in the browser: app.js
+// fetches them again every Options.Refresh and shows what changed, so a
+// dashboard left open all day stays true.
+var refreshed = map[string]bool{"dashboard": true, "list": true, "target": true, "commit": true}
 
 // errorView is an error page: a heading for the status, the message,
 // and the ways on (home, log in, log out).
@@ -547,6 +556,9 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		v.Kind, v.Name = "Branch", strings.TrimPrefix(id.Ref, "heads/")
 		v.GitHub = repoURL + "/tree/" + v.Name
 	}
+	if slices.Contains(s.opts.LocalRepos, id.Repo) {
+		repoURL, v.GitHub = "", "" // not on GitHub: no links there
+	}
 	from := q.Get("history")
 	hist, _ := s.e.History(ctx, id, "", historyPage+1)
 	v.History, v.Older = pageOf(hist)
@@ -578,7 +590,7 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		s.notFound(w, r, "No such target: "+id.String()+" (no open PR, branch or tag of that name has been seen)")
 		return
 	}
-	if v.Head != "" {
+	if v.Head != "" && repoURL != "" {
 		v.HeadURL = repoURL + "/commit/" + v.Head
 	}
 	// Listed old to new, as everywhere (a log, the history of statuses).
