@@ -294,9 +294,20 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 					branches = append(branches, b)
 				}
 			}
-			if len(branches) == 0 {
+			var others []string // without main or master: its few branches (a CI with --canary)
+			for _, t := range ts {
+				if id := t.Target.ID; id.Repo.String() == p.Repo && strings.HasPrefix(id.Ref, "heads/") {
+					others = append(others, strings.TrimPrefix(id.Ref, "heads/"))
+				}
+			}
+			switch {
+			case len(branches) == 0 && len(others) > 0 && len(others) <= maxOtherTiles:
+				slices.Sort(others)
+				branches = others
+				v.Notes = append(v.Notes, "Showing "+p.Repo+"'s "+strings.Join(branches, ", ")+": no branch of it is chosen for the dashboard, and no main or master branch of it is tested. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
+			case len(branches) == 0:
 				v.Notes = append(v.Notes, "No branch of "+p.Repo+" is chosen for the dashboard, and it has no main or master branch yet: its targets are under Branches and PRs. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
-			} else {
+			default:
 				v.Notes = append(v.Notes, "Showing "+p.Repo+"'s "+strings.Join(branches, " and ")+": no branch of it is chosen for the dashboard. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
 			}
 		}
@@ -325,6 +336,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 // defaultDashboards are the branches of a project shown on the
 // dashboard, those that exist, when its Project.Dashboards is empty.
 var defaultDashboards = []string{"main", "master"}
+
+// maxOtherTiles is how many branches of a project with no main or master
+// target the dashboard shows instead (all of them, or none: they are
+// under Branches).
+const maxOtherTiles = 4
 
 // poolViews shows the pools, finding each use's step (its live log has
 // the use's label as title) and a target whose job uses it.

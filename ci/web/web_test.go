@@ -284,6 +284,19 @@ func TestDashboardDefaults(t *testing.T) {
 		t.Errorf("the counts:\n%s", a.body)
 	}
 
+	// Without main or master (make run's self-CI tests only the checkout's
+	// branch, --canary): its few branches, rather than no tile at all.
+	e3 := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e3.h.SetBranch("me/p", "trial", sha1)
+	e3.h.SetBranch("me/p", "feature/x-y", sha3)
+	e3.h.WaitStatus("me/p", sha1, "build", ci.Success)
+	e3.h.WaitStatus("me/p", sha3, "build", ci.Success)
+	a = e3.user("anonymous").get("/")
+	if !strings.Contains(a.body, `<a class="tile success" href="/me/p/ref/heads/trial">`) || !strings.Contains(a.body, `href="/me/p/ref/heads/feature/x-y"`) ||
+		!strings.Contains(a.body, "Showing me/p&#39;s feature/x-y, trial: no branch of it is chosen for the dashboard, and no main or master branch of it is tested.") {
+		t.Errorf("the dashboard of a project without main or master:\n%s", a.body)
+	}
+
 	e2 := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone(); c.Projects[0].Dashboards = []string{"feature/x-y"} })
 	e2.targets()
 	a = e2.user("anonymous").get("/")
