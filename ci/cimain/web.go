@@ -29,6 +29,9 @@ func (in *instance) newWebUI() error {
 	opts := web.Options{Name: in.cfg.Name, SecretsDir: in.secrets, PublicURL: in.webUI, GitHubURL: in.flags.github.flags.URL,
 		StateRepo: in.flags.web.stateRepo, Gatherer: in.reg, Registerer: in.reg, Logger: in.log.With("src", "web"),
 		Health: in.health}
+	for _, src := range in.sources {
+		opts.LocalRepos = append(opts.LocalRepos, src.Repo)
+	}
 	if in.flags.web.metricsToken != "" {
 		d, err := web.MetricsTokenDigest(in.flags.web.metricsToken)
 		if err != nil {

@@ -156,3 +156,37 @@ func TestWebUITLS(t *testing.T) {
 		t.Errorf("GET / = %d %q, want 303 to /auth/login", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// A --local-repo project is not on GitHub: its pages have no GitHub links
+// (they led to github.com/USER/REPO/tree/BRANCH, a 404 for the tutorial's
+// me/hello).
+func TestLocalRepoNoGitHubLinks(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, t.TempDir())
+	head := repo.Commit("first", map[string]string{"a": "1"})
+	c := ci.Config{CanRead: ci.Everyone(), Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.Return("ok")}
+	}}}}
+	base, _ := runWeb(t, c, "http", "--store", "memory", "--local-repo", "me/p:"+repo.Dir)
+	client := insecure()
+	var page string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := client.Get(base + "/me/p/ref/heads/master")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if page = string(b); resp.StatusCode == 200 && strings.Contains(page, `id="job-t"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no page for the branch with its job:\n%s", page)
+		}
+	}
+	if strings.Contains(page, "github.com") || strings.Contains(page, "on GitHub") {
+		t.Errorf("the page of a --local-repo project links to GitHub:\n%s", page)
+	}
+	if !strings.Contains(page, "<code>"+head[:7]+"</code>") {
+		t.Errorf("the page does not show the head %s:\n%s", head[:7], page)
+	}
+}

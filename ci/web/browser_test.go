@@ -290,3 +290,59 @@ func TestBrowserPhone(t *testing.T) {
 	}
 	look("phone-target-logged-in", "/me/p/pr/7")
 }
+
+// A dashboard or target page left open follows the CI: without a reload
+// (the page's window keeps a mark), the dashboard's tile turns from
+// Pending to Succeeding when the build ends, and a target page shows the
+// branch's new head and its build, pending then successful. Before, the
+// pages showed the state they were loaded with until reloaded by hand.
+func TestBrowserPagesFollowTheCI(t *testing.T) {
+	chromium(t)
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() },
+		func(o *web.Options, _ *fakegithub.Server) { o.Refresh = 200 * time.Millisecond })
+	const sha4, sha5 = "4444444444444444444444444444444444444444", "5555555555555555555555555555555555555555"
+	e.b.hold["build-4444"], e.b.hold["build-5555"] = true, true
+	feed4, feed5 := e.b.channel("build-4444"), e.b.channel("build-5555")
+	e.h.SetBranch("me/p", "master", sha4)
+	e.h.WaitStatus("me/p", sha4, "build", ci.Pending)
+	ctx := browserCtx(t, 1280, 900, false)
+	// waitPage waits until js is true on the page, which must not have been
+	// reloaded (window.mark stays).
+	waitPage := func(what, js string) {
+		t.Helper()
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var ok bool
+			ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.mark === true && (`+js+`)`))
+			if err == nil && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.mark + " " + document.querySelector("main").innerHTML`))
+				t.Fatalf("the page never showed %s by itself (%v):\n%s", what, err, html)
+			}
+		}
+	}
+	mark := func() {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.mark = true`))
+		check(t, err)
+	}
+	tile := `(document.querySelector(".tile .state")||{}).textContent`
+	check(t, chromedp.Do(ctx, chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.CSS(".tiles"))))
+	mark()
+	waitPage("a pending tile", tile+` === "Pending"`)
+	close(feed4)
+	e.h.WaitStatus("me/p", sha4, "build", ci.Success)
+	waitPage("the tile succeeding", tile+` === "Succeeding"`)
+	shot(t, ctx, "dashboard-followed")
+
+	check(t, chromedp.Do(ctx, chromedp.Navigate(e.base+"/me/p/ref/heads/master"), chromedp.WaitVisible(chromedp.CSS("#job-build"))))
+	mark()
+	label := `(document.querySelector("#job-build .label")||{}).textContent`
+	e.h.SetBranch("me/p", "master", sha5)
+	waitPage("the new head, building", `document.querySelector(".meta code").textContent === "5555555" && `+label+` === "pending"`)
+	close(feed5)
+	waitPage("the new head's build succeeding", label+` === "success"`)
+	shot(t, ctx, "target-followed")
+}

@@ -465,3 +465,57 @@ func TestRebuildCancelFlash(t *testing.T) {
 		t.Errorf("rebuild failed = %d, then:\n%s", a.code, p.body)
 	}
 }
+
+// A builder watching a step's log can act on it there: Cancel on the live
+// log, Rebuild on the saved one (both were only on the target page); a
+// reader gets neither.
+func TestLogPageActions(t *testing.T) {
+	e := newEnv(t)
+	e.b.hold["build-1111"] = true
+	e.h.SetBranch("me/p", "master", sha1)
+	e.h.WaitStatus("me/p", sha1, "build", ci.Pending, citest.Description("Test build-1111"))
+	bob, rita := e.user("bob"), e.user("rita")
+	l := e.stepLog(ci.Branch("me/p", "master"), "build")
+	// head reads a live log's page until its log has begun (the page goes
+	// on while the step runs).
+	head := func(u *user, path string) string {
+		t.Helper()
+		req, err := http.NewRequest("GET", e.base+path, nil)
+		check(t, err)
+		resp, err := u.c.Do(req)
+		check(t, err)
+		defer resp.Body.Close()
+		var b []byte
+		buf := make([]byte, 4096)
+		for !strings.Contains(string(b), `id="log"`) {
+			n, err := resp.Body.Read(buf)
+			b = append(b, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		return string(b)
+	}
+	cancel := `<form method="post" action="/cancel/` + l.Branch + `"`
+	if p := head(bob, "/log/live/"+l.Branch); !strings.Contains(p, cancel) || !strings.Contains(p, `value="/log/live/`+l.Branch+`"`) {
+		t.Errorf("the live log has no Cancel for a builder:\n%s", p)
+	}
+	if p := head(rita, "/log/live/"+l.Branch); strings.Contains(p, "/cancel/") {
+		t.Errorf("the live log has a Cancel for a reader:\n%s", p)
+	}
+	a := bob.post("/cancel/"+l.Branch, url.Values{"CSRFToken": {bob.csrf()}, "redirect": {"/log/live/" + l.Branch}})
+	if a.code != http.StatusSeeOther || a.location != "/log/live/"+l.Branch {
+		t.Fatalf("cancel from the live log = %d %q", a.code, a.location)
+	}
+	e.h.WaitStatus("me/p", sha1, "build", ci.Failure, citest.Description("Cancelled at user's request"))
+	e.h.Settle()
+	l = e.stepLog(ci.Branch("me/p", "master"), "build")
+	rebuild := `<form method="post" action="/log/rebuild/` + l.Branch + `"`
+	if p := bob.get("/log/saved/" + l.Branch + "/" + l.Commit); !strings.Contains(p.body, rebuild) {
+		t.Errorf("the saved log has no Rebuild for a builder:\n%s", p.body)
+	}
+	if p := rita.get("/log/saved/" + l.Branch + "/" + l.Commit); strings.Contains(p.body, "/log/rebuild/") {
+		t.Errorf("the saved log has a Rebuild for a reader:\n%s", p.body)
+	}
+	close(e.b.channel("build-1111"))
+}

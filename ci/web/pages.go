@@ -31,6 +31,7 @@ type page struct {
 	Warnings []string // banners: the CI is not connected, GitHub refuses its token...
 	Flash    string   // what the last action did ("Rebuild of X started.")
 	Path     string   // the request's URI, where forms come back to
+	Refresh  int64    // ms: the page updates itself this often in the browser (0: never)
 	Body     any
 }
 
@@ -174,6 +175,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, ro role, status 
 		ro.sess = s.ensureSession(w, r)
 	}
 	p := s.pageFor(w, r, ro, title, nav, body)
+	if status == http.StatusOK && refreshed[name] && s.opts.Refresh > 0 {
+		p.Refresh = s.opts.Refresh.Milliseconds()
+	}
 	var b bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
 		s.log.Error("web: rendering a page", "page", name, "err", err)
@@ -185,6 +189,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, ro role, status 
 	w.WriteHeader(status)
 	w.Write(b.Bytes())
 }
+
+// refreshed are the pages that follow the CI in the browser: app.js
+// fetches them again every Options.Refresh and shows what changed, so a
+// dashboard left open all day stays true.
+var refreshed = map[string]bool{"dashboard": true, "list": true, "target": true, "commit": true}
 
 // errorView is an error page: a heading for the status, the message,
 // and the ways on (home, log in, log out).
@@ -285,9 +294,20 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 					branches = append(branches, b)
 				}
 			}
-			if len(branches) == 0 {
+			var others []string // without main or master: its few branches (a CI with --canary)
+			for _, t := range ts {
+				if id := t.Target.ID; id.Repo.String() == p.Repo && strings.HasPrefix(id.Ref, "heads/") {
+					others = append(others, strings.TrimPrefix(id.Ref, "heads/"))
+				}
+			}
+			switch {
+			case len(branches) == 0 && len(others) > 0 && len(others) <= maxOtherTiles:
+				slices.Sort(others)
+				branches = others
+				v.Notes = append(v.Notes, "Showing "+p.Repo+"'s "+strings.Join(branches, ", ")+": no branch of it is chosen for the dashboard, and no main or master branch of it is tested. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
+			case len(branches) == 0:
 				v.Notes = append(v.Notes, "No branch of "+p.Repo+" is chosen for the dashboard, and it has no main or master branch yet: its targets are under Branches and PRs. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
-			} else {
+			default:
 				v.Notes = append(v.Notes, "Showing "+p.Repo+"'s "+strings.Join(branches, " and ")+": no branch of it is chosen for the dashboard. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
 			}
 		}
@@ -316,6 +336,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 // defaultDashboards are the branches of a project shown on the
 // dashboard, those that exist, when its Project.Dashboards is empty.
 var defaultDashboards = []string{"main", "master"}
+
+// maxOtherTiles is how many branches of a project with no main or master
+// target the dashboard shows instead (all of them, or none: they are
+// under Branches).
+const maxOtherTiles = 4
 
 // poolViews shows the pools, finding each use's step (its live log has
 // the use's label as title) and a target whose job uses it.
@@ -547,6 +572,9 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		v.Kind, v.Name = "Branch", strings.TrimPrefix(id.Ref, "heads/")
 		v.GitHub = repoURL + "/tree/" + v.Name
 	}
+	if slices.Contains(s.opts.LocalRepos, id.Repo) {
+		repoURL, v.GitHub = "", "" // not on GitHub: no links there
+	}
 	from := q.Get("history")
 	hist, _ := s.e.History(ctx, id, "", historyPage+1)
 	v.History, v.Older = pageOf(hist)
@@ -578,7 +606,7 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		s.notFound(w, r, "No such target: "+id.String()+" (no open PR, branch or tag of that name has been seen)")
 		return
 	}
-	if v.Head != "" {
+	if v.Head != "" && repoURL != "" {
 		v.HeadURL = repoURL + "/commit/" + v.Head
 	}
 	// Listed old to new, as everywhere (a log, the history of statuses).

@@ -52,6 +52,15 @@ type Options struct {
 	// "https://api.github.com/", or GitHubURL + "/api/v3/" when GitHubURL
 	// is set: a GitHub Enterprise Server, or a stand-in).
 	GitHubURL, GitHubAPIURL string
+	// LocalRepos are the projects whose repository is not on GitHub (a
+	// CI's --local-repo ones): their pages have no GitHub links, which
+	// would lead to a page GitHub does not have.
+	LocalRepos []ci.Repo
+	// Refresh is how often the dashboard, the lists, and the target and
+	// commit pages update themselves in a browser that shows them (they
+	// fetch themselves again and show what changed). Default 10s; a
+	// negative value: never.
+	Refresh time.Duration
 	// GitHubScopes are the OAuth scopes asked for at login (default
 	// read:org, to see private organization memberships; add "repo" for
 	// the CanReadGitHub ACLs of private repositories).
@@ -113,6 +122,9 @@ func New(e *ci.Engine, opts Options) (*Server, error) {
 	}
 	if err := os.MkdirAll(opts.SecretsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("web: secrets directory: %w", err)
+	}
+	if opts.Refresh == 0 {
+		opts.Refresh = 10 * time.Second
 	}
 	if opts.PublicURL == "" {
 		opts.PublicURL = "http://127.0.0.1:8080/"

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -284,6 +286,19 @@ func TestDashboardDefaults(t *testing.T) {
 		t.Errorf("the counts:\n%s", a.body)
 	}
 
+	// Without main or master (make run's self-CI tests only the checkout's
+	// branch, --canary): its few branches, rather than no tile at all.
+	e3 := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e3.h.SetBranch("me/p", "trial", sha1)
+	e3.h.SetBranch("me/p", "feature/x-y", sha3)
+	e3.h.WaitStatus("me/p", sha1, "build", ci.Success)
+	e3.h.WaitStatus("me/p", sha3, "build", ci.Success)
+	a = e3.user("anonymous").get("/")
+	if !strings.Contains(a.body, `<a class="tile success" href="/me/p/ref/heads/trial">`) || !strings.Contains(a.body, `href="/me/p/ref/heads/feature/x-y"`) ||
+		!strings.Contains(a.body, "Showing me/p&#39;s feature/x-y, trial: no branch of it is chosen for the dashboard, and no main or master branch of it is tested.") {
+		t.Errorf("the dashboard of a project without main or master:\n%s", a.body)
+	}
+
 	e2 := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone(); c.Projects[0].Dashboards = []string{"feature/x-y"} })
 	e2.targets()
 	a = e2.user("anonymous").get("/")
@@ -320,5 +335,35 @@ func TestErrorPages(t *testing.T) {
 	}
 	if a := eve.get("/"); !strings.Contains(a.body, "Log in as someone else") {
 		t.Errorf("a user refused is not offered to log in as someone else:\n%s", a.body)
+	}
+}
+
+// The header's "Log in", pressed on a public page, brings the visitor back
+// to that page once logged in (it went to the dashboard).
+func TestLoginComesBack(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e.user("admin") // sets the password
+	e.targets()
+	anon := e.user("anonymous")
+	page := anon.get("/me/p/ref/heads/master")
+	m := regexp.MustCompile(`<a href="([^"]*)" id="login">`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no Log in link on a public page:\n%s", page.body)
+	}
+	link := html.UnescapeString(m[1])
+	if a := anon.get(link); a.code != http.StatusOK {
+		t.Fatalf("GET %s = %d", link, a.code)
+	}
+	a := anon.post("/auth/login", url.Values{"CSRFToken": {anon.csrf()}, "user": {"admin"}, "password": {"admin-password"}})
+	if a.code != http.StatusSeeOther || a.location != "/me/p/ref/heads/master" {
+		t.Errorf("login from %s = %d to %q, want 303 to /me/p/ref/heads/master", link, a.code, a.location)
+	}
+	// Only a path of the site, and not an /auth/ page, is a way back.
+	for _, bad := range []string{"//evil.example/x", "https://evil.example/", "/auth/logout"} {
+		u := e.user("anonymous")
+		u.get("/auth/login?redirect=" + url.QueryEscape(bad))
+		if a := u.post("/auth/login", url.Values{"CSRFToken": {u.csrf()}, "user": {"admin"}, "password": {"admin-password"}}); a.location != "/" {
+			t.Errorf("login with redirect %q goes to %q, want /", bad, a.location)
+		}
 	}
 }

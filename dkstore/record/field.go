@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/dkgo/datakit/dkstore"
 )
@@ -24,6 +25,11 @@ type Field[T any] struct {
 	set       bool   // false: no value (a nil *string)
 	version   Version
 	evaluated bool // false until the first evaluation
+
+	// bad is the last raw value logged as not parsing (nil: none, or it
+	// parsed since), so that a bad value is logged once, not at each
+	// evaluation.
+	bad atomic.Pointer[string]
 }
 
 // field is what a record needs of a Field of any type.
@@ -205,13 +211,21 @@ func (f *Field[T]) resolve(raw []byte, found bool) func(next, cur Version) bool 
 	f.rec.mu.RLock()
 	v := f.def
 	f.rec.mu.RUnlock()
+	bad := false
 	if found {
 		if p, ok := f.c.parse(string(raw)); ok {
 			v = p
 		} else {
-			f.rec.log.Warn("record: a value that does not parse; using the default",
-				"key", string(f.k), "type", f.c.kind, "value", string(raw))
+			bad = true
+			text := string(raw)
+			if prev := f.bad.Swap(&text); prev == nil || *prev != text {
+				f.rec.log.Warn("record: a value that does not parse; using the default",
+					"key", string(f.k), "type", f.c.kind, "value", text)
+			}
 		}
+	}
+	if !bad {
+		f.bad.Store(nil)
 	}
 	text, set := f.c.format(v)
 	return func(next, cur Version) bool {

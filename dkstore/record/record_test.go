@@ -587,3 +587,41 @@ func TestLogUnparsable(t *testing.T) {
 		t.Errorf("log = %q, want a warning naming ncpu and lots", log)
 	}
 }
+
+// TestLogUnparsableOnce: a value that does not parse is logged once, not
+// at each evaluation (a program printed the same warning six times at
+// start, and again at every commit to the branch); once it parses again,
+// a new bad value is logged again.
+func TestLogUnparsableOnce(t *testing.T) {
+	s := dkstore.NewMemory(dkstore.Options{})
+	defer s.Close()
+	var buf bytes.Buffer
+	opts := testOptions
+	opts.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	write(t, s, "master", map[string]string{"tests/ncpu": "lots"})
+	r := open(t, s, opts)
+	f := intField(t, r, "ncpu", 3)
+	intField(t, r, "other", 1)
+	seal := func() {
+		t.Helper()
+		if err := r.Seal(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seal()
+	write(t, s, "master", map[string]string{"tests/other": "2"})
+	seal()
+	if n := strings.Count(buf.String(), "does not parse"); n != 1 {
+		t.Errorf("%d warnings for one bad value, want 1:\n%s", n, &buf)
+	}
+	write(t, s, "master", map[string]string{"tests/ncpu": "4"})
+	seal()
+	if got, _ := f.Get(); got != 4 {
+		t.Fatalf("ncpu = %d, want 4", got)
+	}
+	write(t, s, "master", map[string]string{"tests/ncpu": "lots"})
+	seal()
+	if n := strings.Count(buf.String(), "does not parse"); n != 2 {
+		t.Errorf("%d warnings after a bad, a good and a bad value, want 2:\n%s", n, &buf)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -80,11 +81,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer store.Close()
 
+	// The record's warnings (a value that does not parse, and so counts
+	// as the default) go to out too: whoever typed the value learns why
+	// it changed nothing.
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
 	vm, err := record.New(ctx, store, record.Options{
 		Lookup:   []dkstore.BranchName{"master", "defaults"},
 		Defaults: "defaults",
 		State:    "state",
 		Dir:      "vm",
+		Logger:   logger,
 	})
 	if err != nil {
 		return err

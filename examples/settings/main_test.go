@@ -128,3 +128,36 @@ func TestSettingsOnce(t *testing.T) {
 		t.Errorf("output:\n%s", &out)
 	}
 }
+
+// TestSettingsBadValueSaysWhy: a value that does not parse counts as the
+// default, and the program says so (it printed only "cpus = 2", and the
+// user who typed "lots" could not tell why).
+func TestSettingsBadValueSaysWhy(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	store, err := dkstore.Open(dir, dkstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	master, err := store.Branch("master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := master.Transaction(ctx, dkstore.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.WriteFile(ctx, "vm/cpus", []byte("lots\n"), dkstore.KindFile)
+	if _, err := tx.Commit(ctx, "Many CPUs"); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	var out syncBuffer
+	if err := run(ctx, []string{"--git", dir, "--once"}, &out); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	if !strings.Contains(out.String(), "cpus = 2\n") || strings.Count(out.String(), `value="lots`) != 1 {
+		t.Errorf("want one warning about the value lots, and the default 2:\n%s", &out)
+	}
+}
