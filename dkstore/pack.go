@@ -127,15 +127,16 @@ func (p *packer) wake() {
 // the spare pool, which it tries to take at every tick. It queues the
 // loose objects already there (left by an earlier process, or written by
 // git or by a store in another process) when it takes the pool and then
-// every scanEvery ticks.
+// every 30 s. A tick packs only if enough is pending (see due).
 func (p *packer) start() {
-	const scanEvery = 15
+	const rescan = 30 * time.Second
 	go func() {
 		defer close(p.done)
 		t := time.NewTicker(packInterval)
 		defer t.Stop()
+		var scanned time.Time
 		idle := 0 // ticks since the last run
-		for n, owned := 0, false; ; n++ {
+		for owned := false; ; {
 			if p.objs.spares.tryOwn() && (idle == 0 || p.due(idle)) {
 				idle = 0
 				if !owned {
@@ -144,10 +145,11 @@ func (p *packer) start() {
 						os.Remove(f)
 					}
 				}
-				if !owned || n%scanEvery == 0 {
-					p.scanLoose()
-				}
 				owned = true
+				if time.Since(scanned) >= rescan {
+					p.scanLoose()
+					scanned = time.Now()
+				}
 				if err := p.run(); err != nil && !errors.Is(err, errStopping) {
 					p.log.Warn("dkstore: packing loose objects", "err", err)
 				}
