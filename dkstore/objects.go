@@ -268,13 +268,28 @@ func (o *objects) reindexLocked() {
 }
 
 func (o *objects) readRaw(typ plumbing.ObjectType, h Hash) ([]byte, error) {
-	obj, err := o.encoded(typ, h)
-	if err != nil {
-		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, errNoObject
+	for try := 0; ; try++ {
+		obj, err := o.encoded(typ, h)
+		if err != nil {
+			if errors.Is(err, plumbing.ErrObjectNotFound) {
+				return nil, errNoObject
+			}
+			return nil, err
 		}
-		return nil, err
+		data, err := readAllObject(obj)
+		// A large object is read from its pack only now: the pack may be
+		// gone (merged by the packer, or by git gc).
+		if err != nil && isMissing(err) && try < 3 {
+			o.mu.Lock()
+			o.reindexLocked()
+			o.mu.Unlock()
+			continue
+		}
+		return data, err
 	}
+}
+
+func readAllObject(obj plumbing.EncodedObject) ([]byte, error) {
 	r, err := obj.Reader()
 	if err != nil {
 		return nil, err

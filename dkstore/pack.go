@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -61,14 +62,26 @@ type packer struct {
 	pending []pendingObj
 	noMerge map[string]bool // pack names found to hold deltas
 
+	// threshold is the number of pending objects that starts a pack: it
+	// grows with the number of packed objects (a new pack makes go-git
+	// read every pack index again, see objects.refreshPacks).
+	threshold  atomic.Int64
 	kick       chan struct{}
 	stop, done chan struct{}
 	runMu      sync.Mutex // one run at a time (background or flush)
 }
 
 func newPacker(objs *objects, log *slog.Logger) *packer {
-	return &packer{objs: objs, dir: objs.loose, log: log, noMerge: map[string]bool{},
+	p := &packer{objs: objs, dir: objs.loose, log: log, noMerge: map[string]bool{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	p.threshold.Store(int64(packBatch))
+	return p
+}
+
+// setThreshold sets the threshold for n packed objects: n/16, within
+// packBatch and 16 packBatch.
+func (p *packer) setThreshold(n int) {
+	p.threshold.Store(int64(min(max(n/16, packBatch), 16*packBatch)))
 }
 
 // pendingObj is a loose object to pack: its content is kept if it is
@@ -97,7 +110,7 @@ func (p *packer) add(h Hash, typ plumbing.ObjectType, data []byte) {
 	p.pending = append(p.pending, o)
 	n := len(p.pending)
 	p.mu.Unlock()
-	if n >= packBatch {
+	if n >= int(p.threshold.Load()) {
 		p.wake()
 	}
 }
@@ -114,25 +127,29 @@ func (p *packer) wake() {
 // the spare pool, which it tries to take at every tick. It queues the
 // loose objects already there (left by an earlier process, or written by
 // git or by a store in another process) when it takes the pool and then
-// every scanEvery ticks.
+// every 30 s. A tick packs only if enough is pending (see due).
 func (p *packer) start() {
-	const scanEvery = 15
+	const rescan = 30 * time.Second
 	go func() {
 		defer close(p.done)
 		t := time.NewTicker(packInterval)
 		defer t.Stop()
-		for n, owned := 0, false; ; n++ {
-			if p.objs.spares.tryOwn() {
+		var scanned time.Time
+		idle := 0 // ticks since the last run
+		for owned := false; ; {
+			if p.objs.spares.tryOwn() && (idle == 0 || p.due(idle)) {
+				idle = 0
 				if !owned {
 					left, _ := filepath.Glob(filepath.Join(p.dir, "pack", packTempPrefix+"*"))
 					for _, f := range left {
 						os.Remove(f)
 					}
 				}
-				if !owned || n%scanEvery == 0 {
-					p.scanLoose()
-				}
 				owned = true
+				if time.Since(scanned) >= rescan {
+					p.scanLoose()
+					scanned = time.Now()
+				}
 				if err := p.run(); err != nil && !errors.Is(err, errStopping) {
 					p.log.Warn("dkstore: packing loose objects", "err", err)
 				}
@@ -141,10 +158,22 @@ func (p *packer) start() {
 			case <-p.stop:
 				return
 			case <-p.kick:
+				idle = 0
 			case <-t.C:
+				idle++
 			}
 		}
 	}()
+}
+
+// due tells whether a tick, idle ticks after the last run, should pack
+// what is pending: a sixteenth of the threshold, or anything after 15
+// ticks.
+func (p *packer) due(idle int) bool {
+	p.mu.Lock()
+	n := len(p.pending)
+	p.mu.Unlock()
+	return n > 0 && (int64(n) >= p.threshold.Load()/16 || idle >= 15) || idle%15 == 0
 }
 
 // errStopping: the store is closing; the pack is left for another time.
@@ -207,7 +236,9 @@ func (p *packer) run() error {
 			return err
 		}
 	}
-	return p.merge()
+	err := p.merge()
+	p.setThreshold(p.objs.packs.count())
+	return err
 }
 
 // packLoose writes the loose objects os into a new pack, then retires
@@ -442,10 +473,14 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 		return err
 	}
 	// .pack first: git lists packs by .idx and skips one without its
-	// .pack; go-git lists them by .pack. The store's go-git learns of the
-	// new pack first; another that still lists a removed pack finds its
-	// file missing, and lists the packs again (objects.encoded).
-	p.objs.refreshPacks()
+	// .pack; go-git lists them by .pack. Another go-git that still lists a
+	// removed pack finds its file missing, and lists the packs again
+	// (objects.encoded).
+	// The store's readers wait while the packs go: go-git lists the packs,
+	// then reads their indexes, then opens them, and a pack removed in
+	// between makes it miss objects, even after listing the packs again if
+	// the packer removes packs again meanwhile.
+	p.objs.mu.Lock()
 	for _, m := range merged {
 		if m == name {
 			continue
@@ -454,6 +489,9 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 			os.Remove(filepath.Join(dir, m+ext))
 		}
 	}
+	p.objs.reindexLocked()
+	p.objs.mu.Unlock()
+	p.objs.refreshPacks() // the indexes read here rather than by a reader
 	p.objs.packs.invalidate()
 	p.objs.packs.current()
 	return nil
@@ -773,6 +811,15 @@ func (ps *packSet) invalidate() {
 	ps.mu.Lock()
 	ps.sig = ""
 	ps.mu.Unlock()
+}
+
+// count is the number of packed objects (duplicates counted again).
+func (ps *packSet) count() int {
+	n := 0
+	for _, p := range ps.current() {
+		n += int(p.fan[255])
+	}
+	return n
 }
 
 func (ps *packSet) has(h Hash) bool {

@@ -1,6 +1,7 @@
 package dkstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -326,8 +327,26 @@ func TestReadsWhilePacking(t *testing.T) {
 	ctx := context.Background()
 	var ids []CommitID
 	deadline := time.Now().Add(2 * time.Second)
+	b, _ := s.Branch("master")
 	for n := 0; time.Now().Before(deadline); n++ {
 		ids = append(ids, packCommit(t, s, n))
+		if n%10 == 0 {
+			// Now and then a file go-git reads from its pack lazily (over
+			// 16 KiB), and compressed in the pack (over 512 bytes).
+			tx, err := b.Transaction(ctx, TxOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := bytes.Repeat(fmt.Appendf(nil, "%d ", n), 8<<10)
+			if err := tx.WriteFile(ctx, Path(fmt.Sprintf("d0/big%d", n%3)), big, KindFile); err != nil {
+				t.Fatal(err)
+			}
+			id, err := tx.Commit(ctx, "big")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
 		// Read an older commit whole: its objects are being packed.
 		id := ids[len(ids)/2]
 		if n%2 == 0 {
