@@ -365,3 +365,21 @@ func TestRestartSaysWhatIsDone(t *testing.T) {
 		t.Errorf("the second run shows the status %d times, want once:\n%s", n, second)
 	}
 }
+
+// The banner names the store's Git repository by an absolute path (the
+// tutorial shows one), also for a relative --state-dir: "state/.git" told
+// nothing to a reader in another directory.
+func TestBannerStateDirAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var stderr lockedBuffer
+	if err := cimain.Run(ctx, cfg, []string{"--state-dir", "state", "--listen", "off"}, io.Discard, &stderr); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := "statuses: branch github-metadata of the Git repository " + filepath.Join(dir, "state", ".git") + "\n"
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("the banner lacks %q:\n%s", want, stderr.String())
+	}
+}
