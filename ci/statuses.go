@@ -46,10 +46,22 @@ type statusWriter struct {
 	metrics *Metrics
 	queued  map[statusKey]write
 	written map[statusKey]statusValue
+	// shown are the statuses logged by this process (written, or found
+	// final in the store already), so that a restarted CI says once what
+	// it found done.
+	shown map[statusKey]bool
 }
 
 func newStatusWriter(branch dkstore.BranchName, log *slog.Logger, m *Metrics) *statusWriter {
-	return &statusWriter{branch: branch, log: log, metrics: m, queued: map[statusKey]write{}, written: map[statusKey]statusValue{}}
+	return &statusWriter{branch: branch, log: log, metrics: m, queued: map[statusKey]write{}, written: map[statusKey]statusValue{}, shown: map[statusKey]bool{}}
+}
+
+// logName names the status k of w's target in log lines.
+func logName(k statusKey, w write) string {
+	if w.target != (TargetID{}) {
+		return w.target.String() + " (" + short(k.commit) + ")"
+	}
+	return k.repo.String() + "@" + short(k.commit)
 }
 
 // set queues w for k if the store holds something else, and drops a
@@ -57,8 +69,13 @@ func newStatusWriter(branch dkstore.BranchName, log *slog.Logger, m *Metrics) *s
 func (s *statusWriter) set(k statusKey, w write) {
 	if s.written[k] != w.value {
 		s.queued[k] = w
-	} else {
-		delete(s.queued, k)
+		return
+	}
+	delete(s.queued, k)
+	if !s.shown[k] && w.value.state != "pending" {
+		// Found done (a CI restarted on its state): say so once.
+		s.shown[k] = true
+		s.log.Info(fmt.Sprintf("%s %s: %s %q (already in the store)", logName(k, w), k.job, w.value.state, w.value.descr))
 	}
 }
 
@@ -108,13 +125,18 @@ func (s *statusWriter) idle() bool { return len(s.queued) == 0 }
 // forgetUnused drops what is known of the statuses used says no job
 // refers to, once they outnumber the jobs (njobs) well.
 func (s *statusWriter) forgetUnused(njobs int, used func() map[statusKey]bool) {
-	if len(s.written) < 2*njobs+64 {
+	if len(s.written) < 2*njobs+64 && len(s.shown) < 2*njobs+64 {
 		return
 	}
 	keep := used()
 	for k := range s.written {
 		if !keep[k] {
 			delete(s.written, k)
+		}
+	}
+	for k := range s.shown {
+		if !keep[k] {
+			delete(s.shown, k)
 		}
 	}
 }
@@ -151,12 +173,9 @@ func (s *statusWriter) flush(ctx context.Context, store dkstore.Store) (retry bo
 		w := s.queued[k]
 		old, had := s.written[k]
 		s.written[k] = w.value
-		target := k.repo.String() + "@" + short(k.commit)
-		if w.target != (TargetID{}) {
-			target = w.target.String() + " (" + short(k.commit) + ")"
-		}
+		s.shown[k] = true
 		if !had || old.state != w.value.state || old.descr != w.value.descr {
-			s.log.Info(fmt.Sprintf("%s %s: %s %q", target, k.job, w.value.state, w.value.descr))
+			s.log.Info(fmt.Sprintf("%s %s: %s %q", logName(k, w), k.job, w.value.state, w.value.descr))
 		}
 	}
 	if s.metrics != nil {

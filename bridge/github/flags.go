@@ -145,6 +145,11 @@ func (f *Flags) Setup(getenv func(string) string) (*Setup, error) {
 			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 		}
 		s.WebhookAddr = ":" + port
+		// A URL on this machine's loopback (a stand-in, a proxy on the
+		// same host) is listened on there only, not on every interface.
+		if h := u.Hostname(); h == "localhost" || net.ParseIP(h).IsLoopback() {
+			s.WebhookAddr = net.JoinHostPort(h, port)
+		}
 	}
 	if _, _, err := net.SplitHostPort(s.WebhookAddr); err != nil {
 		return nil, bad(n("webhook-listen"), "%q: want HOST:PORT or :PORT", s.WebhookAddr)

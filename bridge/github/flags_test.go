@@ -70,6 +70,15 @@ func TestFlagsSetup(t *testing.T) {
 	if err != nil || s.Options.ResyncInterval >= 0 || s.WebhookAddr != ":8443" || !s.RandomSecret || len(s.Options.Webhook.Secret) < 32 {
 		t.Errorf("webhook with a random secret: %+v, %v", s, err)
 	}
+	// A webhook URL on the loopback is listened on there, not on every
+	// interface (a CI tried against the stand-in listened on [::]:8100).
+	for url, want := range map[string]string{"http://127.0.0.1:8100/github": "127.0.0.1:8100", "http://[::1]:8100/github": "[::1]:8100",
+		"http://localhost/github": "localhost:80", "https://10.0.0.5:8100/github": ":8100"} {
+		s, err = setup(t, nil, "--token-file", tok, "--webhook", url)
+		if err != nil || s.WebhookAddr != want {
+			t.Errorf("--webhook %s: listens on %q (%v), want %q", url, s.WebhookAddr, err, want)
+		}
+	}
 	hookSecret := secretFile(t, "s3cret", 0o600)
 	s, err = setup(t, nil, "--token-file", tok, "--webhook", "http://ci.example.com/hooks", "--webhook-listen", "127.0.0.1:9000", "--webhook-secret-file", hookSecret, "--capabilities", "*:r")
 	if err != nil || s.WebhookAddr != "127.0.0.1:9000" || string(s.Options.Webhook.Secret) != "s3cret" || s.RandomSecret {

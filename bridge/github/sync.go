@@ -301,8 +301,16 @@ func (b *Bridge) decide(p *plan) {
 			p.keepStatus[k] = keepYielded
 			if yv, ok := bs.yielded[k]; gok && (!ok || yv != gv) {
 				bs.yielded[k] = gv
-				b.log.Info("github bridge: another writer changed a status this bridge sent; not sending it again", "repo", p.repo.String(),
-					"commit", short(k.commit), "context", contextName(k.context), "github", gv.state, "store", d.state)
+				// Name what differs: with the same state (two CIs, the
+				// same job) it is the description or the target URL.
+				attrs := []any{"repo", p.repo.String(), "commit", short(k.commit), "context", contextName(k.context), "github", gv.state, "store", d.state}
+				if gv.descr != d.descr {
+					attrs = append(attrs, "github_description", gv.descr, "store_description", d.descr)
+				}
+				if gv.url != d.url {
+					attrs = append(attrs, "github_target_url", gv.url, "store_target_url", d.url)
+				}
+				b.log.Info("github bridge: another writer changed a status this bridge sent; not sending it again", attrs...)
 			}
 		case changed && b.caps.Check(Write, Status(k.context)):
 			p.pushStatus = append(p.pushStatus, k)

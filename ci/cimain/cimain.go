@@ -633,7 +633,7 @@ func openStore(ctx context.Context, f *flags, log *slog.Logger, create bool) (co
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("opening the store in %s: %w", f.stateDir, err)
 		}
-		return shared(s), "the Git repository " + s.GitDir(), func() { s.Close() }, nil
+		return shared(s), "the Git repository " + absPath(s.GitDir()), func() { s.Close() }, nil
 	}
 	if _, _, err := ninep.ParseAddr(f.store); err != nil {
 		return nil, "", nil, usagef("--store: %v", err)
@@ -642,6 +642,15 @@ func openStore(ctx context.Context, f *flags, log *slog.Logger, create bool) (co
 	return func(ctx context.Context) (dkstore.Store, error) {
 		return ninep.Dial(ctx, url, ninep.ClientOptions{})
 	}, "the DataKit at " + url, func() {}, nil
+}
+
+// absPath is path made absolute, for messages that a user reads from
+// another directory (path itself if that fails).
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // openExisting opens the embedded store in stateDir, which must hold one

@@ -310,3 +310,64 @@ func TestVerbose(t *testing.T) {
 		}
 	}
 }
+
+// A CI restarted on its state says what it found done: each final status
+// the store already holds is logged once, "(already in the store)". A
+// second run printed nothing after "new target", and whoever ran it could
+// not tell whether its jobs were done, or how they ended.
+func TestRestartSaysWhatIsDone(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, t.TempDir())
+	head := repo.Commit("first", nil)
+	state := t.TempDir()
+	run := func(want string) string {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var stderr lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- cimain.Run(ctx, cfg, []string{"--state-dir", state, "--listen", "off", "--local-repo", "me/p:" + repo.Dir}, io.Discard, &stderr)
+		}()
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), want); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cancel()
+				<-done
+				t.Fatalf("no %q in the CI's output after 30 s:\n%s", want, stderr.String())
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // what else it says
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		return stderr.String()
+	}
+	line := `me/p/heads/master (` + head[:7] + `) t: success "ok"`
+	first := run(line)
+	if strings.Contains(first, "already in the store") {
+		t.Errorf("the first run says something was already done:\n%s", first)
+	}
+	second := run(line + " (already in the store)")
+	if n := strings.Count(second, `t: success "ok"`); n != 1 {
+		t.Errorf("the second run shows the status %d times, want once:\n%s", n, second)
+	}
+}
+
+// The banner names the store's Git repository by an absolute path (the
+// tutorial shows one), also for a relative --state-dir: "state/.git" told
+// nothing to a reader in another directory.
+func TestBannerStateDirAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var stderr lockedBuffer
+	if err := cimain.Run(ctx, cfg, []string{"--state-dir", "state", "--listen", "off"}, io.Discard, &stderr); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := "statuses: branch github-metadata of the Git repository " + filepath.Join(dir, "state", ".git") + "\n"
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("the banner lacks %q:\n%s", want, stderr.String())
+	}
+}

@@ -221,6 +221,7 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	s.admin, s.intro = hash, ""
 	s.mu.Unlock()
 	s.log.Info("admin password set")
+	s.flash(r, "The admin password is set: from now on, log in as admin with it. To let people log in with GitHub, give an OAuth application below (optional).")
 	http.Redirect(w, r, "/settings", http.StatusSeeOther)
 }
 

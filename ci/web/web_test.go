@@ -367,3 +367,26 @@ func TestLoginComesBack(t *testing.T) {
 		}
 	}
 }
+
+// The first-run form, once saved, says it worked and what the page it
+// leads to is for (the admin landed on the GitHub OAuth form without a
+// word).
+func TestSetupSaysDone(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("anonymous")
+	a := u.get(strings.TrimPrefix(e.web.IntroURL(), e.base))
+	if a.code != http.StatusSeeOther || a.location != "/auth/setup" {
+		t.Fatalf("intro = %d %q", a.code, a.location)
+	}
+	m := csrfRE.FindStringSubmatch(u.get("/auth/setup").body)
+	if m == nil {
+		t.Fatal("no setup form")
+	}
+	a = u.post("/auth/setup", url.Values{"CSRFToken": {m[1]}, "password": {"admin-password"}, "password2": {"admin-password"}})
+	if a.code != http.StatusSeeOther || a.location != "/settings" {
+		t.Fatalf("setup = %d %q", a.code, a.location)
+	}
+	if p := u.get("/settings"); !strings.Contains(p.body, `id="flash" role="status">The admin password is set: from now on, log in as admin with it.`) {
+		t.Errorf("the page after setup does not say the password is set:\n%s", p.body)
+	}
+}

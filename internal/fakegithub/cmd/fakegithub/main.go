@@ -84,6 +84,11 @@ be made over HTTP, without a token (the control API):
   curl 'URL/_fakegithub/statuses?repo=me/p&sha=<40 hex>'
   curl URL/_fakegithub/stats     (API calls by route; /_fakegithub/calls: the log)
 
+To try a CI web UI's "Log in with GitHub", --oauth-callback registers an
+OAuth application (give its printed client id and secret in the web UI's
+Settings) and --password sets the --user's password on the stand-in's
+sign-in page.
+
 On SIGINT or SIGTERM it prints how many API calls it answered, and exits.
 
 Flags:
@@ -97,6 +102,7 @@ type flags struct {
 	rateLimit                      int
 	serverErrors, hooksLost, slow  float64
 	delay                          time.Duration
+	oauthCallback, password        string
 }
 
 type listFlag struct{ list *[]string }
@@ -130,6 +136,8 @@ func newFlagSet(stderr io.Writer) (*flags, *flag.FlagSet) {
 	fs.Float64Var(&f.slow, "slow", 0, "answer this `FRACTION` (0 to 1) of API calls --delay late")
 	fs.DurationVar(&f.delay, "delay", 2*time.Second, "answer --slow calls `DURATION` late")
 	fs.Float64Var(&f.hooksLost, "hooks-lost", 0, "lose this `FRACTION` (0 to 1) of webhook deliveries, to try resyncs")
+	fs.StringVar(&f.oauthCallback, "oauth-callback", "", "register an OAuth application whose callback is `URL` (a CI web UI's http://HOST:PORT/auth/github-callback), and print its client id and secret")
+	fs.StringVar(&f.password, "password", "", "the --user's `PASSWORD` on the sign-in page of the OAuth login (default with --oauth-callback: a new random one, printed)")
 	return f, fs
 }
 
@@ -213,6 +221,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := s.AddUserToken(user, tok); err != nil {
 		return usagef("--user %q: %v", user, err)
 	}
+	var app fakegithub.OAuthApp
+	if f.oauthCallback != "" {
+		if app, err = s.AddOAuthApp("DataKit CI", f.oauthCallback); err != nil {
+			return usagef("--oauth-callback %s: %v", f.oauthCallback, err)
+		}
+		if f.password == "" {
+			b := make([]byte, 6)
+			rand.Read(b)
+			f.password = hex.EncodeToString(b)
+		}
+	}
+	if f.password != "" {
+		if err := s.SetPassword(user, f.password); err != nil {
+			return usagef("--password: %v", err)
+		}
+	}
 	for _, spec := range specs {
 		if err := setUpRepo(ctx, s, spec, user); err != nil {
 			return err
@@ -251,6 +275,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if f.hook != "" {
 		fmt.Fprintf(stdout, "  webhook: %s on every repository\n", f.hook)
+	}
+	if f.oauthCallback != "" {
+		fmt.Fprintf(stdout, "  OAuth application: client id %s, secret %s, callback %s (the web UI's Settings, with GitHub URL %s)\n", app.ClientID, app.ClientSecret, f.oauthCallback, url)
+	}
+	if f.password != "" {
+		fmt.Fprintf(stdout, "  sign in as %s with password %s\n", user, f.password)
 	}
 	env, tokenArg := "GITHUB_TOKEN="+tok+" ", ""
 	if f.tokenFile != "" {

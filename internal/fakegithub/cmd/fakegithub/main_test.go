@@ -6,7 +6,11 @@ import (
 	"errors"
 	"flag"
 	"net"
+	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -64,6 +68,67 @@ func TestRunPrints(t *testing.T) {
 		"try: GITHUB_TOKEN=ghp_mine datakit github-bridge --github-url http://127.0.0.1:", "fakegithub: stopped after 0 API calls"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that run writes to while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// --oauth-callback registers an OAuth application and prints its client,
+// and --password the user's sign-in password, so that a CI web UI's "Log
+// in with GitHub" can be tried against the stand-in as a process (it had
+// no way to register an application: only the tests, in process, could).
+func TestRunOAuthApp(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	const callback = "http://127.0.0.1:8091/auth/github-callback"
+	go func() {
+		done <- run(ctx, []string{"--repo", "me/p", "--poll", "0", "--oauth-callback", callback, "--password", "pw-me"}, &out, &errOut)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run = %v\n%s", err, errOut.String())
+		}
+	}()
+	re := regexp.MustCompile(`GitHub stand-in at (\S+) [^\n]*\n(?s:.*)OAuth application: client id (\S+), secret ([0-9a-f]+), callback ` + regexp.QuoteMeta(callback))
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); m == nil; time.Sleep(20 * time.Millisecond) {
+		if m = re.FindStringSubmatch(out.String()); m == nil && time.Now().After(deadline) {
+			t.Fatalf("no OAuth application printed:\n%s%s", out.String(), errOut.String())
+		}
+	}
+	if !strings.Contains(out.String(), "sign in as me with password pw-me") {
+		t.Errorf("no sign-in line:\n%s", out.String())
+	}
+	// The printed client id is an application the stand-in knows: its
+	// authorize page sends the browser to sign in, an unknown one does not.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for id, known := range map[string]bool{m[2]: true, "Iv1.unknown": false} {
+		resp, err := noFollow.Get(m[1] + "/login/oauth/authorize?" + url.Values{"client_id": {id}, "redirect_uri": {callback}, "state": {"s"}}.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if signIn := resp.StatusCode == http.StatusFound && strings.HasPrefix(resp.Header.Get("Location"), "/login?"); signIn != known {
+			t.Errorf("authorize with client %s = %d %q; want a sign-in redirect: %t", id, resp.StatusCode, resp.Header.Get("Location"), known)
 		}
 	}
 }
