@@ -206,6 +206,9 @@ func (s *GitStore) push(ctx context.Context, url string, branches []BranchName) 
 	// A storer of our own: go-git's are not safe for concurrent use, and
 	// this one sees the objects and refs on disk as any git process would,
 	// without stopping the store for the length of a network push.
+	// The packer removes no file meanwhile (go-git would miss objects).
+	s.objs.repack.RLock()
+	defer s.objs.repack.RUnlock()
 	st := filesystem.NewStorageWithOptions(osfs.New(s.gitdir), cache.NewObjectLRU(8<<20), filesystem.Options{})
 	defer st.Close()
 	const name = "dkmirror"

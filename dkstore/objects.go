@@ -191,6 +191,10 @@ type objects struct {
 	spares *spareFiles // on disk, if we own the pool: files to recycle
 	packer *packer     // on disk, if we own the pool: packs loose objects
 	packs  *packSet    // on disk: the objects in packs
+	// repack is held for reading by whoever reads the repository with a
+	// go-git storer of its own for a while (auto-push, fetch), and for
+	// writing by the packer while it removes loose objects or packs.
+	repack sync.RWMutex
 	// reopen, on disk, returns a new storer on the same repository (and
 	// the same object cache): see refreshPacks.
 	reopen      func() storage.Storer

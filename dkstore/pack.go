@@ -292,6 +292,8 @@ func (p *packer) packLoose(os_ []pendingObj) error {
 	p.objs.packs.invalidate()
 	p.objs.packs.current() // read here rather than by a commit
 	p.objs.refreshPacks()
+	p.objs.repack.Lock()
+	defer p.objs.repack.Unlock()
 	for _, o := range objs {
 		path := p.objs.loosePath(o.hash)
 		if p.objs.spares == nil || p.objs.spares.retire(path) != nil {
@@ -480,6 +482,7 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 	// then reads their indexes, then opens them, and a pack removed in
 	// between makes it miss objects, even after listing the packs again if
 	// the packer removes packs again meanwhile.
+	p.objs.repack.Lock()
 	p.objs.mu.Lock()
 	for _, m := range merged {
 		if m == name {
@@ -491,6 +494,7 @@ func (p *packer) mergePacks(dir string, packs []packInfo) error {
 	}
 	p.objs.reindexLocked()
 	p.objs.mu.Unlock()
+	p.objs.repack.Unlock()
 	p.objs.refreshPacks() // the indexes read here rather than by a reader
 	p.objs.packs.invalidate()
 	p.objs.packs.current()

@@ -60,6 +60,9 @@ func (s *GitStore) Fetch(ctx context.Context, url, branch string) (CommitID, err
 	defer s.fetchMu.Unlock()
 	st := s.st
 	if s.gitdir != "" {
+		// The packer removes no file meanwhile (go-git would miss objects).
+		s.objs.repack.RLock()
+		defer s.objs.repack.RUnlock()
 		fst := filesystem.NewStorageWithOptions(osfs.New(s.gitdir), cache.NewObjectLRU(8<<20), filesystem.Options{})
 		defer fst.Close()
 		st = fst
