@@ -168,9 +168,12 @@ func (c *styxConn) incoming(msg []byte) error {
 	go func() {
 		defer c.wg.Done()
 		start := time.Now()
-		r, err := c.handle(m)
+		r, after, err := c.handle(m)
 		c.s.srv.metrics.observe(strings.ToLower(styx.TypeName(m.Type)[1:]), start, err)
 		c.reply(r, err)
+		if after != nil {
+			after()
+		}
 	}()
 	return nil
 }
@@ -332,10 +335,10 @@ func styxError(err error) (string, uint32) {
 	return err.Error(), uint32(no)
 }
 
-// handle runs a request and returns its reply.
-func (c *styxConn) handle(m *styx.Msg) (*styx.Msg, error) {
-	r := &styx.Msg{Type: m.Type + 1, Tag: m.Tag}
-	var err error
+// handle runs a request and returns its reply, and what to do once the
+// reply has gone (or nil).
+func (c *styxConn) handle(m *styx.Msg) (r *styx.Msg, after func(), err error) {
+	r = &styx.Msg{Type: m.Type + 1, Tag: m.Tag}
 	switch m.Type {
 	case styx.Tauth:
 		err = errNoAuth
@@ -348,7 +351,7 @@ func (c *styxConn) handle(m *styx.Msg) (*styx.Msg, error) {
 	case styx.Tcreate:
 		r.Qid, err = c.create(m)
 	case styx.Tread:
-		r.Data, err = c.read(m)
+		r.Data, after, err = c.read(m)
 	case styx.Twrite:
 		r.Count, err = c.write(m)
 	case styx.Tclunk:
@@ -362,7 +365,7 @@ func (c *styxConn) handle(m *styx.Msg) (*styx.Msg, error) {
 	default:
 		err = errMsgType
 	}
-	return r, err
+	return r, after, err
 }
 
 // fid returns fid's entry with a reference that release gives back.
@@ -648,12 +651,18 @@ func name(n string) error {
 	return nil
 }
 
-func (c *styxConn) read(m *styx.Msg) ([]byte, error) {
+// read reads for m. The fid's reference is given back by release, after
+// the reply has gone: a clunk that ended this read must answer after it.
+func (c *styxConn) read(m *styx.Msg) (data []byte, release func(), err error) {
 	f, err := c.fid(m.Fid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.release()
+	data, err = c.readFid(f, m)
+	return data, f.release, err
+}
+
+func (c *styxConn) readFid(f *sfid, m *styx.Msg) ([]byte, error) {
 	count := min(m.Count, c.msize-styx.IOHeader, maxRead)
 	f.mu.Lock()
 	if !f.opened {

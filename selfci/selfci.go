@@ -40,7 +40,7 @@ func Tests(job string, pkgs ...string) Group {
 var Groups = []Group{
 	Tests("test-store", "./dkstore/...", "./term/...", "./bridge/...", "./internal/..."),
 	Tests("test-ninep", "./ninep/...", "./cmd/..."),
-	Tests("test-ci", "./ci", "./ci/cache/...", "./ci/cimain/...", "./ci/citest/...", "./ci/docker/...",
+	Tests("test-ci", "./ci", "./ci/cache/...", "./ci/cimain/...", "./ci/citest/...", "./ci/docker/...", "./ci/swarm/...",
 		"./ci/git/...", "./ci/livelog/...", "./ci/pool/...", "./ci/process/...", "./selfci/...", "./deploy/..."),
 	Tests("test-web", "./ci/web/..."),
 	Tests("examples", ".", "./examples/..."),
