@@ -6,11 +6,12 @@ PKGS  := ./...
 TEST_TIMEOUT ?= 14m
 FUZZTIME ?= 20s
 
-.PHONY: help build test run run-deps bench fuzz check deps fmt vet image images
+.PHONY: help build test run status run-deps bench fuzz check deps fmt vet image images
 help:
 	@echo "make build  - build every package and command into ./bin"
 	@echo "make test   - install what the tests need, then run all tests with -race"
 	@echo "make run    - run the main job: the self-CI (cmd/selfci) on this checkout, web UI on $(RUN_LISTEN)"
+	@echo "make status - the statuses make run's self-CI wrote (also while it runs)"
 	@echo "make bench  - run the benchmarks (figures as ratios against git / direct calls)"
 	@echo "make fuzz   - run every fuzz target for FUZZTIME ($(FUZZTIME)) each"
 	@echo "make check  - gofmt, go vet, staticcheck (if available), tests with -race, deps test"
@@ -72,6 +73,12 @@ run: run-deps
 	exec bin/selfci --src "$(CURDIR)" --local-repo "dkgo/datakit:$(CURDIR)" \
 		--state-dir "$(CURDIR)/.state/selfci" --work-dir "$(CURDIR)/.state/selfci-work" \
 		--listen $(RUN_LISTEN) $(RUN_CANARY) $(RUN_FLAGS)
+
+# status lists the statuses of the targets make run tests (the same
+# --canary), from its store; it works while make run runs.
+status:
+	@mkdir -p bin && $(GO) build -o bin/selfci ./cmd/selfci
+	@bin/selfci status --state-dir "$(CURDIR)/.state/selfci" $(RUN_CANARY)
 
 # run-deps installs what the self-CI's Go image is made of, idempotently:
 # git, a C compiler (go test -race) and a static busybox.

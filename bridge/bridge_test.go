@@ -127,6 +127,9 @@ func TestParseRepo(t *testing.T) {
 			if !strings.Contains(err.Error(), "invalid repository") {
 				t.Errorf("ParseRepo(%q) error = %q, want it to say invalid repository", c.in, err)
 			}
+			if strings.HasSuffix(err.Error(), "invalid argument") {
+				t.Errorf("ParseRepo(%q) error = %q ends in the kind's text, which says nothing to a user", c.in, err)
+			}
 		}
 	}
 	r := bridge.Repo{"u", "r"}

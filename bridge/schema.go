@@ -20,7 +20,7 @@ func ParseRepo(s string) (Repo, error) {
 	t := strings.TrimSpace(s)
 	user, name, ok := strings.Cut(t, "/")
 	if !ok || strings.Contains(name, "/") {
-		return Repo{}, fmt.Errorf("bridge: invalid repository %q: want USER/REPO: %w", s, dkstore.ErrInvalid)
+		return Repo{}, dkstore.Invalidf("bridge: invalid repository %q: want USER/REPO", s)
 	}
 	r := Repo{User: strings.TrimSpace(user), Name: strings.TrimSpace(name)}
 	if err := r.Valid(); err != nil {
@@ -33,10 +33,10 @@ func ParseRepo(s string) (Repo, error) {
 // dkstore.ErrInvalid that says which is not.
 func (r Repo) Valid() error {
 	if !ValidName(r.User) {
-		return fmt.Errorf("user %q: %s: %w", r.User, nameRule, dkstore.ErrInvalid)
+		return dkstore.Invalidf("user %q: %s", r.User, nameRule)
 	}
 	if !ValidName(r.Name) {
-		return fmt.Errorf("repository name %q: %s: %w", r.Name, nameRule, dkstore.ErrInvalid)
+		return dkstore.Invalidf("repository name %q: %s", r.Name, nameRule)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func invalid(op, format string, args ...any) error {
-	return fmt.Errorf("bridge: %s: %s: %w", op, fmt.Sprintf(format, args...), dkstore.ErrInvalid)
+	return dkstore.Invalidf("bridge: %s: %s", op, fmt.Sprintf(format, args...))
 }
 
 // writeFile makes p a regular file holding data, writing only if its

@@ -17,8 +17,10 @@ type Jobs map[string]term.Term[string]
 type Project struct {
 	// Repo is "user/repo".
 	Repo string
-	// Dashboards lists the branches shown on the web UI's dashboard
-	// (default "master"): a tile each, with their jobs' states.
+	// Dashboards lists the branches shown on the web UI's dashboard: a
+	// tile each, with their jobs' states. When empty, the dashboard shows
+	// the branches main and master, those that exist, and says how to
+	// choose others.
 	Dashboards []string
 	// Jobs returns the jobs of a target. It is called when the target
 	// appears and again whenever its head (or title) changes; it may return
@@ -80,9 +82,6 @@ func (c Config) check() ([]project, error) {
 			return nil, fmt.Errorf("ci: project %s has no Jobs function", r)
 		}
 		seen[r] = true
-		if len(p.Dashboards) == 0 {
-			p.Dashboards = []string{"master"}
-		}
 		ps = append(ps, project{repo: r, Project: p})
 	}
 	return ps, nil

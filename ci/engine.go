@@ -745,6 +745,7 @@ func (e *Engine) round(ctx context.Context) {
 	if len(jobs) > 0 && e.log.Enabled(ctx, slog.LevelDebug) {
 		e.log.Debug("evaluated jobs", "count", len(jobs), "statuses", len(e.statuses.queued), "took", time.Since(start).Round(time.Microsecond).String())
 	}
+	e.publishTargets() // before the statuses: the web UI is never behind them
 	if e.statuses.flush(ctx, e.store) {
 		e.retry = true
 	} else {

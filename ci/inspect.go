@@ -25,8 +25,7 @@ import (
 // engine is not connected to one.
 var ErrNotConnected = errors.New("ci: the engine is not connected to a store")
 
-// Projects returns the configured projects, sorted by repository, with
-// their defaults filled in (Dashboards is never empty).
+// Projects returns the configured projects, sorted by repository.
 func (e *Engine) Projects() []Project {
 	var ps []Project
 	for _, r := range e.sortedRepos() {
@@ -317,6 +316,34 @@ func unescapeName(s string) (string, bool) {
 // SavedLog reads the log that commit of result branch branch saved (the
 // "log" file of a step's result).
 func (e *Engine) SavedLog(ctx context.Context, branch, commit string) ([]byte, error) {
+	tree, err := e.savedLogTree(ctx, branch, commit)
+	if err != nil {
+		return nil, err
+	}
+	return tree.ReadFile(ctx, "log")
+}
+
+// SavedLogSize returns the size of the log that commit of result branch
+// branch saved, without reading it: an error where SavedLog would fail
+// to find it. The web UI starts a log's page with it, before the log is
+// read.
+func (e *Engine) SavedLogSize(ctx context.Context, branch, commit string) (int64, error) {
+	tree, err := e.savedLogTree(ctx, branch, commit)
+	if err != nil {
+		return 0, err
+	}
+	st, err := tree.Stat(ctx, "log")
+	if err != nil {
+		return 0, err
+	}
+	if st.Kind == dkstore.KindDir {
+		return 0, fmt.Errorf("ci: the log of %s at %s is a directory: %w", branch, commit, dkstore.ErrNotExist)
+	}
+	return st.Size, nil
+}
+
+// savedLogTree is the tree of commit of a result branch.
+func (e *Engine) savedLogTree(ctx context.Context, branch, commit string) (dkstore.Tree, error) {
 	store, err := e.currentStore()
 	if err != nil {
 		return nil, err
@@ -332,11 +359,7 @@ func (e *Engine) SavedLog(ctx context.Context, branch, commit string) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	tree, err := store.Tree(ctx, c.Tree)
-	if err != nil {
-		return nil, err
-	}
-	return tree.ReadFile(ctx, "log")
+	return store.Tree(ctx, c.Tree)
 }
 
 // Wait is one link of the chain of what a job waits for (Explain).
@@ -376,12 +399,18 @@ func (e *Engine) Explain(id TargetID, job string) (chain []Wait, ok bool) {
 	for _, p := range e.cfg.Pools {
 		pools[p.Reason()] = p
 	}
+	// A step several terms of the job share, a status read in several
+	// files, is one link of the chain.
+	seen := map[string]bool{}
 	for _, l := range j.Logs {
-		if !l.Live || l.Branch == "" {
+		if !l.Live || l.Branch == "" || seen["step "+l.Branch] {
 			continue
 		}
+		seen["step "+l.Branch] = true
 		w := Wait{Depth: 1, What: "step " + l.Title, Branch: l.Branch, Reason: "running"}
-		if lg, ok := e.opts.Logs.Get(l.Branch); ok {
+		// A running step's log gives its title as its reason: say
+		// "running", not the step's name again.
+		if lg, ok := e.opts.Logs.Get(l.Branch); ok && lg.Reason() != l.Title && lg.Reason() != lg.Title() {
 			w.Reason = lg.Reason()
 		}
 		chain = append(chain, w)
@@ -407,6 +436,10 @@ func (e *Engine) Explain(id TargetID, job string) (chain []Wait, ok bool) {
 			continue // its own status
 		}
 		w := Wait{Depth: 1, What: fmt.Sprintf("status %s of %s@%s", loc.Context, loc.Repo, short(loc.Commit)), Reason: "not set"}
+		if seen[w.What] {
+			continue
+		}
+		seen[w.What] = true
 		for _, t := range e.Targets() {
 			if t.Target.ID.Repo == loc.Repo && t.Target.Head == loc.Commit {
 				w.Target = t.Target.ID

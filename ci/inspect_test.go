@@ -3,6 +3,7 @@ package ci_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,10 @@ func TestExplain(t *testing.T) {
 			"b":   c.Find("b" + t.BranchName()),
 			"up":  term.Map(up, func(string) string { return "upstream ok" }),
 			"all": term.Then(term.WaitForAll(term.Named("a", c.Find("a"+t.BranchName())), term.Named("b", c.Find("b"+t.BranchName()))), "all ok"),
+			// The same steps twice, and the same status read twice.
+			"twice": term.Then(term.WaitForAll(term.Named("a", c.Find("a"+t.BranchName())), term.Named("b", c.Find("b"+t.BranchName())),
+				term.Named("again", term.Then(term.WaitForAll(term.Named("a", c.Find("a"+t.BranchName())), term.Named("b", c.Find("b"+t.BranchName())),
+					term.Named("up", up)), "")), term.Named("up", up)), "twice ok"),
 		}
 	}}, {Repo: "me/lib", Jobs: func(ci.Target) ci.Jobs {
 		return ci.Jobs{"lib": term.Pendingf[string]("lib is slow")}
@@ -198,6 +203,9 @@ func TestExplain(t *testing.T) {
 	if chain[1].What != "step Script "+waiting+"master" || chain[1].Branch != "script-of-"+waiting+"master" || chain[1].Reason != `Waiting for resource in "docker"` {
 		t.Errorf("step link = %+v", chain[1])
 	}
+	if hc, _ := h.Engine.Explain(id, holder); len(hc) != 2 || hc[1].Reason != "running" {
+		t.Errorf("Explain(%s), whose step runs = %+v; want its step, running", holder, hc)
+	}
 	if chain[2].Pool == nil || chain[2].Position != 1 || len(chain[2].Pool.Active) != 1 || chain[2].Pool.Active[0].Label != "Script "+holder+"master" {
 		t.Errorf("pool link = %+v", chain[2])
 	}
@@ -214,6 +222,19 @@ func TestExplain(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("Explain(up) = %+v; want the status of me/lib's master", chain)
+	}
+	// No link twice: a status read in several files, a step two terms
+	// of a job share, is one link.
+	for _, job := range []string{"a", "b", "up", "all", "twice"} {
+		chain, _ := h.Engine.Explain(id, job)
+		seen := map[string]bool{}
+		for _, w := range chain {
+			k := fmt.Sprint(w.Depth, w.What, w.Branch)
+			if seen[k] && w.Depth < 2 {
+				t.Errorf("Explain(%s) lists %q twice: %+v", job, w.What, chain)
+			}
+			seen[k] = true
+		}
 	}
 	if _, ok := h.Engine.Explain(id, "nope"); ok {
 		t.Error("Explain(unknown job) ok")

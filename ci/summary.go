@@ -43,6 +43,30 @@ func (e *Engine) Targets() []TargetSummary {
 // publish makes the round's outcome visible to Targets and Settle. It
 // costs in proportion to the targets that changed, not to all.
 func (e *Engine) publish() {
+	e.publishTargets()
+	if m := e.opts.Metrics; m != nil {
+		for _, k := range []string{"pr", "branch", "tag"} {
+			m.activeTargets.WithLabelValues(k).Set(float64(e.targets.kinds[k]))
+		}
+	}
+	e.mu.Lock()
+	if e.snap != nil {
+		e.seen, e.looked = e.snap.id, true
+	}
+	e.idle = e.statuses.idle() && !e.retry && e.history.idle() && e.deps.idle()
+	close(e.progress)
+	e.progress = make(chan struct{})
+	e.mu.Unlock()
+}
+
+// publishTargets makes the states of the targets evaluated since the
+// last call visible to Targets. A round calls it before it writes the
+// statuses, so that what Targets (the web UI) shows is never behind the
+// statuses in the store (what the status command shows).
+func (e *Engine) publishTargets() {
+	if len(e.touched) == 0 {
+		return
+	}
 	sums := make(map[TargetID]*TargetSummary, len(e.touched))
 	for id := range e.touched {
 		t := e.targets.get(id)
@@ -58,12 +82,8 @@ func (e *Engine) publish() {
 		sums[id] = ts
 	}
 	clear(e.touched)
-	if m := e.opts.Metrics; m != nil {
-		for _, k := range []string{"pr", "branch", "tag"} {
-			m.activeTargets.WithLabelValues(k).Set(float64(e.targets.kinds[k]))
-		}
-	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	for id, ts := range sums {
 		if ts == nil {
 			delete(e.summary, id)
@@ -71,13 +91,6 @@ func (e *Engine) publish() {
 			e.summary[id] = *ts
 		}
 	}
-	if e.snap != nil {
-		e.seen, e.looked = e.snap.id, true
-	}
-	e.idle = e.statuses.idle() && !e.retry && e.history.idle() && e.deps.idle()
-	close(e.progress)
-	e.progress = make(chan struct{})
-	e.mu.Unlock()
 }
 
 // Settle waits until the engine has processed the metadata branch's

@@ -75,3 +75,19 @@ func withOp(err error, op string) error {
 	}
 	return err
 }
+
+// Invalidf returns an error with the formatted message that matches
+// ErrInvalid with errors.Is, without ending in ErrInvalid's own text
+// (": invalid argument" tells a user nothing): for messages about bad input
+// that already say what is wrong. Verbs are those of fmt.Sprintf; %w is
+// not supported.
+func Invalidf(format string, args ...any) error {
+	return invalidError(fmt.Sprintf(format, args...))
+}
+
+type invalidError string
+
+func (e invalidError) Error() string { return string(e) }
+
+// Is reports whether target is ErrInvalid.
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }

@@ -105,9 +105,19 @@ func openGitDir(gitdir string, opts Options) (_ *GitStore, err error) {
 			}
 		}()
 	}
-	st := filesystem.NewStorageWithOptions(osfs.New(gitdir), cache.NewObjectLRU(32<<20), filesystem.Options{})
-	s := newGitStore(st, &fileRefs{gitdir: gitdir}, gitdir, opts)
+	objCache := cache.NewObjectLRU(32 << 20)
+	reopen := func() storage.Storer {
+		return filesystem.NewStorageWithOptions(osfs.New(gitdir), objCache, filesystem.Options{})
+	}
+	st := reopen()
+	spares := newSpares(gitdir)
+	s := newGitStore(st, &fileRefs{gitdir: gitdir, spares: spares}, gitdir, opts)
 	s.objs.loose = filepath.Join(gitdir, "objects")
+	s.objs.reopen = reopen
+	s.objs.spares = spares
+	s.objs.packer = newPacker(s.objs, s.log)
+	spares.onMiss = s.objs.packer.wake
+	s.objs.packs = newPackSet(filepath.Join(gitdir, "objects", "pack"))
 	known, err := s.refs.list()
 	if err != nil {
 		return nil, fmt.Errorf("dkstore: open %s: %w", gitdir, err)
@@ -120,6 +130,8 @@ func openGitDir(gitdir string, opts Options) (_ *GitStore, err error) {
 	}
 	s.pollStop, s.pollDone = make(chan struct{}), make(chan struct{})
 	go s.poll(interval)
+	spares.tryOwn()
+	s.objs.packer.start()
 	return s, nil
 }
 
@@ -359,6 +371,8 @@ func (s *GitStore) Close() error {
 			close(s.pollStop)
 			<-s.pollDone
 		}
+		s.objs.packer.close()
+		s.objs.spares.close()
 		if s.lock != nil {
 			s.lock.Close() // releases the lock
 		}

@@ -5,20 +5,26 @@ import (
 	"cmp"
 	"compress/zlib"
 	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/adler32"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
 
 // Git tree entry modes.
@@ -179,9 +185,15 @@ func objectHash(typ string, data []byte) Hash {
 // objects wraps a go-git object storer, which is not safe for concurrent
 // use, with a lock and caches of decoded trees and commits.
 type objects struct {
-	mu          sync.Mutex
-	st          storage.Storer
-	loose       string // on disk: the objects directory we write loose objects to
+	mu     sync.Mutex
+	st     storage.Storer
+	loose  string      // on disk: the objects directory we write loose objects to
+	spares *spareFiles // on disk, if we own the pool: files to recycle
+	packer *packer     // on disk, if we own the pool: packs loose objects
+	packs  *packSet    // on disk: the objects in packs
+	// reopen, on disk, returns a new storer on the same repository (and
+	// the same object cache): see refreshPacks.
+	reopen      func() storage.Storer
 	trees       map[Hash]*treeObj
 	treeEntries int // entries in all cached trees
 	commits     map[CommitID]*Commit
@@ -207,27 +219,77 @@ var errNoObject = plumbing.ErrObjectNotFound
 // gc) are found after a Reindex.
 type reindexer interface{ Reindex() }
 
+// A pack that another program removed (git gc, or the store's packer in
+// another process) while we had it listed is also found missing: a file
+// that does not exist.
+// Another program may remove packs again while go-git lists them, which
+// leaves go-git's list incomplete: it is made again, a few times.
 func (o *objects) encoded(typ plumbing.ObjectType, h Hash) (plumbing.EncodedObject, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	obj, err := o.st.EncodedObject(typ, plumbing.Hash(h))
-	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		if r, ok := o.st.(reindexer); ok {
-			r.Reindex()
-			obj, err = o.st.EncodedObject(typ, plumbing.Hash(h))
-		}
+	for try := 0; try < 3 && isMissing(err); try++ {
+		o.reindexLocked()
+		obj, err = o.st.EncodedObject(typ, plumbing.Hash(h))
 	}
 	return obj, err
 }
 
-func (o *objects) readRaw(typ plumbing.ObjectType, h Hash) ([]byte, error) {
-	obj, err := o.encoded(typ, h)
-	if err != nil {
-		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, errNoObject
-		}
-		return nil, err
+// refreshPacks makes the store read the packs as they are now. An on-disk
+// store lists them and loads their indexes with a storer of its own, in
+// the caller's goroutine (the packer's), then swaps it in: readers never
+// see the list stale nor wait for it. The packer calls it after adding a
+// pack and before removing the loose objects or packs it replaces.
+func (o *objects) refreshPacks() {
+	if o.reopen == nil {
+		o.mu.Lock()
+		o.reindexLocked()
+		o.mu.Unlock()
+		return
 	}
+	st := o.reopen()
+	st.HasEncodedObject(plumbing.ZeroHash) // loads every pack index
+	o.mu.Lock()
+	o.st = st
+	o.mu.Unlock()
+}
+
+// isMissing tells a missing object, or a missing pack, from other errors.
+func isMissing(err error) bool {
+	return errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, fs.ErrNotExist) ||
+		errors.Is(err, dotgit.ErrPackfileNotFound)
+}
+
+// reindexLocked makes go-git list the packs again; o.mu is held.
+func (o *objects) reindexLocked() {
+	if r, ok := o.st.(reindexer); ok {
+		r.Reindex()
+	}
+}
+
+func (o *objects) readRaw(typ plumbing.ObjectType, h Hash) ([]byte, error) {
+	for try := 0; ; try++ {
+		obj, err := o.encoded(typ, h)
+		if err != nil {
+			if errors.Is(err, plumbing.ErrObjectNotFound) {
+				return nil, errNoObject
+			}
+			return nil, err
+		}
+		data, err := readAllObject(obj)
+		// A large object is read from its pack only now: the pack may be
+		// gone (merged by the packer, or by git gc).
+		if err != nil && isMissing(err) && try < 3 {
+			o.mu.Lock()
+			o.reindexLocked()
+			o.mu.Unlock()
+			continue
+		}
+		return data, err
+	}
+}
+
+func readAllObject(obj plumbing.EncodedObject) ([]byte, error) {
 	r, err := obj.Reader()
 	if err != nil {
 		return nil, err
@@ -241,6 +303,12 @@ func (o *objects) has(h Hash) bool {
 		if _, err := os.Lstat(o.loosePath(h)); err == nil {
 			return true
 		}
+		if o.packs != nil {
+			// Our own list of packed objects: go-git's lookup opens the
+			// loose path again and lists the packs again after a change.
+			// A no for an object packed a moment ago costs a duplicate.
+			return o.packs.has(h)
+		}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -252,37 +320,81 @@ func (o *objects) loosePath(h Hash) string {
 	return filepath.Join(o.loose, hex[:2], hex[2:])
 }
 
-// Loose objects are compressed for speed: trees (mostly hashes) with
+// Pack entries are compressed for speed: trees (mostly hashes) with
 // Huffman coding only, blobs at level 1. Git reads any level.
 var (
 	blobZlib = sync.Pool{New: func() any { w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed); return w }}
 	treeZlib = sync.Pool{New: func() any { w, _ := zlib.NewWriterLevel(nil, zlib.HuffmanOnly); return w }}
 )
 
-// writeLoose writes a loose object as git does: compressed into a
-// temporary file beside its final name, then renamed, so a reader (or a
-// writer killed half-way) never sees part of an object.
+// writeLoose writes a loose object as git does: into a file beside its
+// final name (a recycled spare, or a new temporary file), then renamed, so
+// a reader (or a writer killed half-way) never sees part of an object.
+// The zlib stream is not compressed (stored blocks): compressing is most
+// of a commit's processor time, and a loose object lives only until the
+// packer packs it, compressed, a few seconds later.
 func (o *objects) writeLoose(h Hash, typ plumbing.ObjectType, data []byte) error {
 	path := o.loosePath(h)
-	var buf bytes.Buffer
-	buf.Grow(len(data)/2 + 64)
-	zpool := &blobZlib
-	if typ != plumbing.BlobObject {
-		zpool = &treeZlib
+	file := looseForm(typ, data)
+	if spare := o.spares.fill(file, 0o444); spare != "" {
+		err := rename(spare, path)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+				err = rename(spare, path)
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		os.Remove(spare)
+		if !errors.Is(err, syscall.EXDEV) {
+			return err
+		}
+		// objects/ is on another file system than the pool: create.
 	}
-	zw := zpool.Get().(*zlib.Writer)
-	zw.Reset(&buf)
-	zw.Write([]byte(typ.String()))
-	zw.Write([]byte{' '})
-	zw.Write(strconv.AppendInt(nil, int64(len(data)), 10))
-	zw.Write([]byte{0})
-	zw.Write(data)
-	err := zw.Close()
-	zpool.Put(zw)
-	if err != nil {
-		return err
+	return writeAtomic(path, file, 0o444)
+}
+
+// looseForm returns the loose form of an object, "TYPE SIZE\0DATA", as a
+// zlib stream of stored (uncompressed) deflate blocks.
+func looseForm(typ plumbing.ObjectType, data []byte) []byte {
+	hdr := strconv.AppendInt(append([]byte(typ.String()), ' '), int64(len(data)), 10)
+	return storedZlib(append(hdr, 0), data)
+}
+
+// storedZlib returns the concatenation of parts as a zlib stream of
+// stored deflate blocks: no compression, at the cost of a copy.
+func storedZlib(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
-	return writeAtomic(path, buf.Bytes(), 0o444)
+	const maxBlock = 65535
+	out := make([]byte, 0, 2+n+5*(n/maxBlock+1)+4)
+	out = append(out, 0x78, 0x01) // deflate, 32K window, no dictionary
+	sum := adler32.New()
+	for rest := n; ; {
+		k := min(rest, maxBlock)
+		rest -= k
+		final := byte(0)
+		if rest == 0 {
+			final = 1
+		}
+		out = append(out, final, byte(k), byte(k>>8), ^byte(k), ^byte(k>>8))
+		for k > 0 {
+			for len(parts[0]) == 0 {
+				parts = parts[1:]
+			}
+			c := min(k, len(parts[0]))
+			out = append(out, parts[0][:c]...)
+			sum.Write(parts[0][:c])
+			parts[0], k = parts[0][c:], k-c
+		}
+		if rest == 0 {
+			break
+		}
+	}
+	return binary.BigEndian.AppendUint32(out, sum.Sum32())
 }
 
 // writeAtomic writes data to a new file at path through a temporary file
@@ -306,7 +418,7 @@ func writeAtomic(path string, data []byte, perm os.FileMode) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = rename(f.Name(), path)
 	}
 	if err != nil {
 		os.Remove(f.Name())
@@ -320,7 +432,11 @@ func (o *objects) write(typ plumbing.ObjectType, data []byte) (Hash, error) {
 		if o.has(h) {
 			return h, nil
 		}
-		return h, o.writeLoose(h, typ, data)
+		if err := o.writeLoose(h, typ, data); err != nil {
+			return h, err
+		}
+		o.packer.add(h, typ, data)
+		return h, nil
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -416,6 +532,10 @@ func (o *objects) blobSize(h Hash) (int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n, err := o.st.EncodedObjectSize(plumbing.Hash(h))
+	for try := 0; try < 3 && isMissing(err); try++ {
+		o.reindexLocked()
+		n, err = o.st.EncodedObjectSize(plumbing.Hash(h))
+	}
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return 0, errNoObject
 	}
@@ -436,11 +556,20 @@ func (o *objects) commit(id CommitID) (*Commit, error) {
 		}
 		return nil, err
 	}
+	c, err = decodeCommit(id, enc)
+	if err != nil {
+		return nil, err
+	}
+	o.cacheCommit(c)
+	return c, nil
+}
+
+func decodeCommit(id CommitID, enc plumbing.EncodedObject) (*Commit, error) {
 	var gc object.Commit
 	if err := gc.Decode(enc); err != nil {
 		return nil, fmt.Errorf("commit %s: %w", Hash(id), err)
 	}
-	c = &Commit{
+	c := &Commit{
 		ID:        id,
 		Tree:      Hash(gc.TreeHash),
 		Message:   gc.Message,
@@ -450,13 +579,16 @@ func (o *objects) commit(id CommitID) (*Commit, error) {
 	for _, p := range gc.ParentHashes {
 		c.Parents = append(c.Parents, CommitID(p))
 	}
+	return c, nil
+}
+
+func (o *objects) cacheCommit(c *Commit) {
 	o.mu.Lock()
 	if len(o.commits) >= maxCached {
 		clear(o.commits)
 	}
-	o.commits[id] = c
+	o.commits[c.ID] = c
 	o.mu.Unlock()
-	return c, nil
 }
 
 // encodeCommit renders a commit object exactly as `git commit-tree` does.
@@ -474,9 +606,26 @@ func encodeCommit(tree Hash, parents []CommitID, author, committer Signature, ms
 	return b.Bytes()
 }
 
+// writeCommit writes a commit, and caches it as a read would decode it
+// (the next transaction on the branch starts from it).
 func (o *objects) writeCommit(tree Hash, parents []CommitID, author, committer Signature, msg string) (CommitID, error) {
-	h, err := o.write(plumbing.CommitObject, encodeCommit(tree, parents, author, committer, msg))
-	return CommitID(h), err
+	data := encodeCommit(tree, parents, author, committer, msg)
+	h, err := o.write(plumbing.CommitObject, data)
+	if err != nil {
+		return CommitID(h), err
+	}
+	o.cacheCommit(&Commit{ID: CommitID(h), Tree: tree, Parents: slices.Clone(parents), Message: msg,
+		Author: asDecoded(author), Committer: asDecoded(committer)})
+	return CommitID(h), nil
+}
+
+// asDecoded returns s as decoding its encoding gives it back: the time to
+// the second, in a zone with no name (go-git's decoding, which
+// TestWrittenCommitAsRead checks).
+func asDecoded(s Signature) Signature {
+	_, off := s.When.Zone()
+	s.When = time.Unix(s.When.Unix(), 0).In(time.FixedZone("", off))
+	return s
 }
 
 // lookup finds the entry at p below the tree root. ok is false if absent.

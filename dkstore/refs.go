@@ -130,7 +130,8 @@ func refNameClash(refs map[BranchName]CommitID, b BranchName) error {
 // under refs/heads, moved atomically by writing a lock file and renaming it
 // over the ref, with packed-refs as a fallback for reading.
 type fileRefs struct {
-	gitdir string // updates of one ref are serialised by its lock file
+	gitdir string      // updates of one ref are serialised by its lock file
+	spares *spareFiles // recycles the ref files, or nil
 }
 
 func (f *fileRefs) refPath(b BranchName) string {
@@ -150,7 +151,7 @@ func parseRefLine(data []byte) (CommitID, bool) {
 }
 
 func (f *fileRefs) packed() (map[BranchName]CommitID, error) {
-	data, err := os.ReadFile(filepath.Join(f.gitdir, "packed-refs"))
+	data, err := readFile(filepath.Join(f.gitdir, "packed-refs"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -179,7 +180,7 @@ func (f *fileRefs) packed() (map[BranchName]CommitID, error) {
 }
 
 func (f *fileRefs) get(b BranchName) (CommitID, error) {
-	data, err := os.ReadFile(f.refPath(b))
+	data, err := readFile(f.refPath(b))
 	switch {
 	case err == nil:
 		id, _ := parseRefLine(data)
@@ -250,30 +251,56 @@ const (
 
 // refLock is a held lock file path+".lock", as git takes it.
 type refLock struct {
-	fh   *os.File // the lock's content is written here
-	path string   // the ref file
-	lock string   // path + ".lock"
+	fh   *os.File    // the lock's content is written here; nil if written already
+	path string      // the ref file
+	lock string      // path + ".lock"
+	sp   *spareFiles // the pool that recycles the ref's files, or nil
 }
 
-// lockRef takes path+".lock" exclusively (O_EXCL), as git does, waiting a
-// little for another process's lock and breaking a stale one.
-func lockRef(path string) (*refLock, error) {
-	l := &refLock{path: path, lock: path + ".lock"}
+// lockRef takes path+".lock" exclusively, as git does, waiting a little
+// for another process's lock and breaking a stale one. With a pool of
+// spare files, the lock is a spare already holding content, renamed to
+// the lock's name only if that name is free (as exclusive as git's
+// O_EXCL create, and without creating a file); else it is created.
+func lockRef(path string, sp *spareFiles, content string) (*refLock, error) {
+	l := &refLock{path: path, lock: path + ".lock", sp: sp}
+	spare := sp.fill([]byte(content), 0o644)
 	deadline := time.Now().Add(lockTimeout)
 	for mkdirs := 0; ; {
 		var err error
-		l.fh, err = os.OpenFile(l.lock, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			return l, nil
+		if spare != "" {
+			err = renameNoReplace(spare, l.lock)
+			if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.EXDEV) {
+				os.Remove(spare)
+				spare = ""
+				continue
+			}
+			if err == nil {
+				return l, nil
+			}
+		} else {
+			l.fh, err = os.OpenFile(l.lock, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+			if err == nil {
+				return l, nil
+			}
 		}
 		switch {
+		case errors.Is(err, fs.ErrNotExist) && spare != "" && mkdirs >= 2:
+			spare = "" // the spare itself is gone: create the lock
+			continue
 		case errors.Is(err, fs.ErrNotExist) && mkdirs < 2:
 			mkdirs++
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				if spare != "" {
+					os.Remove(spare)
+				}
 				return nil, err
 			}
 			continue
 		case !errors.Is(err, fs.ErrExist):
+			if spare != "" {
+				os.Remove(spare)
+			}
 			return nil, err
 		}
 		if st, serr := os.Stat(l.lock); serr == nil && time.Since(st.ModTime()) > staleLock {
@@ -281,6 +308,9 @@ func lockRef(path string) (*refLock, error) {
 			continue
 		}
 		if time.Now().After(deadline) {
+			if spare != "" {
+				os.Remove(spare)
+			}
 			return nil, fmt.Errorf("unable to lock %s: %w", l.lock, err)
 		}
 		time.Sleep(time.Millisecond)
@@ -289,23 +319,47 @@ func lockRef(path string) (*refLock, error) {
 
 // abort releases the lock without changing the ref.
 func (l *refLock) abort() {
-	l.fh.Close()
-	os.Remove(l.lock)
+	if l.fh != nil {
+		l.fh.Close()
+	}
+	if l.sp == nil || l.sp.retire(l.lock) != nil {
+		os.Remove(l.lock)
+	}
 }
 
-// commit writes content to the lock and renames it over the ref.
+// commit writes content to the lock (unless it holds it already) and
+// renames it over the ref. With a pool, the ref's old file joins it: a
+// second link to it is made first (if the process dies before the rename,
+// the pool finds the file linked twice, and drops it).
 func (l *refLock) commit(content string) error {
-	_, err := l.fh.WriteString(content)
-	if cerr := l.fh.Close(); err == nil {
-		err = cerr
+	var err error
+	if l.fh != nil {
+		_, err = l.fh.WriteString(content)
+		if cerr := l.fh.Close(); err == nil {
+			err = cerr
+		}
+	}
+	var old string
+	if err == nil && l.sp != nil && l.sp.owned.Load() {
+		name := l.sp.newName()
+		if os.Link(l.path, filepath.Join(l.sp.dir, name)) == nil {
+			old = name
+		}
 	}
 	if err == nil {
-		err = os.Rename(l.lock, l.path)
+		err = rename(l.lock, l.path)
 	}
 	if err != nil {
 		os.Remove(l.lock)
+		if old != "" {
+			os.Remove(filepath.Join(l.sp.dir, old))
+		}
+		return err
 	}
-	return err
+	if old != "" {
+		l.sp.age(old)
+	}
+	return nil
 }
 
 func (f *fileRefs) cas(b BranchName, old, new CommitID) error {
@@ -315,7 +369,11 @@ func (f *fileRefs) cas(b BranchName, old, new CommitID) error {
 			return err
 		}
 	}
-	l, err := lockRef(path)
+	content := ""
+	if !new.IsZero() {
+		content = Hash(new).String() + "\n"
+	}
+	l, err := lockRef(path, f.spares, content)
 	if err != nil {
 		return err
 	}
@@ -333,7 +391,7 @@ func (f *fileRefs) cas(b BranchName, old, new CommitID) error {
 		l.abort()
 		return err
 	}
-	return l.commit(Hash(new).String() + "\n")
+	return l.commit(content)
 }
 
 // clash refuses a/b beside a loose or packed a (and the other way round).
@@ -388,7 +446,7 @@ func (f *fileRefs) remove(b BranchName, path string) error {
 // packed-refs.lock renamed over it.
 func (f *fileRefs) rewritePacked(name string) error {
 	path := filepath.Join(f.gitdir, "packed-refs")
-	l, err := lockRef(path)
+	l, err := lockRef(path, nil, "")
 	if err != nil {
 		return err
 	}

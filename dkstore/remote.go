@@ -80,9 +80,7 @@ func (s *GitStore) Fetch(ctx context.Context, url, branch string) (CommitID, err
 	}
 	if s.gitdir != "" {
 		s.objs.mu.Lock()
-		if ri, ok := s.st.(reindexer); ok {
-			ri.Reindex()
-		}
+		s.objs.reindexLocked()
 	}
 	s.objs.mu.Unlock()
 	if err != nil {

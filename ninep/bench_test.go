@@ -13,6 +13,7 @@ import (
 	"github.com/hugelgupf/p9/p9"
 
 	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/ninep/internal/styx"
 )
 
 // Each benchmark measures its baseline in the same run and reports the
@@ -324,4 +325,68 @@ func BenchmarkClientHead(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(rtt.Nanoseconds()), "rtt-ns")
 	b.ReportMetric(float64(b.Elapsed()/time.Duration(b.N))/float64(rtt), "round-trips")
+}
+
+// BenchmarkColdHeadReadDialects: reading branch/master/head with a fresh
+// fid (walk, open, read, clunk) in 9P2000 and 9P2000.u, against the same
+// through p9 in 9P2000.L in the same run (ratio "vs-L"), and against one
+// loopback TCP round trip.
+func BenchmarkColdHeadReadDialects(b *testing.B) {
+	for _, version := range styxDialects {
+		b.Run(version, func(b *testing.B) {
+			st, srv := testServer(b)
+			defer st.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			root, stop := tcpServer(b, st, 64<<10)
+			defer stop()
+			s := dialStyx(b, ctx, srv, version)
+			if _, err := s.attach(ctx, 0, "", ""); err != nil {
+				b.Fatal(err)
+			}
+			rtt := tcpRoundTrip(b, 2000)
+			buf := make([]byte, 64)
+			readL := func() {
+				_, f, err := root.Walk([]string{"branch", "master", "head"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := f.Open(p9.ReadOnly); err != nil {
+					b.Fatal(err)
+				}
+				if n, err := f.ReadAt(buf, 0); err != nil || n != 41 {
+					b.Fatalf("read = %d, %v", n, err)
+				}
+				f.Close()
+			}
+			readStyx := func() {
+				if _, err := s.walk(ctx, 0, 1, "branch", "master", "head"); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.open(ctx, 1, styx.OREAD); err != nil {
+					b.Fatal(err)
+				}
+				if n, err := s.read(ctx, 1, buf, 0); err != nil || n != 41 {
+					b.Fatalf("read = %d, %v", n, err)
+				}
+				if err := s.clunk(ctx, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				readL()
+			}
+			perL := time.Since(start) / time.Duration(b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				readStyx()
+			}
+			b.StopTimer()
+			per := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(rtt.Nanoseconds()), "rtt-ns")
+			b.ReportMetric(float64(per)/float64(rtt), "round-trips")
+			b.ReportMetric(float64(per)/float64(perL), "vs-L")
+		})
+	}
 }

@@ -4,6 +4,11 @@
 // the tree, and the comments in tree.go, files.go and remotes.go
 // describe its nodes.
 //
+// The same listeners also serve the original DataKit's dialects, 9P2000.u
+// and plain 9P2000, chosen by each connection's Tversion: pfile.go adapts
+// the tree to p9 for 9P2000.L, styxserver.go serves it for the others
+// with the codec of internal/styx, and the tree is the same.
+//
 // A Server is safe for concurrent use; each connection has its own
 // namespace (transactions, remotes, branches made by mkdir, command
 // results), dropped when it closes. A Client is safe for concurrent use.

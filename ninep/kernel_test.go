@@ -30,24 +30,45 @@ func linux9p(t *testing.T) string {
 	return ""
 }
 
+// kernelDialects are the versions the kernel mounts with: 9P2000.L
+// (linux9p's default), and the original's 9P2000.u and 9P2000 (a later
+// version= option overrides the default).
+// The scripts print the mount's line of /proc/mounts, where the kernel
+// shows the dialect: nothing for 9P2000.L, version=9p2000.u, or noextend
+// for plain 9P2000.
+var kernelDialects = []struct{ name, opts, shown string }{
+	{"9p2000.L", "", ""},
+	{"9p2000.u", "version=9p2000.u", "version=9p2000.u"},
+	{"9p2000", "version=9p2000", "noextend"},
+}
+
 // TestKernelClient runs the docs' shell recipes through Linux's own 9p
-// client (v9fs, 9p2000.L over a unix socket) against our server.
+// client (v9fs over a unix socket) against our server, in each dialect.
 func TestKernelClient(t *testing.T) {
-	runKernelScript(t, "testdata/kernel_recipes.sh")
+	for _, d := range kernelDialects {
+		t.Run(d.name, func(t *testing.T) {
+			checkDialect(t, runKernelScript(t, "testdata/kernel_recipes.sh", d.opts), d.shown)
+		})
+	}
 }
 
 // TestKernelInterrupt: through the kernel's client, a `cat` blocked on a
 // stream file ends within 2 s of `kill` (the kernel flushes its read, and
 // the server answers the Tflush at once), with no commit made, and the
 // mount works after (the same script as the FUSE mount's
-// TestInterruptStreams).
+// TestInterruptStreams), in each dialect.
 func TestKernelInterrupt(t *testing.T) {
-	runKernelScript(t, "testdata/interrupt_streams.sh")
+	for _, d := range kernelDialects {
+		t.Run(d.name, func(t *testing.T) {
+			checkDialect(t, runKernelScript(t, "testdata/interrupt_streams.sh", d.opts), d.shown)
+		})
+	}
 }
 
 // runKernelScript serves a memory store and runs the shell script in a
-// VM that mounts it with the kernel's 9p client; it must print ALL OK.
-func runKernelScript(t *testing.T, script string) {
+// VM that mounts it with the kernel's 9p client (with extra mount
+// options opts); it must print ALL OK. It returns the script's output.
+func runKernelScript(t *testing.T, script, opts string) string {
 	if testing.Short() {
 		t.Skip("SKIP: boots a VM; not in -short mode")
 	}
@@ -67,7 +88,11 @@ func runKernelScript(t *testing.T, script string) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 
-	cmd := exec.CommandContext(ctx, tool, "--server", "unix:"+sock, "--script", script, "--timeout", "300")
+	args := []string{"--server", "unix:" + sock, "--script", script, "--timeout", "300"}
+	if opts != "" {
+		args = append(args, "-o", opts)
+	}
+	cmd := exec.CommandContext(ctx, tool, args...)
 	out, err := cmd.CombinedOutput()
 	if exitCode(err) == 125 {
 		t.Fatalf("linux9p never reached the script (VM, cache or mount failed):\n%s", out)
@@ -78,6 +103,24 @@ func runKernelScript(t *testing.T, script string) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve() = %v", err)
+	}
+	return string(out)
+}
+
+// checkDialect checks that the script's "mount:" line shows the dialect
+// (shown), or no other for 9P2000.L (shown "").
+func checkDialect(t *testing.T, out, shown string) {
+	t.Helper()
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "mount: ") {
+			line = l
+		}
+	}
+	t.Log(line)
+	other := strings.Contains(line, "version=9p2000.u") || strings.Contains(line, "noextend")
+	if !strings.Contains(line, " 9p ") || (shown == "" && other) || (shown != "" && !strings.Contains(line, shown)) {
+		t.Fatalf("mounted as %q, want the dialect shown as %q", line, shown)
 	}
 }
 

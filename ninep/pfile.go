@@ -15,6 +15,14 @@ import (
 // maxRead caps one read reply, as the original did (100 KiB).
 const maxRead = 100 << 10
 
+// maxFileSize caps the size a write or a truncate may give a file: files
+// live in memory until committed, and a write far past the end would
+// zero-fill up to its offset (EFBIG, "File too large").
+const maxFileSize = 1 << 30
+
+// tooLarge reports whether a file of end bytes is over maxFileSize.
+func tooLarge(end uint64) bool { return end > maxFileSize }
+
 // openTrunc is O_TRUNC as 9P2000.L sends it.
 const openTrunc p9.OpenFlags = 0o1000
 
@@ -143,6 +151,9 @@ func (f *pfile) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 		if !ok {
 			return linux.EPERM
 		}
+		if tooLarge(attr.Size) {
+			return linux.EFBIG
+		}
 		return errno(t.truncate(ctx, int64(attr.Size)))
 	case valid.Permissions:
 		c, ok := f.n.(chmoder)
@@ -230,6 +241,9 @@ func (f *pfile) WriteAt(p []byte, off int64) (int, error) {
 	h, err := f.handle()
 	if err != nil {
 		return 0, err
+	}
+	if off >= 0 && tooLarge(uint64(off)+uint64(len(p))) {
+		return 0, linux.EFBIG
 	}
 	n, err := h.writeAt(f.s.ctx, p, off)
 	return n, errno(err)

@@ -3,18 +3,22 @@ package ninep
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"net"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
 	"go.uber.org/goleak"
 
 	"github.com/dkgo/datakit/dkstore"
+	"github.com/dkgo/datakit/ninep/internal/styx"
 )
 
 // testServer serves a memory store with one commit on master.
@@ -240,6 +244,9 @@ func FuzzServer(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0x7f, 100, 0, 0})
+	for _, d := range []styx.Dialect{styx.Plain, styx.Unix} {
+		f.Add(styxConversation(f, d))
+	}
 	files, _ := filepath.Glob("testdata/transcripts/*.txt")
 	for _, file := range files {
 		f.Add(transcriptRequests(f, file))
@@ -265,7 +272,9 @@ func FuzzServer(f *testing.F) {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			t.Fatal("the server kept a connection open after its client closed")
+			var stacks strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Fatalf("the server kept a connection open after its client closed; goroutines:\n%s", stacks.String())
 		}
 
 		// Another client still works, and master is intact or moved by a
@@ -283,4 +292,87 @@ func FuzzServer(f *testing.F) {
 		conn.Close()
 		<-served
 	})
+}
+
+// TestWriteFarPastEnd: a write or truncate that would make a file over
+// maxFileSize fails with EFBIG rather than zero-filling memory up to its
+// offset (a fuzzed write at offset 2^41 ran the process out of memory).
+func TestWriteFarPastEnd(t *testing.T) {
+	st, srv := testServer(t)
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, root, conn, done := pipeClient(t, ctx, srv)
+	defer func() {
+		c.Close()
+		conn.Close()
+		<-done
+	}()
+	_, txs, err := root.Walk([]string{"branch", "master", "transactions"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txs.Mkdir("t", 0o755, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, rw, err := root.Walk([]string{"branch", "master", "transactions", "t", "rw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, _, err := rw.Create("f", p9.WriteOnly, 0o644, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 1<<41); err != linux.EFBIG {
+		t.Fatalf("WriteAt(offset 2^41) error %v, want EFBIG", err)
+	}
+	if err := f.SetAttr(p9.SetAttrMask{Size: true}, p9.SetAttr{Size: 1 << 41}); err != linux.EFBIG {
+		t.Fatalf("truncate to 2^41 error %v, want EFBIG", err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 1<<20); err != nil {
+		t.Fatalf("WriteAt(offset 1 MiB) error %v", err)
+	}
+}
+
+// TestBadFrameEndsBlockedRead: bytes that are no 9P message, or a message
+// over the msize, end the connection even while a read is blocked on a
+// stream. p9 stops serving such a connection only once its requests in
+// flight have ended, so the wire must end the blocked read (FuzzServer
+// found a connection left open for good).
+func TestBadFrameEndsBlockedRead(t *testing.T) {
+	for name, frame := range map[string][]byte{
+		"size below a header": {3, 0, 0, 0, 0, 0, 0},
+		"over the msize":      binary.LittleEndian.AppendUint32(nil, p9MaxMessage+1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, srv := testServer(t)
+			defer st.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c, root, conn, done := pipeClient(t, ctx, srv)
+			defer c.Close()
+			_, f, err := root.Walk([]string{"branch", "master", "head.live"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := f.Open(p9.ReadOnly); err != nil {
+				t.Fatal(err)
+			}
+			// The first read returns the head; the second blocks.
+			buf := make([]byte, 100)
+			if _, err := f.ReadAt(buf, 0); err != nil {
+				t.Fatal(err)
+			}
+			go f.ReadAt(buf, 41)
+			time.Sleep(100 * time.Millisecond)
+			if _, err := conn.Write(frame); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the server kept serving a connection that sent a bad frame, with a read blocked")
+			}
+		})
+	}
 }

@@ -23,8 +23,9 @@ type Options struct {
 	Metrics *Metrics
 }
 
-// Server serves a dkstore.Store as the DataKit file tree over 9P2000.L.
-// It is safe for concurrent use; each connection has its own namespace.
+// Server serves a dkstore.Store as the DataKit file tree over 9P2000.L,
+// 9P2000.u and 9P2000, as each connection's Tversion asks. It is safe for
+// concurrent use; each connection has its own namespace.
 type Server struct {
 	store   dkstore.Store
 	log     *slog.Logger
@@ -86,18 +87,29 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 		delete(s.conns, conn)
 		s.mu.Unlock()
 	}()
+	defer conn.Close()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	sess := newSession(cctx, s)
 	defer sess.close()
+	// The first message says which dialect: 9P2000.L goes to p9, 9P2000
+	// and 9P2000.u to serveStyx (styxserver.go).
+	read, version, ok, err := peekVersion(conn)
+	if ok && wantsStyx(version) {
+		sess.serveStyx(conn, read, cancel)
+		return
+	}
+	if err != nil && len(read) == 0 {
+		return
+	}
 	// p9 waits for every request before it closes files, so a blocked
 	// stream read must end by itself: it watches its request's context,
 	// cancelled by a Tflush of it, or with cctx as soon as the
 	// connection fails.
 	srv := p9.NewServer(attacher{sess})
-	w := newServerWire(conn, conn, sess.reqs)
+	w := newServerWire(prefixReader(read, conn), conn, sess.reqs)
 	srv.Handle(&cancelOnError{ReadCloser: readCloser{w, conn}, cancel: cancel}, writeCloser{w, conn})
 }
 

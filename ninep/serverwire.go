@@ -3,6 +3,7 @@ package ninep
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"sync"
@@ -33,7 +34,7 @@ import (
 // (which p9 may write in several pieces) go out whole, under one lock
 // shared with the replies made here.
 type serverWire struct {
-	in   framer
+	in   framer // in.max: the largest message p9 takes: its maximum, or the msize of the last Tversion
 	out  []byte // bytes for p9, not yet read
 	reqs *inflight
 
@@ -43,8 +44,20 @@ type serverWire struct {
 }
 
 func newServerWire(r io.Reader, w io.Writer, reqs *inflight) *serverWire {
-	return &serverWire{in: framer{r: r}, w: w, reqs: reqs}
+	return &serverWire{in: framer{r: r, max: p9MaxMessage}, w: w, reqs: reqs}
 }
+
+// p9MaxMessage is the largest message p9's server takes (its
+// maximumLength), whatever msize a client asks for.
+const p9MaxMessage = 4 << 20
+
+// errBadFrame ends a connection whose bytes are no 9P message, or a
+// message larger than the msize: p9 would stop serving it too, but only
+// after every request in flight has ended, and a read blocked on a stream
+// ends only with the connection's context, which a failed Read cancels
+// (cancelOnError). Passing such bytes on to p9 left the connection open
+// for good (found by FuzzServer).
+var errBadFrame = errors.New("ninep: not a 9P message, or larger than the msize")
 
 // Read gives p9 the incoming messages, less those answered here. p9 reads
 // from one goroutine at a time.
@@ -55,8 +68,7 @@ func (s *serverWire) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		if !whole {
-			s.out = append(s.out, msg...)
-			continue
+			return 0, errBadFrame
 		}
 		if err := s.incoming(msg); err != nil {
 			return 0, err
@@ -71,9 +83,21 @@ func (s *serverWire) Read(p []byte) (int, error) {
 func (s *serverWire) incoming(msg []byte) error {
 	tag := msgTag(msg)
 	switch {
+	case msg[4] == msgTversion && len(msg) >= headerSize+4:
+		// p9 takes messages up to the msize asked for, at most its own
+		// maximum (a msize of 0 changes nothing).
+		if m := binary.LittleEndian.Uint32(msg[headerSize:]); m > 0 {
+			s.in.max = min(m, p9MaxMessage)
+		}
+		s.reqs.begin(tag)
 	case msg[4] == msgTauth:
 		return s.send(rlerror(tag, enoent))
-	case msg[4] == msgTflush && len(msg) == tflushSize:
+	case msg[4] == msgTflush && len(msg) != tflushSize:
+		// p9 would take it, ignoring the extra bytes, and wait for the
+		// old tag, its own when the two are the same: for good (found by
+		// FuzzServer). Refused here.
+		return s.send(rlerror(tag, einval))
+	case msg[4] == msgTflush:
 		if s.reqs.flush(tag, binary.LittleEndian.Uint16(msg[headerSize:])) {
 			return s.send(rflush(tag))
 		}
@@ -84,7 +108,7 @@ func (s *serverWire) incoming(msg []byte) error {
 			binary.LittleEndian.PutUint64(msg[11:], uint64(readKey(tag)))
 		}
 	default:
-		// Malformed flushes and reads too: p9 answers them with an error.
+		// Malformed reads too: p9 answers them with an error.
 		s.reqs.begin(tag)
 	}
 	s.out = append(s.out, msg...)

@@ -87,13 +87,14 @@ func runTranscript(t *testing.T, file string) {
 		return id.String()
 	}
 
+	var td transcriptDialect
 	for i, line := range strings.Split(string(data), "\n") {
 		at := fmt.Sprintf("%s:%d", filepath.Base(file), i+1)
 		line = strings.TrimSpace(line)
 		switch {
 		case line == "" || strings.HasPrefix(line, "#"):
 		case strings.HasPrefix(line, "> "):
-			m, err := encodeT(strings.Fields(line[2:]))
+			m, err := td.request(strings.Fields(line[2:]))
 			if err != nil {
 				t.Fatalf("%s: %v", at, err)
 			}
@@ -107,7 +108,7 @@ func runTranscript(t *testing.T, file string) {
 				if !ok {
 					t.Fatalf("%s: connection closed, want %s", at, want)
 				}
-				if got := formatR(m); got != want {
+				if got := td.reply(m); got != want {
 					t.Fatalf("%s: got %s, want %s", at, got, want)
 				}
 			case <-time.After(replyTime):
@@ -127,7 +128,7 @@ func runTranscript(t *testing.T, file string) {
 				}
 				select {
 				case m := <-replies:
-					t.Fatalf("%s: got %s, want nothing for %v", at, formatR(m), d)
+					t.Fatalf("%s: got %s, want nothing for %v", at, td.reply(m), d)
 				case <-time.After(d):
 				}
 			case len(f) == 2 && f[0] == "commit":
@@ -160,9 +161,10 @@ func transcriptRequests(t testing.TB, file string) []byte {
 		t.Fatal(err)
 	}
 	var out []byte
+	var td transcriptDialect
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "> "); ok {
-			m, err := encodeT(strings.Fields(rest))
+			m, err := td.request(strings.Fields(rest))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,7 +276,8 @@ func encodeT(words []string) ([]byte, error) {
 	return append(header(nil, typ, uint16(tag), len(body)), body...), nil
 }
 
-var errnoNames = map[uint32]string{2: "ENOENT", 4: "EINTR", 9: "EBADF", 22: "EINVAL", 29: "ESPIPE", 38: "ENOSYS"}
+var errnoNames = map[uint32]string{2: "ENOENT", 4: "EINTR", 9: "EBADF", 16: "EBUSY", 17: "EEXIST", 20: "ENOTDIR",
+	21: "EISDIR", 22: "EINVAL", 27: "EFBIG", 29: "ESPIPE", 30: "EROFS", 38: "ENOSYS"}
 
 // formatR writes a reply as a transcript line: name, tag, and the fields
 // that do not vary between runs.

@@ -361,8 +361,17 @@ func (d *branchDir) branch() (dkstore.Branch, error) { return d.s.store.Branch(d
 
 // mkdir makes the branch <name>/<child>: a branch made by mkdir that has
 // no commit yet turns into the directory of branches below it, so that
-// `mkdir -p branch/feature/x` makes the branch feature/x.
+// `mkdir -p branch/feature/x` makes the branch feature/x. The branch's
+// own entries exist already: the original's Go bindings make
+// branch/<b>/transactions/<t> as `mkdir -p`, which must leave the branch
+// alone.
 func (d *branchDir) mkdir(ctx context.Context, child string) error {
+	ents, _ := d.list(ctx)
+	for _, e := range ents {
+		if e.name == child {
+			return userErr(dkstore.ErrExist, "Already exists")
+		}
+	}
 	b, err := d.branch()
 	if err != nil {
 		return err

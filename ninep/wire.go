@@ -12,16 +12,18 @@ import (
 
 // Message types looked at on the wire.
 const (
-	msgRlerror = 7
-	msgTauth   = 102
-	msgTflush  = 108
-	msgRflush  = 109
-	msgTread   = 116
+	msgRlerror  = 7
+	msgTversion = 100
+	msgTauth    = 102
+	msgTflush   = 108
+	msgRflush   = 109
+	msgTread    = 116
 )
 
 // Errnos put on the wire here.
 const (
 	enoent = 2
+	einval = 22
 )
 
 const (
@@ -61,6 +63,7 @@ type framer struct {
 	buf   []byte // read, not yet returned
 	chunk []byte // for reads from r
 	raw   bool   // framing gave up
+	max   uint32 // the largest message; 0 for maxMessage
 }
 
 // next returns the next whole message, or (whole false) bytes to pass on
@@ -74,7 +77,7 @@ func (f *framer) next() (msg []byte, whole bool, err error) {
 		}
 		if len(f.buf) >= 4 {
 			size := binary.LittleEndian.Uint32(f.buf)
-			if size < headerSize || size > maxMessage {
+			if size < headerSize || size > maxMessage || (f.max > 0 && size > f.max) {
 				f.raw = true
 				continue
 			}

@@ -3,6 +3,7 @@ package term
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -352,6 +353,9 @@ func Async[T any](key, reason string, fn func(ctx context.Context) (T, error)) T
 // ended.
 func (c *Ctx) cancelled() bool { return c.ctx.Err() != nil || c.env.ctx.Err() != nil }
 
+// concatLogs is a's logs then b's, without the logs of b whose step
+// (Branch) a already has: two parts that share a step (the fetch of a
+// commit that a test and a vet both use) list its log once.
 func concatLogs(a, b []Log) []Log {
 	switch {
 	case len(a) == 0:
@@ -360,7 +364,14 @@ func concatLogs(a, b []Log) []Log {
 		return a
 	}
 	out := make([]Log, 0, len(a)+len(b))
-	return append(append(out, a...), b...)
+	out = append(out, a...)
+	for _, l := range b {
+		if l.Branch != "" && slices.ContainsFunc(a, func(m Log) bool { return m.Branch == l.Branch }) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // Describe renders a list of log titles for messages ("a, b").

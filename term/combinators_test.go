@@ -486,3 +486,28 @@ func TestGateClosedStartsNoAsync(t *testing.T) {
 	default:
 	}
 }
+
+// A step that two parts of a job share is listed once in the job's logs
+// (the tutorial's job "all" listed "Fetch 1c2d3e4" twice, the self-CI's
+// eight times, once per job it waits for); steps without a branch (titles
+// only) are kept as they are.
+func TestSharedStepLoggedOnce(t *testing.T) {
+	step := func(title, branch string) term.Term[int] {
+		return term.New(func(c *term.Ctx) term.Result[int] {
+			return term.Result[int]{State: term.Success, Value: 1, Logs: []term.Log{{Title: title, Branch: branch}}}
+		})
+	}
+	fetch := step("Fetch", "git-pull-of-1")
+	test := term.Bind(fetch, func(int) term.Term[int] { return step("Test", "test-of-1") })
+	vet := term.Bind(fetch, func(int) term.Term[int] { return step("Vet", "vet-of-1") })
+	note := step("Note", "")
+	all := term.WaitForAll(term.Named("test", test), term.Named("vet", vet), term.Named("n1", note), term.Named("n2", note))
+	r, _ := term.Run(bg, nil, all)
+	if got, want := titles(r.Logs), []string{"Fetch", "Test", "Vet", "Note", "Note"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("WaitForAll logs %q, want %q", got, want)
+	}
+	r2, _ := term.Run(bg, nil, term.Pair(test, vet))
+	if got, want := titles(r2.Logs), []string{"Fetch", "Test", "Vet"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Pair logs %q, want %q", got, want)
+	}
+}

@@ -297,7 +297,9 @@ func ExampleRetry() {
 	// error). Each attempt runs in a scope of its own, so the second
 	// attempt starts the fetch anew.
 	tries := 0
+	answer := make(chan struct{}, 1) // the network answers once we have looked
 	fetch := term.Async("fetch", "Fetching", func(context.Context) (string, error) {
+		<-answer
 		tries++
 		if tries == 1 {
 			return "", term.Infra(errors.New("connection refused"))
@@ -314,6 +316,7 @@ func ExampleRetry() {
 		if r.State != term.Pending {
 			break
 		}
+		answer <- struct{}{}
 		waitAny(deps.Events)
 	}
 	// Output:

@@ -14,6 +14,8 @@ import (
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v60/github"
+
+	"github.com/dkgo/datakit/bridge"
 )
 
 // GitHub says where GitHub is and who the bridge is there: a token, or a
@@ -31,6 +33,10 @@ type GitHub struct {
 	// App, if set, authenticates as a GitHub App's installations
 	// instead of with Token.
 	App *App
+	// CredentialsFrom says where Token or App came from, for the error
+	// when GitHub rejects them (ErrBadCredentials): "--token-file
+	// /etc/gh-token", "GITHUB_TOKEN". Never the credentials themselves.
+	CredentialsFrom string
 	// Transport carries the requests; nil means http.DefaultTransport.
 	Transport http.RoundTripper
 	// UserAgent is sent with every request; "" means
@@ -220,6 +226,82 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, err
 }
 
+// ErrBadCredentials is GitHub's 401: the token (or the App's key) is
+// wrong, expired or revoked. A bridge that has not synced yet stops on
+// it (Run returns it); later, it logs it and tries again.
+var ErrBadCredentials = errors.New("GitHub rejected the credentials")
+
+// credentialsError is a 401, saying where the credentials came from.
+type credentialsError struct {
+	cfg               GitHub
+	status, msg, what string
+}
+
+func (e *credentialsError) Error() string {
+	who := "the token"
+	if e.cfg.App != nil {
+		who = "the GitHub App's credentials"
+	}
+	if e.cfg.CredentialsFrom != "" {
+		who += " from " + e.cfg.CredentialsFrom
+	}
+	why := e.status
+	if e.msg != "" && !strings.Contains(why, e.msg) {
+		why += ": " + e.msg
+	}
+	return fmt.Sprintf("GitHub rejected %s: %s, to %s; give a valid one, not expired nor revoked", who, why, e.what)
+}
+
+func (e *credentialsError) Is(target error) bool { return target == ErrBadCredentials }
+
+// ErrRepoNotFound is GitHub's 404 for a repository: it does not exist,
+// or the credentials may not see it. The bridge logs it and tries again;
+// the other repositories sync meanwhile.
+var ErrRepoNotFound = errors.New("no such repository on GitHub")
+
+// repoNotFoundError is a 404 for a repository.
+type repoNotFoundError struct {
+	repo bridge.Repo
+	cfg  GitHub
+	err  error
+}
+
+func (e *repoNotFoundError) Error() string {
+	who := "the token"
+	if e.cfg.App != nil {
+		who = "the GitHub App"
+	}
+	if e.cfg.CredentialsFrom != "" {
+		who += " from " + e.cfg.CredentialsFrom
+	}
+	return fmt.Sprintf("GitHub has no repository %s that %s may read (%v): check its name and the credentials' access to it; to stop syncing it, remove %s from the metadata branch", e.repo, who, e.err, bridge.MonitorPath(e.repo))
+}
+
+func (e *repoNotFoundError) Is(target error) bool { return target == ErrRepoNotFound }
+func (e *repoNotFoundError) Unwrap() error        { return e.err }
+
+// responseError is GitHub's answer to a request it refused, said
+// shortly (go-github's ErrorResponse says the URL and an empty list of
+// errors, "[]").
+type responseError struct{ er *gh.ErrorResponse }
+
+func (e *responseError) Error() string {
+	s := "GitHub answered " + e.er.Response.Status
+	if m := e.er.Message; m != "" && !strings.HasSuffix(e.er.Response.Status, m) {
+		s += ": " + m
+	}
+	for _, x := range e.er.Errors {
+		if x.Message != "" {
+			s += "; " + x.Message
+		} else if x.Field != "" {
+			s += fmt.Sprintf("; %s %s", x.Field, x.Code)
+		}
+	}
+	return s
+}
+
+func (e *responseError) Unwrap() error { return e.er }
+
 // errPermanent marks errors that retrying cannot mend: GitHub refused
 // the request (4xx but rate limits).
 type permanentError struct{ err error }
@@ -280,8 +362,10 @@ func (a *api) do(ctx context.Context, what string, f func(context.Context) (*gh.
 			}
 			attempt--
 			continue
+		case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusUnauthorized:
+			return permanentError{&credentialsError{cfg: a.cfg, status: er.Response.Status, msg: er.Message, what: what}}
 		case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode < 500 && er.Response.StatusCode != http.StatusTooManyRequests:
-			return permanentError{fmt.Errorf("github: %s: %w", what, err)}
+			return permanentError{fmt.Errorf("github: %s: %w", what, &responseError{er})}
 		}
 		if attempt >= a.maxAttempts {
 			return fmt.Errorf("github: %s: %d attempts: %w", what, attempt, err)

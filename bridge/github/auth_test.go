@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -94,5 +95,27 @@ func TestTokenNotLogged(t *testing.T) {
 	}
 	if strings.Contains(log.String(), e.token) {
 		t.Errorf("the log holds the token:\n%s", log.String())
+	}
+}
+
+// GitHub's refusals read shortly, and say what to do: a repository it
+// does not know names itself and its .monitor file; a rejected token
+// names where it came from; no "[]" of go-github's empty error lists.
+func TestRefusalMessages(t *testing.T) {
+	e := newEnv(t)
+	b, err := github.New(e.store, github.GitHub{URL: e.gh.URL(), Token: e.token, CredentialsFrom: "--token-file /etc/tok"},
+		github.Options{Monitor: []bridge.Repo{{User: "alice", Name: "nope"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Sync(t.Context())
+	if !errors.Is(err, github.ErrRepoNotFound) || !strings.Contains(err.Error(), "GitHub has no repository alice/nope that the token from --token-file /etc/tok may read") ||
+		!strings.Contains(err.Error(), "remove alice/nope/.monitor") || strings.Contains(err.Error(), "[]") {
+		t.Errorf("Sync of a repository GitHub lacks = %v", err)
+	}
+	b, _ = github.New(e.store, github.GitHub{URL: e.gh.URL(), Token: "ghp_wrong", CredentialsFrom: "GITHUB_TOKEN"}, github.Options{})
+	err = b.Sync(t.Context())
+	if !errors.Is(err, github.ErrBadCredentials) || !strings.Contains(err.Error(), "GitHub rejected the token from GITHUB_TOKEN: 401 Unauthorized: Bad credentials") {
+		t.Errorf("Sync with a wrong token = %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dkgo/datakit/bridge"
@@ -65,7 +66,8 @@ type Bridge struct {
 	m     *Metrics
 	only  map[bridge.Repo]bool
 
-	kick chan struct{} // wakes Run; holds at most one wake-up
+	kick   chan struct{} // wakes Run; holds at most one wake-up
+	synced atomic.Bool   // a sync succeeded
 
 	emu       sync.Mutex // guards the fields below
 	events    []event
@@ -91,11 +93,20 @@ type baseRepo struct {
 	// not sent again until the store changes them.
 	refusedStatus map[ckey]statusValue
 	refusedPR     map[int]pushable
+	// sent is the value the bridge last sent GitHub of each status in
+	// the store. A store value equal to it is not sent again, even when
+	// GitHub holds another writer's value since (another CI's bridge, a
+	// person): the bridge does not fight other writers, and two CIs on
+	// one repository settle. yielded is the other writer's value the
+	// bridge last gave way to (said once in the log).
+	sent    map[ckey]statusValue
+	yielded map[ckey]statusValue
 }
 
 func newBaseRepo() *baseRepo {
 	return &baseRepo{statuses: map[ckey]statusValue{}, prs: map[int]pushable{},
-		refusedStatus: map[ckey]statusValue{}, refusedPR: map[int]pushable{}}
+		refusedStatus: map[ckey]statusValue{}, refusedPR: map[int]pushable{},
+		sent: map[ckey]statusValue{}, yielded: map[ckey]statusValue{}}
 }
 
 // maxEvents is how many webhook events wait for a sync; beyond, they are
@@ -128,7 +139,7 @@ func New(store dkstore.Store, g GitHub, opts Options) (*Bridge, error) {
 		caps = *opts.Capabilities
 	}
 	if opts.Webhook != nil && len(opts.Webhook.Secret) == 0 {
-		return nil, fmt.Errorf("github: the webhook needs a secret: %w", dkstore.ErrInvalid)
+		return nil, dkstore.Invalidf("github: the webhook needs a secret")
 	}
 	for _, r := range append(append([]bridge.Repo{}, opts.Monitor...), opts.Only...) {
 		if err := r.Valid(); err != nil {
@@ -178,7 +189,10 @@ func (b *Bridge) Resync() {
 // resync interval passes, or a failed sync or push is due again (after
 // 1s, doubling up to a minute). It returns an error if the store cannot
 // be watched (a lost connection: the caller may connect again and call
-// Run again).
+// Run again), and if its first sync fails because GitHub rejects the
+// credentials (ErrBadCredentials): the user must fix them. Later, that
+// failure is logged and tried again, as others are (a repository GitHub
+// does not know, ErrRepoNotFound, is always: the others sync).
 func (b *Bridge) Run(ctx context.Context) error {
 	br, err := b.store.Branch(b.opts.Branch)
 	if err != nil {
@@ -240,6 +254,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 		again := b.pending
 		b.syncMu.Unlock()
 		switch {
+		case err != nil && errors.Is(err, ErrBadCredentials) && !b.synced.Load():
+			return err // at start-up: the user must fix the credentials
 		case err != nil:
 			b.log.Error("github bridge: sync failed; trying again", "in", backoff.String(), "err", err)
 		case again:

@@ -31,6 +31,9 @@ func (a *api) listOpenPRs(ctx context.Context, repo bridge.Repo) ([]*gh.PullRequ
 			page, resp, err = c.PullRequests.List(ctx, repo.User, repo.Name, opts)
 			return resp, err
 		})
+		if isNotFound(err) && opts.Page == 0 {
+			return nil, &repoNotFoundError{repo: repo, cfg: a.cfg, err: err}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -284,6 +287,41 @@ func (a *api) combinedStatus(ctx context.Context, repo bridge.Repo, sha string) 
 		}
 		opts.Page = resp.NextPage
 	}
+}
+
+// sentBefore reports, of the values want (by context), which are in the
+// history of commit sha's statuses on GitHub, read newest first, at most
+// ten pages.
+func (a *api) sentBefore(ctx context.Context, repo bridge.Repo, sha string, want map[string]statusValue) (map[string]bool, error) {
+	c, err := a.clientFor(ctx, repo.User, repo.Name)
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]bool{}
+	opts := &gh.ListOptions{PerPage: perPage}
+	for range 10 {
+		var page []*gh.RepoStatus
+		var resp *gh.Response
+		err := a.do(ctx, "read the history of the statuses of "+sha+" in "+repo.String(), func(ctx context.Context) (*gh.Response, error) {
+			var err error
+			page, resp, err = c.Repositories.ListStatuses(ctx, repo.User, repo.Name, sha, opts)
+			return resp, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range page {
+			c := contextOf(s.GetContext())
+			if w, ok := want[c]; ok && w == (statusValue{state: s.GetState(), descr: s.GetDescription(), url: s.GetTargetURL()}) {
+				found[c] = true
+			}
+		}
+		if len(found) == len(want) || resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return found, nil
 }
 
 // createStatus sets the status of commit sha in context.

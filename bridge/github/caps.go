@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/dkgo/datakit/dkstore"
 )
@@ -284,14 +285,34 @@ func (c Capabilities) String() string {
 // unknown resources and operations; errors wrap dkstore.ErrInvalid.
 func ParseCapabilities(s string) (Capabilities, error) {
 	var c Capabilities
+	if strings.TrimSpace(s) == "" {
+		return Capabilities{}, &capError{msg: "none given: want RESOURCE:OPS items separated by ',', e.g. *:r,status[ci/datakit]:x"}
+	}
+	if i := strings.IndexAny(s, ";|"); i >= 0 {
+		return Capabilities{}, &capError{item: s, msg: fmt.Sprintf("%q (character %d) is not a separator: separate the items with ',' and a resource from its operations with ':', as in *:r,status[ci/datakit]:x", s[i], i+1)}
+	}
 	seen := map[string]bool{}
-	for _, item := range strings.Split(s, ",") {
+	items := strings.Split(s, ",")
+	for n, item := range items {
 		item = strings.TrimSpace(item)
+		if item == "" {
+			where := "two ',' in a row"
+			switch n {
+			case 0:
+				where = "a ',' at the start"
+			case len(items) - 1:
+				where = "a ',' at the end"
+			}
+			return Capabilities{}, &capError{item: s, msg: "an empty item (" + where + ")"}
+		}
 		i := strings.LastIndexByte(item, ':')
 		if i < 0 {
-			return Capabilities{}, capErr(item, "missing ':' (want RESOURCE:OPS, e.g. status[ci/datakit]:x)")
+			return Capabilities{}, &capError{item: item, msg: "no ':' between the resource and its operations (want RESOURCE:OPS, e.g. status[ci/datakit]:x)"}
 		}
 		name, opsText := strings.TrimSpace(item[:i]), strings.TrimSpace(item[i+1:])
+		if strings.ContainsFunc(name+opsText, unicode.IsSpace) {
+			return Capabilities{}, &capError{item: item, msg: "a space inside an item: separate the items with ',', as in *:r,status[ci/datakit]:x"}
+		}
 		var ops Ops
 		for _, ch := range opsText {
 			switch ch {
@@ -302,11 +323,11 @@ func ParseCapabilities(s string) (Capabilities, error) {
 			case 'x':
 				ops.X = true
 			default:
-				return Capabilities{}, capErr(item, "invalid operations: want any of r, w and x")
+				return Capabilities{}, &capError{item: item, msg: fmt.Sprintf("unknown operation %q: want any of r (read), w (write) and x (write; the store wins at start-up)", ch)}
 			}
 		}
 		if seen[name] {
-			return Capabilities{}, capErr(item, "resource given twice")
+			return Capabilities{}, &capError{item: item, msg: "resource given twice"}
 		}
 		seen[name] = true
 		if name == "*" {
@@ -315,19 +336,31 @@ func ParseCapabilities(s string) (Capabilities, error) {
 		}
 		r, err := parseResource(name)
 		if err != nil {
-			return Capabilities{}, capErr(item, err.Error())
+			return Capabilities{}, &capError{item: item, msg: err.Error()}
 		}
 		if _, dup := c.ops(r); dup {
-			return Capabilities{}, capErr(item, "resource given twice")
+			return Capabilities{}, &capError{item: item, msg: "resource given twice"}
 		}
 		c = c.with(r, ops)
 	}
 	return c, nil
 }
 
-func capErr(item, msg string) error {
-	return fmt.Errorf("capabilities: %q: %s: %w", item, msg, dkstore.ErrInvalid)
+// capError is a capabilities string ParseCapabilities refuses: the item
+// at fault, and what is wrong with it. It is a dkstore.ErrInvalid.
+type capError struct{ item, msg string }
+
+func (e *capError) Error() string { return "capabilities: " + e.detail() }
+
+// detail is the error without "capabilities: ", for a flag's error.
+func (e *capError) detail() string {
+	if e.item == "" {
+		return e.msg
+	}
+	return fmt.Sprintf("%q: %s", e.item, e.msg)
 }
+
+func (e *capError) Unwrap() error { return dkstore.ErrInvalid }
 
 func parseResource(s string) (Resource, error) {
 	for k, name := range kindNames {
@@ -337,15 +370,21 @@ func parseResource(s string) (Resource, error) {
 	}
 	name, rest, ok := strings.Cut(s, "[")
 	if !ok || (name != "repo" && name != "status") {
-		return Resource{}, fmt.Errorf("invalid resource: want *, commit, pr, ref, webhook, repo, repo[PATH], status or status[PATH]")
+		return Resource{}, fmt.Errorf("unknown resource %q: want *, commit, pr, ref, webhook, repo, repo[USER/NAME], status or status[CONTEXT]", s)
 	}
 	path, ok := strings.CutSuffix(rest, "]")
-	if !ok || path == "" {
-		return Resource{}, fmt.Errorf("invalid resource: want %s[PATH], PATH non-empty", name)
+	if !ok {
+		return Resource{}, fmt.Errorf("no ']' closing %s[", name)
+	}
+	if path == "" {
+		return Resource{}, fmt.Errorf("nothing between %s[ and ]", name)
 	}
 	for _, step := range strings.Split(path, "/") {
-		if step == "" || strings.ContainsAny(step, "[],:") {
-			return Resource{}, fmt.Errorf("invalid path %q: '/'-separated non-empty names", path)
+		if step == "" {
+			return Resource{}, fmt.Errorf("%s[%s]: an empty name between '/'s", name, path)
+		}
+		if i := strings.IndexAny(step, "[],:"); i >= 0 {
+			return Resource{}, fmt.Errorf("%s[%s]: %q inside the brackets", name, path, step[i])
 		}
 	}
 	kind := KindStatus

@@ -2,6 +2,7 @@ package github_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/dkgo/datakit/bridge/github"
@@ -154,4 +155,28 @@ func FuzzParseCapabilities(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A refused capabilities string says what is wrong where: the separator,
+// the character, the bracket.
+func TestParseCapabilitiesMessages(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                    "none given",
+		"pr:rw;ref:r":         `';' (character 6) is not a separator: separate the items with ','`,
+		"pr:r|ref:r":          `'|' (character 5) is not a separator`,
+		"pr:r ref:w":          `"pr:r ref:w": a space inside an item: separate the items with ','`,
+		"pr:r,,ref:w":         "an empty item (two ',' in a row)",
+		"pr:r,":               "an empty item (a ',' at the end)",
+		"pr":                  `"pr": no ':' between the resource and its operations`,
+		"*:rq":                `"*:rq": unknown operation 'q': want any of r (read), w (write) and x`,
+		"status[ci/datakit:x": "no ']' closing status[",
+		"status[]:x":          "nothing between status[ and ]",
+		"status[a//b]:x":      "an empty name between '/'s",
+		"prs:r":               `unknown resource "prs"`,
+	} {
+		_, err := github.ParseCapabilities(in)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.HasSuffix(err.Error(), "invalid argument") {
+			t.Errorf("ParseCapabilities(%q) = %v, want an error saying %q", in, err, want)
+		}
+	}
 }

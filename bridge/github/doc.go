@@ -37,6 +37,19 @@
 // modified", "Cleaning up .dirty files"), tried again up to five times
 // when the branch moves under it in a conflicting way.
 //
+// A status is sent only when the store's value is new: it differs from
+// what the store and GitHub last agreed on and from what the bridge last
+// sent. When another writer (another CI's bridge, a person) replaces on
+// GitHub a status this bridge sent, its value comes into the store; if
+// the store's writer (a CI) then puts its own value back, the bridge
+// keeps it in the store and does not send it again: it does not fight
+// other writers, and two CIs on one repository settle, GitHub showing
+// the latest value sent. The first sync after a start reads GitHub's
+// statuses of the store's commits that are no longer heads, and the
+// history of those whose value differs, before sending any (with x): a
+// store value GitHub shows or showed once is not sent again, so a
+// restarted bridge sends only what GitHub never had.
+//
 // A value GitHub refuses (4xx) stays in the store and is not sent again
 // until the store changes it. A value that could not be sent (5xx,
 // network errors, after retries with backoff) stays in the store and is

@@ -101,39 +101,17 @@ type Setup struct {
 func (f *Flags) Setup(getenv func(string) string) (*Setup, error) {
 	n := func(s string) string { return "--" + f.prefix + s }
 	bad := func(flag, format string, args ...any) error {
-		return fmt.Errorf("%s: %s: %w", flag, fmt.Sprintf(format, args...), dkstore.ErrInvalid)
+		return &flagError{msg: flag + ": " + fmt.Sprintf(format, args...)}
 	}
 	s := &Setup{GitHub: GitHub{URL: f.URL}}
 	if _, err := s.GitHub.apiBase(); err != nil {
 		return nil, bad("--github-url", "%v", err)
 	}
-	switch {
-	case f.AppID != 0 || f.AppKey != "":
-		if f.AppID <= 0 || f.AppKey == "" {
-			return nil, bad(n("app-id"), "a GitHub App needs both %s and %s", n("app-id"), n("app-key"))
-		}
-		if f.TokenFile != "" {
-			return nil, bad(n("token-file"), "give a token or an App, not both")
-		}
-		key, err := ReadSecretFile(f.AppKey)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n("app-key"), err)
-		}
-		s.GitHub.App = &App{ID: f.AppID, PrivateKey: key, Installation: f.AppInstall}
-	case f.TokenFile != "":
-		tok, err := ReadSecretFile(f.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n("token-file"), err)
-		}
-		s.GitHub.Token = string(tok)
-	default:
-		s.GitHub.Token = strings.TrimSpace(getenv("GITHUB_TOKEN"))
-		if s.GitHub.Token == "" {
-			return nil, bad(n("token-file"), "no GitHub credentials: give %s FILE, set GITHUB_TOKEN, or give %s and %s", n("token-file"), n("app-id"), n("app-key"))
-		}
-	}
 	caps, err := ParseCapabilities(f.Capabilities)
-	if err != nil {
+	var ce *capError
+	if errors.As(err, &ce) {
+		return nil, bad(n("capabilities"), "%s", ce.detail())
+	} else if err != nil {
 		return nil, fmt.Errorf("%s: %w", n("capabilities"), err)
 	}
 	s.Options.Capabilities = &caps
@@ -148,9 +126,13 @@ func (f *Flags) Setup(getenv func(string) string) (*Setup, error) {
 	}
 	if f.Webhook == "" {
 		if f.WebhookListen != "" || f.WebhookSecret != "" {
-			return nil, bad(n("webhook"), "%s and %s need %s", n("webhook-listen"), n("webhook-secret-file"), n("webhook"))
+			given := n("webhook-listen")
+			if f.WebhookListen == "" {
+				given = n("webhook-secret-file")
+			}
+			return nil, &flagError{msg: given + " needs " + n("webhook") + " URL (where GitHub posts the events)"}
 		}
-		return s, nil
+		return s, f.credentials(s, getenv)
 	}
 	u, err := url.Parse(f.Webhook)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -182,8 +164,53 @@ func (f *Flags) Setup(getenv func(string) string) (*Setup, error) {
 		s.RandomSecret = true
 	}
 	s.Options.Webhook = &HookConfig{URL: f.Webhook, Secret: secret}
-	return s, nil
+	return s, f.credentials(s, getenv)
 }
+
+// credentials reads the credentials into s: the App's key, else the
+// token file, else getenv("GITHUB_TOKEN").
+func (f *Flags) credentials(s *Setup, getenv func(string) string) error {
+	n := func(s string) string { return "--" + f.prefix + s }
+	bad := func(flag, format string, args ...any) error {
+		return &flagError{msg: flag + ": " + fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case f.AppID != 0 || f.AppKey != "":
+		if f.AppID <= 0 || f.AppKey == "" {
+			return bad(n("app-id"), "a GitHub App needs both %s and %s", n("app-id"), n("app-key"))
+		}
+		if f.TokenFile != "" {
+			return bad(n("token-file"), "give a token or an App, not both")
+		}
+		key, err := ReadSecretFile(f.AppKey)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n("app-key"), err)
+		}
+		s.GitHub.App = &App{ID: f.AppID, PrivateKey: key, Installation: f.AppInstall}
+		s.GitHub.CredentialsFrom = fmt.Sprintf("%s %d and %s %s", n("app-id"), f.AppID, n("app-key"), f.AppKey)
+	case f.TokenFile != "":
+		tok, err := ReadSecretFile(f.TokenFile)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n("token-file"), err)
+		}
+		s.GitHub.Token = string(tok)
+		s.GitHub.CredentialsFrom = n("token-file") + " " + f.TokenFile
+	default:
+		s.GitHub.Token = strings.TrimSpace(getenv("GITHUB_TOKEN"))
+		if s.GitHub.Token == "" {
+			return &flagError{msg: fmt.Sprintf("no GitHub credentials: give %s FILE (a file holding a token) or set GITHUB_TOKEN; or, for a GitHub App, give %s and %s", n("token-file"), n("app-id"), n("app-key"))}
+		}
+		s.GitHub.CredentialsFrom = "GITHUB_TOKEN (no " + n("token-file") + ")"
+	}
+	return nil
+}
+
+// flagError is a bad flag value (or a missing one): its message names
+// the flag. It is a dkstore.ErrInvalid, which its message leaves out.
+type flagError struct{ msg string }
+
+func (e *flagError) Error() string { return e.msg }
+func (e *flagError) Unwrap() error { return dkstore.ErrInvalid }
 
 // ParseInterval parses a resync interval: a number of seconds, as the
 // original's --resync-interval, or a Go duration ("10m", "1h30m").

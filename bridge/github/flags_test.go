@@ -91,6 +91,8 @@ func TestFlagsSetup(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		} else if name != "world-readable token" && !errors.Is(err, dkstore.ErrInvalid) {
 			t.Errorf("%s: %v, not ErrInvalid", name, err)
+		} else if strings.HasSuffix(err.Error(), "invalid argument") {
+			t.Errorf("%s: %q ends in errno text that tells the user nothing", name, err)
 		}
 	}
 }

@@ -244,17 +244,23 @@ func (b *Bridge) readStatuses(ctx context.Context, repo bridge.Repo, g *ghRepo) 
 		if err != nil {
 			return err
 		}
-		for c := range sts {
-			if !bridge.ValidContext(c) {
-				b.warnOnce("context "+c, "github bridge: skipping a status context the metadata cannot hold", "repo", repo.String(), "context", c)
-				delete(sts, c)
-			} else if !b.caps.Check(Read, Status(c)) {
-				delete(sts, c)
-			}
-		}
 		mu.Lock()
-		g.setStatuses(todo[i], sts)
+		g.setStatuses(todo[i], b.readable(repo, sts))
 		mu.Unlock()
 		return nil
 	})
+}
+
+// readable drops from sts the contexts the store cannot hold or the
+// capabilities do not let the bridge read.
+func (b *Bridge) readable(repo bridge.Repo, sts map[string]ghStatus) map[string]ghStatus {
+	for c := range sts {
+		if !bridge.ValidContext(c) {
+			b.warnOnce("context "+c, "github bridge: skipping a status context the metadata cannot hold", "repo", repo.String(), "context", c)
+			delete(sts, c)
+		} else if !b.caps.Check(Read, Status(c)) {
+			delete(sts, c)
+		}
+	}
+	return sts
 }

@@ -41,6 +41,7 @@ func (b *Bridge) Sync(ctx context.Context) error {
 		return err
 	}
 	b.m.syncs.WithLabelValues("ok").Inc()
+	b.synced.Store(true)
 	return nil
 }
 
@@ -53,6 +54,7 @@ const (
 	keepUnknown      // GitHub's value is not known (unreadable, not read yet)
 	keepPending      // sending it to GitHub failed on a server or network error: try again
 	keepRefused      // GitHub refused it
+	keepYielded      // sent already; GitHub holds another writer's value since
 )
 
 // plan is what a sync decided for a repository.
@@ -105,10 +107,26 @@ func (b *Bridge) syncOnce(ctx context.Context) error {
 			continue // left as it is until GitHub answers
 		}
 		bs := b.base[repo]
+		if bs == nil {
+			if err := b.readStoreCommits(ctx, repo, sr, g); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				errs = append(errs, fmt.Errorf("github: reading %s: %w", repo, err))
+				continue // left as it is until GitHub answers
+			}
+		}
 		p := &plan{repo: repo, sr: sr, g: g, bs: bs, first: bs == nil, keepStatus: map[ckey]keep{}, keepPR: map[int]keep{},
 			pushPR: map[int]prEdit{}, pushedValue: map[ckey]statusValue{}, pushedPR: map[int]pushable{}}
 		if p.bs == nil {
 			p.bs = newBaseRepo()
+			if err := b.findSent(ctx, p); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				errs = append(errs, fmt.Errorf("github: reading %s: %w", repo, err))
+				continue
+			}
 		}
 		b.decide(p)
 		b.push(ctx, p)
@@ -172,6 +190,74 @@ func (b *Bridge) fromGitHub(ctx context.Context, repo bridge.Repo, sr *storeRepo
 	return nil
 }
 
+// readStoreCommits reads, before the first sync of repo decides
+// anything, GitHub's statuses of the commits in the store that are not
+// heads and hold statuses the bridge would send (capability x): a
+// restarted bridge then sends only what GitHub lacks, not the statuses of
+// old commits it sent before it stopped.
+func (b *Bridge) readStoreCommits(ctx context.Context, repo bridge.Repo, sr *storeRepo, g *ghRepo) error {
+	if !b.caps.Check(Read, Commit) {
+		return nil
+	}
+	todo := map[string]bool{}
+	for k := range sr.statuses {
+		if !g.known[k.commit] && b.caps.Check(Excl, Status(k.context)) && b.caps.Check(Read, Status(k.context)) {
+			todo[k.commit] = true
+		}
+	}
+	shas := sortedKeys(todo)
+	var mu sync.Mutex
+	return forEach(ctx, b.opts.Parallel, len(shas), func(ctx context.Context, i int) error {
+		sts, err := b.api.combinedStatus(ctx, repo, shas[i])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		g.setStatuses(shas[i], b.readable(repo, sts))
+		mu.Unlock()
+		return nil
+	})
+}
+
+// findSent finds, at the first sync of a repository, the store's
+// statuses the bridge may send that GitHub holds another value of, but
+// had before: sent by this bridge before it stopped, then replaced by
+// another writer (another CI's bridge, a person). They count as sent,
+// and are not sent again, neither at once (with x, the store wins at
+// start-up) nor when the store's writer puts them back after GitHub's
+// value came in (with w): a restart changes nothing visible on GitHub.
+func (b *Bridge) findSent(ctx context.Context, p *plan) error {
+	if !b.caps.Check(Read, Commit) {
+		return nil
+	}
+	want := map[string]map[string]statusValue{}
+	for k, v := range p.sr.statuses {
+		d := v.norm()
+		gv, gok := p.g.statuses[k]
+		if !p.g.known[k.commit] || !gok || gv == d || !b.caps.Check(Write, Status(k.context)) || !b.caps.Check(Read, Status(k.context)) {
+			continue
+		}
+		if want[k.commit] == nil {
+			want[k.commit] = map[string]statusValue{}
+		}
+		want[k.commit][k.context] = d
+	}
+	shas := sortedKeys(want)
+	var mu sync.Mutex
+	return forEach(ctx, b.opts.Parallel, len(shas), func(ctx context.Context, i int) error {
+		found, err := b.api.sentBefore(ctx, p.repo, shas[i], want[shas[i]])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range found {
+			p.bs.sent[ckey{shas[i], c}] = want[shas[i]][c]
+		}
+		return nil
+	})
+}
+
 // decide compares the store with GitHub and with what they last agreed
 // on, and plans: for what the store changed since (or, on the first sync
 // of the repository, what the capabilities give x for) and the
@@ -206,7 +292,18 @@ func (b *Bridge) decide(p *plan) {
 			bv, bok := bs.statuses[k]
 			changed = !bok || bv != d
 		}
+		sv, sent := bs.sent[k]
 		switch {
+		case changed && b.caps.Check(Write, Status(k.context)) && sent && sv == d:
+			// The store says again what the bridge sent: another
+			// writer changed it on GitHub since (and the store's
+			// writer, a CI, put its value back). Not fighting it.
+			p.keepStatus[k] = keepYielded
+			if yv, ok := bs.yielded[k]; gok && (!ok || yv != gv) {
+				bs.yielded[k] = gv
+				b.log.Info("github bridge: another writer changed a status this bridge sent; not sending it again", "repo", p.repo.String(),
+					"commit", short(k.commit), "context", contextName(k.context), "github", gv.state, "store", d.state)
+			}
 		case changed && b.caps.Check(Write, Status(k.context)):
 			p.pushStatus = append(p.pushStatus, k)
 			p.keepStatus[k] = keepPending
@@ -284,6 +381,7 @@ func (b *Bridge) push(ctx context.Context, p *plan) {
 			b.m.pushes.WithLabelValues("status", "ok").Inc()
 			b.log.Info("github bridge: status set", "repo", repo.String(), "commit", short(k.commit), "context", contextName(k.context), "state", d.state)
 			p.pushedValue[k] = d
+			p.bs.sent[k] = d
 			if g.known[k.commit] && b.caps.Check(Read, Status(k.context)) {
 				g.statuses[k], g.ids[k] = d, max(id, g.ids[k])
 				delete(p.keepStatus, k)
@@ -453,9 +551,11 @@ func (b *Bridge) agree(p *plan, t *repoView) {
 		prs[n] = v
 	}
 	bs.statuses, bs.prs = statuses, prs
-	for k := range bs.refusedStatus {
-		if _, ok := t.statuses[k]; !ok {
-			delete(bs.refusedStatus, k)
+	for _, m := range []map[ckey]statusValue{bs.refusedStatus, bs.sent, bs.yielded} {
+		for k := range m {
+			if _, ok := t.statuses[k]; !ok {
+				delete(m, k)
+			}
 		}
 	}
 	for n := range bs.refusedPR {

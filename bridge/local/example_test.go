@@ -13,7 +13,7 @@ func ExampleParseSource() {
 	fmt.Println(err)
 	// Output:
 	// me/project /src/project <nil>
-	// local: invalid source "/src/project": want USER/REPO:PATH (e.g. me/project:/src/project): invalid argument
+	// local: invalid source "/src/project": want USER/REPO:PATH (e.g. me/project:/src/project)
 }
 
 func ExampleOwner() {

@@ -24,7 +24,7 @@ type Source struct {
 func ParseSource(s string) (Source, error) {
 	name, path, ok := strings.Cut(s, ":")
 	if !ok || strings.TrimSpace(path) == "" {
-		return Source{}, fmt.Errorf("local: invalid source %q: want USER/REPO:PATH (e.g. me/project:/src/project): %w", s, dkstore.ErrInvalid)
+		return Source{}, dkstore.Invalidf("local: invalid source %q: want USER/REPO:PATH (e.g. me/project:/src/project)", s)
 	}
 	repo, err := bridge.ParseRepo(name)
 	if err != nil {

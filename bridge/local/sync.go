@@ -43,7 +43,7 @@ type syncer struct {
 
 func newSyncer(store dkstore.Store, srcs []Source, opts Options) (*syncer, error) {
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("local: no repositories to watch: %w", dkstore.ErrInvalid)
+		return nil, dkstore.Invalidf("local: no repositories to watch")
 	}
 	if _, err := store.Branch(opts.Branch); err != nil {
 		return nil, fmt.Errorf("local: %w", err)
@@ -55,10 +55,10 @@ func newSyncer(store dkstore.Store, srcs []Source, opts Options) (*syncer, error
 			return nil, fmt.Errorf("local: source %s: %w", src, err)
 		}
 		if src.Path == "" {
-			return nil, fmt.Errorf("local: source %s: no path: %w", src, dkstore.ErrInvalid)
+			return nil, dkstore.Invalidf("local: source %s: no path", src)
 		}
 		if other, ok := seen[src.Repo]; ok {
-			return nil, fmt.Errorf("local: %s is given twice (%s and %s): %w", src.Repo, other, src.Path, dkstore.ErrInvalid)
+			return nil, dkstore.Invalidf("local: %s is given twice (%s and %s)", src.Repo, other, src.Path)
 		}
 		seen[src.Repo] = src.Path
 		s.srcs = append(s.srcs, &source{Source: src})

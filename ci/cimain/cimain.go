@@ -56,6 +56,7 @@ import (
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/pool"
 	"github.com/dkgo/datakit/ci/process"
+	"github.com/dkgo/datakit/ci/web"
 	"github.com/dkgo/datakit/dkstore"
 	"github.com/dkgo/datakit/ninep"
 )
@@ -359,13 +360,14 @@ type instance struct {
 	} // the web UI (web.go)
 	prom     net.Listener // the metrics', or nil
 	ninep    net.Listener // the 9P server's, or nil
+	health   *web.Health  // what the GitHub bridge reports, for the web UI
 	warnings []string
 	closers  []func() // run in reverse order by close
 }
 
 // open makes the engine and opens the store and the listeners.
 func open(ctx context.Context, cfg ci.Config, s *settings) (_ *instance, err error) {
-	in := &instance{settings: s, cfg: cfg}
+	in := &instance{settings: s, cfg: cfg, health: &web.Health{}}
 	defer func() {
 		if err != nil {
 			in.close()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dkgo/datakit/bridge"
 	"github.com/dkgo/datakit/bridge/github"
+	"github.com/dkgo/datakit/ci/web"
 )
 
 // githubCaps is what the in-process GitHub bridge may do by default: read
@@ -53,7 +54,7 @@ func parseGitHub(g *githubFlags, getenv func(string) string) (*githubSettings, e
 	for _, r := range g.repos {
 		repo, err := bridge.ParseRepo(r)
 		if err != nil {
-			return nil, usagef("--github-repo: %v", err)
+			return nil, usagef("--github-repo %q: want USER/REPO (names of letters, digits, '.', '_' and '-')", r)
 		}
 		s.repos = append(s.repos, repo)
 	}
@@ -106,7 +107,7 @@ func (in *instance) runGitHubBridge(ctx context.Context) error {
 			return err
 		}
 		defer store.Close()
-		b, err := github.New(store, g.setup.GitHub, opts)
+		b, err := github.New(store, in.watchedGitHub(), opts)
 		if err != nil {
 			return permanent{err}
 		}
@@ -126,6 +127,46 @@ func (in *instance) runGitHubBridge(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// watchedGitHub is the GitHub bridge's GitHub, its requests watched by
+// a credentialsWatch that tells the web UI's health when GitHub rejects
+// the bridge's credentials.
+func (in *instance) watchedGitHub() github.GitHub {
+	g := in.github.setup.GitHub
+	next := g.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	what := "the CI's GitHub token (--github-token-file or $GITHUB_TOKEN)"
+	if g.App != nil {
+		what = "the CI's GitHub App credentials (--github-app-id, --github-app-key)"
+	}
+	g.Transport = &credentialsWatch{next: next, health: in.health, what: what}
+	return g
+}
+
+// credentialsWatch watches the GitHub bridge's requests: an answer 401
+// (Bad credentials) reports a problem to health, which the web UI shows
+// in a banner and on /healthz; a later successful answer clears it.
+type credentialsWatch struct {
+	next   http.RoundTripper
+	health *web.Health
+	what   string // the credentials, for people
+}
+
+func (c *credentialsWatch) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		c.health.Set("github", "GitHub rejects "+c.what+" (401 Unauthorized): nothing is synced with GitHub, no PRs or branches in, no statuses out, until the credentials are replaced and the CI restarted.")
+	case resp.StatusCode < 400:
+		c.health.Set("github", "")
+	}
+	return resp, nil
 }
 
 // githubBanner says where the GitHub bridge's targets come from.

@@ -21,13 +21,13 @@ func runStatus(ctx context.Context, configure func() ci.Config, cmd string, args
 	f, fs := defineFlags(cmd+" status", stderr)
 	own := addProgramFlags(fs, extra)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s status [--store URL | --state-dir DIR]\n\nList the targets of this CI's projects that have jobs, and their jobs' statuses, as the store has them.\n\nFlags:\n", cmd)
+		fmt.Fprintf(stderr, "Usage: %s status [--store URL | --state-dir DIR] [--canary TARGET]...\n\nList the targets of this CI's projects that have jobs, and their jobs' statuses, as the store has them (with --canary, as the CI run with it does: only those targets).\n\nFlags:\n", cmd)
 		// The flags status uses, shown as --help shows them (argument
 		// names, defaults).
 		shown := flag.NewFlagSet(cmd+" status", flag.ContinueOnError)
 		shown.SetOutput(stderr)
 		fs.VisitAll(func(fl *flag.Flag) {
-			if fl.Name == "store" || fl.Name == "state-dir" || own[fl.Name] {
+			if fl.Name == "store" || fl.Name == "state-dir" || fl.Name == "canary" || own[fl.Name] {
 				shown.Var(fl.Value, fl.Name, fl.Usage)
 				shown.Lookup(fl.Name).DefValue = fl.DefValue
 			}
@@ -46,6 +46,14 @@ func runStatus(ctx context.Context, configure func() ci.Config, cmd string, args
 	if f.store == "memory" {
 		return usagef("status needs a store that outlives this command: give --state-dir or a remote --store")
 	}
+	var canaries []ci.TargetID
+	for _, c := range f.canaries {
+		id, err := ci.ParseTargetID(c)
+		if err != nil {
+			return usagef("--canary: %v", err)
+		}
+		canaries = append(canaries, id)
+	}
 	cfg := configure()
 	f.resolve(cfg)
 	connect, _, cleanup, err := openStore(ctx, f, newLogger(stderr, 0), false)
@@ -58,7 +66,7 @@ func runStatus(ctx context.Context, configure func() ci.Config, cmd string, args
 		return err
 	}
 	defer store.Close()
-	rows, err := listStatuses(ctx, cfg, store)
+	rows, err := listStatuses(ctx, cfg, store, canaries)
 	if err != nil {
 		return err
 	}
@@ -73,8 +81,9 @@ func runStatus(ctx context.Context, configure func() ci.Config, cmd string, args
 type statusRow struct{ target, head, job, state, descr string }
 
 // listStatuses reads the targets of cfg's projects from the metadata
-// branch and, for those that have jobs, their jobs' statuses.
-func listStatuses(ctx context.Context, cfg ci.Config, store dkstore.Store) ([]statusRow, error) {
+// branch and, for those that have jobs (and are canaries, if any are
+// given), their jobs' statuses.
+func listStatuses(ctx context.Context, cfg ci.Config, store dkstore.Store, canaries []ci.TargetID) ([]statusRow, error) {
 	tree, head, err := bridge.Snapshot(ctx, store, bridge.DefaultBranch)
 	if err != nil {
 		return nil, err
@@ -106,6 +115,9 @@ func listStatuses(ctx context.Context, cfg ci.Config, store dkstore.Store) ([]st
 			ts = append(ts, ci.Target{ID: ci.TargetID{Repo: repo, Ref: r.Name}, Head: r.Head})
 		}
 		for _, t := range ts {
+			if len(canaries) > 0 && !slices.Contains(canaries, t.ID) {
+				continue // a CI run with --canary does not test it
+			}
 			jobs, err := jobsOf(p, t)
 			if err != nil {
 				rows = append(rows, statusRow{t.ID.String(), short(t.Head), "-", "-", err.Error()})

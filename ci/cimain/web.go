@@ -27,7 +27,11 @@ func defineWebFlags(fs *flag.FlagSet, f *webFlags) {
 // newWebUI makes the web UI served on --listen.
 func (in *instance) newWebUI() error {
 	opts := web.Options{Name: in.cfg.Name, SecretsDir: in.secrets, PublicURL: in.webUI, GitHubURL: in.flags.github.flags.URL,
-		StateRepo: in.flags.web.stateRepo, Gatherer: in.reg, Registerer: in.reg, Logger: in.log.With("src", "web")}
+		StateRepo: in.flags.web.stateRepo, Gatherer: in.reg, Registerer: in.reg, Logger: in.log.With("src", "web"),
+		Health: in.health}
+	for _, src := range in.sources {
+		opts.LocalRepos = append(opts.LocalRepos, src.Repo)
+	}
 	if in.flags.web.metricsToken != "" {
 		d, err := web.MetricsTokenDigest(in.flags.web.metricsToken)
 		if err != nil {
@@ -69,6 +73,6 @@ func (in *instance) serveWeb(ctx context.Context) error {
 func (in *instance) webBanner() {
 	fmt.Fprintf(in.stderr, "  web UI: %s\n", in.webUI)
 	if u := in.webServer.IntroURL(); u != "" {
-		fmt.Fprintf(in.stderr, ">>> Configure the CI by visiting %s\n", u)
+		fmt.Fprintf(in.stderr, ">>> First run: set the admin password at %s (a one-time link)\n", u)
 	}
 }

@@ -56,7 +56,7 @@ func insecure() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-var jobRE = regexp.MustCompile(`(?s)id="job-([^"]+)">\s*<h2>.*?<span class="label">([^<]*)</span></h2>\s*<p class="descr">([^<]*)</p>`)
+var jobRE = regexp.MustCompile(`(?s)id="job-([^"]+)">\s*<h2>.*?<span class="label">([^<]*)</span>[^\n]*</h2>\s*<p class="descr">([^<]*)</p>`)
 
 // The web UI and "PROG status" agree: every job the status command lists
 // is on its target's page with the same state and description. The
@@ -115,7 +115,7 @@ func TestWebUIAndStatusAgree(t *testing.T) {
 		}
 	}
 	out := stderr.String()
-	m := regexp.MustCompile(`>>> Configure the CI by visiting (http://\S+/auth/intro/\S+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`>>> First run: set the admin password at (http://\S+/auth/intro/\S+) \(a one-time link\)`).FindStringSubmatch(out)
 	if m == nil || !strings.Contains(out, "web UI: "+base+"/") {
 		t.Fatalf("the CI did not print the web UI and its intro link:\n%s", out)
 	}
@@ -154,5 +154,39 @@ func TestWebUITLS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/auth/login" {
 		t.Errorf("GET / = %d %q, want 303 to /auth/login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// A --local-repo project is not on GitHub: its pages have no GitHub links
+// (they led to github.com/USER/REPO/tree/BRANCH, a 404 for the tutorial's
+// me/hello).
+func TestLocalRepoNoGitHubLinks(t *testing.T) {
+	gitfixture.Need(t)
+	repo := gitfixture.NewRepo(t, t.TempDir())
+	head := repo.Commit("first", map[string]string{"a": "1"})
+	c := ci.Config{CanRead: ci.Everyone(), Projects: []ci.Project{{Repo: "me/p", Jobs: func(ci.Target) ci.Jobs {
+		return ci.Jobs{"t": term.Return("ok")}
+	}}}}
+	base, _ := runWeb(t, c, "http", "--store", "memory", "--local-repo", "me/p:"+repo.Dir)
+	client := insecure()
+	var page string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := client.Get(base + "/me/p/ref/heads/master")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if page = string(b); resp.StatusCode == 200 && strings.Contains(page, `id="job-t"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no page for the branch with its job:\n%s", page)
+		}
+	}
+	if strings.Contains(page, "github.com") || strings.Contains(page, "on GitHub") {
+		t.Errorf("the page of a --local-repo project links to GitHub:\n%s", page)
+	}
+	if !strings.Contains(page, "<code>"+head[:7]+"</code>") {
+		t.Errorf("the page does not show the head %s:\n%s", head[:7], page)
 	}
 }

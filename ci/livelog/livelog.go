@@ -108,7 +108,7 @@ func (m *Manager) Create(branch, title string, opts Options) (*Log, error) {
 	if _, ok := m.logs[branch]; ok {
 		return nil, fmt.Errorf("Can't create new live log on branch %s: %w", branch, ErrBusy)
 	}
-	l := &Log{m: m, branch: branch, title: title, base: opts.Pending, changed: make(chan struct{}), limit: opts.MaxBytes}
+	l := &Log{m: m, branch: branch, title: title, base: opts.Pending, changed: make(chan struct{}), limit: opts.MaxBytes, started: m.now()}
 	if l.limit == 0 {
 		l.limit = DefaultMaxBytes
 	}
@@ -143,6 +143,7 @@ type Log struct {
 	m       *Manager
 	branch  string
 	title   string
+	started time.Time
 	base    string
 	mu      sync.Mutex
 	buf     []byte
@@ -160,6 +161,9 @@ type Log struct {
 
 // Branch is the branch the log belongs to.
 func (l *Log) Branch() string { return l.branch }
+
+// Started is when the log was created: when its step began.
+func (l *Log) Started() time.Time { return l.started }
 
 // Title is the log's title.
 func (l *Log) Title() string { return l.title }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -191,10 +192,23 @@ func (r *run) start(ctx context.Context, hinted string) (svc swarm.Service, adop
 		spec.TaskTemplate.Placement.Constraints = append(spec.TaskTemplate.Placement.Constraints, "node.id=="+hinted)
 	}
 	var created client.ServiceCreateResult
-	err = r.x.call(context.WithoutCancel(ctx), "create service "+r.name, func(ctx context.Context) (err error) {
-		created, err = r.api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
-		return err
-	})
+	for attempt := 0; ; attempt++ {
+		err = r.x.call(context.WithoutCancel(ctx), "create service "+r.name, func(ctx context.Context) (err error) {
+			created, err = r.api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
+			return err
+		})
+		if attempt > 0 || err == nil || !strings.Contains(err.Error(), "network "+NoNetwork+" not found") {
+			break
+		}
+		// NoNetwork was removed since it was made (or was being removed
+		// when it was seen): make it again, once.
+		r.x.netMu.Lock()
+		r.x.noNetwork = false
+		r.x.netMu.Unlock()
+		if _, nerr := r.x.network(ctx, r.api, ""); nerr != nil {
+			break
+		}
+	}
 	if err != nil && !term.IsInfra(err) && cerrdefs.IsConflict(err) {
 		return r.adopt(ctx)
 	}

@@ -97,6 +97,12 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request, status int, m
 		http.Redirect(w, r, "/user/profile", http.StatusSeeOther)
 		return
 	}
+	// The header's "Log in" link says where the visitor was: back there
+	// after logging in (with a password or GitHub), not to the dashboard.
+	if to := localRedirect(r); to != "" && r.Method == http.MethodGet && !strings.HasPrefix(to, "/auth/") {
+		sess.redirect = to
+		s.sessions.put(sess)
+	}
 	s.mu.Lock()
 	v := loginView{Error: msg, GitHub: s.gh.ClientID != "", Intro: s.admin == ""}
 	s.mu.Unlock()

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dkgo/datakit/ci"
 	"github.com/dkgo/datakit/ci/citest"
+	"github.com/dkgo/datakit/ci/web"
+	"github.com/dkgo/datakit/internal/fakegithub"
 )
 
 // chromium finds Debian's chromium (make deps installs it). Without it
@@ -183,6 +187,12 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("the page after Rebuild never loaded (%v)", err)
 		}
 	}
+	flash, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("flash")||{}).textContent||""`))
+	check(t, err)
+	if !strings.HasPrefix(flash, "Rebuild of Test build-1111 ") {
+		t.Errorf("after Rebuild the page says %q, want that the rebuild started", flash)
+	}
+	shot(t, ctx, "after-rebuild")
 	e.h.WaitStatus("me/p", sha1, "build", ci.Success, citest.Description("build-1111"))
 	for deadline := time.Now().Add(10 * time.Second); e.b.builds("build-1111") == before; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -204,20 +214,26 @@ func TestBrowser(t *testing.T) {
 }
 
 // On a phone-sized screen the pages fit the width (no sideways
-// scrolling of the page itself) and keep their text readable.
+// scrolling of the page itself) and keep their text readable; the header,
+// for a logged-in user of a CI with a long name, keeps every link on the
+// screen and big enough to tap.
 func TestBrowserPhone(t *testing.T) {
 	chromium(t)
-	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone(); c.CanBuild = ci.User("github:bob") },
+		func(o *web.Options, _ *fakegithub.Server) { o.Name = "datakit-selfci-production-cluster" })
 	e.targets()
 	ctx := browserCtx(t, 390, 844, true)
 	lint := e.stepLog(ci.PR("me/p", 7), "lint")
-	for name, path := range map[string]string{
-		"phone-dashboard": "/",
-		"phone-prs":       "/pr",
-		"phone-target":    "/me/p/pr/7",
-		"phone-log":       "/log/saved/" + lint.Branch + "/" + lint.Commit,
-		"phone-login":     "/auth/login",
-	} {
+	pages := []struct{ name, path string }{
+		{"phone-dashboard", "/"},
+		{"phone-prs", "/pr"},
+		{"phone-target", "/me/p/pr/7"},
+		{"phone-log", "/log/saved/" + lint.Branch + "/" + lint.Commit},
+		{"phone-login", "/auth/login"},
+		{"phone-404", "/nope"},
+	}
+	look := func(name, path string) {
+		t.Helper()
 		check(t, chromedp.Do(ctx, chromedp.Navigate(e.base+path), chromedp.WaitReady(chromedp.CSS("footer"))))
 		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
 		check(t, err)
@@ -229,6 +245,104 @@ func TestBrowserPhone(t *testing.T) {
 		if font < 14 {
 			t.Errorf("%s: text of %vpx", name, font)
 		}
+		// Every link and button of the header: on the screen (or in the
+		// nav bar, which scrolls sideways), at least 36 px tall, none
+		// over another; the header at most 140 px tall.
+		bad, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(function () {
+			var out = [], h = document.querySelector("header.top"), rs = [];
+			var hr = h.getBoundingClientRect();
+			if (hr.height > 140) out.push("header " + Math.round(hr.height) + " px tall");
+			h.querySelectorAll("a, button").forEach(function (el) {
+				var r = el.getBoundingClientRect(), what = el.textContent.trim();
+				var inNav = el.closest("nav") !== null;
+				if (r.height < 36) out.push(what + ": " + Math.round(r.height) + " px tall");
+				if (!inNav && (r.left < 0 || r.right > window.innerWidth + 1)) out.push(what + ": off the screen (" + Math.round(r.left) + "-" + Math.round(r.right) + ")");
+				rs.forEach(function (o) {
+					if (r.left < o.r.right - 1 && o.r.left < r.right - 1 && r.top < o.r.bottom - 1 && o.r.top < r.bottom - 1) out.push(what + " overlaps " + o.what);
+				});
+				rs.push({r: r, what: what});
+			});
+			return out;
+		})()`))
+		check(t, err)
+		for _, b := range bad {
+			t.Errorf("%s: header: %s", name, b)
+		}
 		shot(t, ctx, name)
 	}
+	for _, p := range pages {
+		look(p.name, p.path)
+	}
+	// Logged in (bob's session, from a login over HTTP): the user and
+	// Log out join the header.
+	bob := e.user("bob")
+	u, _ := url.Parse(e.base)
+	for _, c := range bob.c.Jar.Cookies(u) {
+		httpOnly := true
+		_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: c.Name, Value: c.Value, Domain: u.Hostname(), Path: "/", HTTPOnly: &httpOnly})
+		check(t, err)
+	}
+	look("phone-dashboard-logged-in", "/")
+	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".who a")))
+	check(t, err)
+	if who != "github:bob" {
+		t.Errorf("the phone's header shows %q logged in", who)
+	}
+	look("phone-target-logged-in", "/me/p/pr/7")
+}
+
+// A dashboard or target page left open follows the CI: without a reload
+// (the page's window keeps a mark), the dashboard's tile turns from
+// Pending to Succeeding when the build ends, and a target page shows the
+// branch's new head and its build, pending then successful. Before, the
+// pages showed the state they were loaded with until reloaded by hand.
+func TestBrowserPagesFollowTheCI(t *testing.T) {
+	chromium(t)
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() },
+		func(o *web.Options, _ *fakegithub.Server) { o.Refresh = 200 * time.Millisecond })
+	const sha4, sha5 = "4444444444444444444444444444444444444444", "5555555555555555555555555555555555555555"
+	e.b.hold["build-4444"], e.b.hold["build-5555"] = true, true
+	feed4, feed5 := e.b.channel("build-4444"), e.b.channel("build-5555")
+	e.h.SetBranch("me/p", "master", sha4)
+	e.h.WaitStatus("me/p", sha4, "build", ci.Pending)
+	ctx := browserCtx(t, 1280, 900, false)
+	// waitPage waits until js is true on the page, which must not have been
+	// reloaded (window.mark stays).
+	waitPage := func(what, js string) {
+		t.Helper()
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var ok bool
+			ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.mark === true && (`+js+`)`))
+			if err == nil && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.mark + " " + document.querySelector("main").innerHTML`))
+				t.Fatalf("the page never showed %s by itself (%v):\n%s", what, err, html)
+			}
+		}
+	}
+	mark := func() {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.mark = true`))
+		check(t, err)
+	}
+	tile := `(document.querySelector(".tile .state")||{}).textContent`
+	check(t, chromedp.Do(ctx, chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.CSS(".tiles"))))
+	mark()
+	waitPage("a pending tile", tile+` === "Pending"`)
+	close(feed4)
+	e.h.WaitStatus("me/p", sha4, "build", ci.Success)
+	waitPage("the tile succeeding", tile+` === "Succeeding"`)
+	shot(t, ctx, "dashboard-followed")
+
+	check(t, chromedp.Do(ctx, chromedp.Navigate(e.base+"/me/p/ref/heads/master"), chromedp.WaitVisible(chromedp.CSS("#job-build"))))
+	mark()
+	label := `(document.querySelector("#job-build .label")||{}).textContent`
+	e.h.SetBranch("me/p", "master", sha5)
+	waitPage("the new head, building", `document.querySelector(".meta code").textContent === "5555555" && `+label+` === "pending"`)
+	close(feed5)
+	waitPage("the new head's build succeeding", label+` === "success"`)
+	shot(t, ctx, "target-followed")
 }

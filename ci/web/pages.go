@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,17 +20,19 @@ import (
 
 // page is what every template gets.
 type page struct {
-	Title   string
-	Heading string
-	Nav     string
-	User    string
-	CSRF    string
-	Reader  bool
-	Builder bool
-	Admin   bool
-	Warning string
-	Path    string // the request's URI, where forms come back to
-	Body    any
+	Title    string
+	Heading  string
+	Nav      string
+	User     string
+	CSRF     string
+	Reader   bool
+	Builder  bool
+	Admin    bool
+	Warnings []string // banners: the CI is not connected, GitHub refuses its token...
+	Flash    string   // what the last action did ("Rebuild of X started.")
+	Path     string   // the request's URI, where forms come back to
+	Refresh  int64    // ms: the page updates itself this often in the browser (0: never)
+	Body     any
 }
 
 // parsePages parses each page template with the layout.
@@ -61,6 +64,7 @@ var funcs = template.FuncMap{
 	"logPath":    logPath,
 	"ago":        ago,
 	"stepClass":  stepClass,
+	"plural":     plural,
 	"firstLine": func(s string) string {
 		s, _, _ = strings.Cut(s, "\n")
 		return s
@@ -99,6 +103,18 @@ func stepClass(l term.Log) string {
 		return "failure"
 	}
 	return "success"
+}
+
+// plural is "1 job", "2 jobs": n and noun, made plural (with an "s")
+// unless n is 1; "earlier line" gives "earlier lines".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") || strings.HasSuffix(noun, "sh") || strings.HasSuffix(noun, "ch") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func shortSHA(s string) string {
@@ -146,26 +162,21 @@ func ago(t time.Time) string {
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:
-		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+		return plural(int(d.Minutes()), "minute") + " ago"
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h ago", int(d.Hours()))
+		return plural(int(d.Hours()), "hour") + " ago"
 	}
-	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+	return plural(int(d.Hours()/24), "day") + " ago"
 }
 
 // render writes page name.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, ro role, status int, name, title, nav string, body any) {
-	sess := ro.sess
-	if sess == nil && (ro.builder || name == "login") {
-		sess = s.ensureSession(w, r)
+	if name == "login" && ro.sess == nil {
+		ro.sess = s.ensureSession(w, r)
 	}
-	p := page{Title: title, Heading: s.heading, Nav: nav, User: ro.user, Reader: ro.reader, Builder: ro.builder, Admin: ro.admin,
-		Path: r.URL.RequestURI(), Body: body}
-	if sess != nil {
-		p.CSRF = sess.csrf
-	}
-	if !s.e.Running() {
-		p.Warning = "The CI is not connected to its store: what is shown may be out of date."
+	p := s.pageFor(w, r, ro, title, nav, body)
+	if status == http.StatusOK && refreshed[name] && s.opts.Refresh > 0 {
+		p.Refresh = s.opts.Refresh.Milliseconds()
 	}
 	var b bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
@@ -179,10 +190,42 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, ro role, status 
 	w.Write(b.Bytes())
 }
 
-// fail answers with an error page.
+// refreshed are the pages that follow the CI in the browser: app.js
+// fetches them again every Options.Refresh and shows what changed, so a
+// dashboard left open all day stays true.
+var refreshed = map[string]bool{"dashboard": true, "list": true, "target": true, "commit": true}
+
+// errorView is an error page: a heading for the status, the message,
+// and the ways on (home, log in, log out).
+type errorView struct {
+	Code    int
+	Message string
+}
+
+// errorHeading is an error page's heading, by status.
+func errorHeading(code int) string {
+	switch code {
+	case http.StatusNotFound:
+		return "Page not found"
+	case http.StatusForbidden:
+		return "Not allowed"
+	case http.StatusBadRequest:
+		return "Bad request"
+	case http.StatusMethodNotAllowed:
+		return "Method not allowed"
+	case http.StatusOK:
+		return "Note"
+	}
+	if code >= 500 {
+		return "Something went wrong"
+	}
+	return http.StatusText(code)
+}
+
+// fail answers with an error page, in the site's layout.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	ro := s.roleOf(s.session(r))
-	s.render(w, r, ro, status, "error", msg, "", msg)
+	s.render(w, r, ro, status, "error", errorHeading(status), "", errorView{Code: status, Message: msg})
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request, msg string) {
@@ -201,7 +244,7 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, id string) {
 		s.notFound(w, r, "No such error")
 		return
 	}
-	s.render(w, r, s.roleOf(s.session(r)), http.StatusOK, "error", "Error", "", msg)
+	s.render(w, r, s.roleOf(s.session(r)), http.StatusOK, "error", errorHeading(http.StatusOK), "", errorView{Code: http.StatusOK, Message: msg})
 }
 
 // tile is a dashboard branch.
@@ -230,6 +273,7 @@ type poolView struct {
 
 type dashboardView struct {
 	Tiles []tile
+	Notes []string // projects without Project.Dashboards: what is shown
 	Pools []poolView
 	Count map[string]int
 }
@@ -243,7 +287,31 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 		v.Count[t.Target.ID.Kind()]++
 	}
 	for _, p := range s.e.Projects() {
-		for _, b := range p.Dashboards {
+		branches := p.Dashboards
+		if len(branches) == 0 {
+			for _, b := range defaultDashboards {
+				if _, ok := byID[ci.Branch(p.Repo, b)]; ok {
+					branches = append(branches, b)
+				}
+			}
+			var others []string // without main or master: its few branches (a CI with --canary)
+			for _, t := range ts {
+				if id := t.Target.ID; id.Repo.String() == p.Repo && strings.HasPrefix(id.Ref, "heads/") {
+					others = append(others, strings.TrimPrefix(id.Ref, "heads/"))
+				}
+			}
+			switch {
+			case len(branches) == 0 && len(others) > 0 && len(others) <= maxOtherTiles:
+				slices.Sort(others)
+				branches = others
+				v.Notes = append(v.Notes, "Showing "+p.Repo+"'s "+strings.Join(branches, ", ")+": no branch of it is chosen for the dashboard, and no main or master branch of it is tested. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
+			case len(branches) == 0:
+				v.Notes = append(v.Notes, "No branch of "+p.Repo+" is chosen for the dashboard, and it has no main or master branch yet: its targets are under Branches and PRs. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
+			default:
+				v.Notes = append(v.Notes, "Showing "+p.Repo+"'s "+strings.Join(branches, " and ")+": no branch of it is chosen for the dashboard. To choose the branches shown here, set Project.Dashboards in the CI's configuration.")
+			}
+		}
+		for _, b := range branches {
 			id := ci.Branch(p.Repo, b)
 			t := tile{Repo: p.Repo, Branch: b, Path: targetPath(id), State: "Not found", Class: "none"}
 			if sum, ok := byID[id]; ok {
@@ -264,6 +332,15 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ro role) {
 	v.Pools = s.poolViews(ts)
 	s.render(w, r, ro, http.StatusOK, "dashboard", s.heading, "dashboard", v)
 }
+
+// defaultDashboards are the branches of a project shown on the
+// dashboard, those that exist, when its Project.Dashboards is empty.
+var defaultDashboards = []string{"main", "master"}
+
+// maxOtherTiles is how many branches of a project with no main or master
+// target the dashboard shows instead (all of them, or none: they are
+// under Branches).
+const maxOtherTiles = 4
 
 // poolViews shows the pools, finding each use's step (its live log has
 // the use's label as title) and a target whose job uses it.
@@ -334,6 +411,7 @@ type listView struct {
 	Prev     int // 0 if none
 	Next     int // 0 if none
 	PerPage  int
+	Nouns    map[string]string // "pr": "PR"...
 }
 
 // listPage is how many targets of a project a list page shows.
@@ -341,7 +419,7 @@ const listPage = 300
 
 func (s *Server) targetList(w http.ResponseWriter, r *http.Request, ro role, kind string) {
 	ts := s.e.Targets()
-	v := listView{Kind: kind, Page: 1, PerPage: listPage}
+	v := listView{Kind: kind, Page: 1, PerPage: listPage, Nouns: map[string]string{"pr": "PR", "branch": "branch", "tag": "tag"}}
 	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 1 {
 		v.Page = n
 	}
@@ -453,6 +531,8 @@ type jobView struct {
 	Steps     []stepView
 	Why       []ci.Wait
 	Highlight bool
+	Activity  string // a pending job's: "running since 13:45:02 (3 min)", "waiting for a resource since ..."
+	Running   bool   // one of its steps runs (not only waits for a pool)
 }
 
 type targetView struct {
@@ -465,13 +545,15 @@ type targetView struct {
 	GitHub    string
 	HeadURL   string
 	StateRepo string
-	History   []ci.HistoryEntry
-	At        string // the state shown, when not the latest
-	Older     string // the next page of history
+	History   []ci.HistoryEntry // old to new
+	Latest    string            // the latest state's commit
+	At        string            // the state shown, when not the latest
+	Older     string            // the next page of history
 	Archived  bool
 	Jobs      []jobView
 	AnyFailed bool
 	Missing   bool
+	Counts    string // "3 jobs: 2 successful, 1 failed"
 }
 
 func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id ci.TargetID) {
@@ -490,12 +572,12 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		v.Kind, v.Name = "Branch", strings.TrimPrefix(id.Ref, "heads/")
 		v.GitHub = repoURL + "/tree/" + v.Name
 	}
-	from := q.Get("history")
-	hist, _ := s.e.History(ctx, id, "", 12)
-	v.History = hist
-	if len(hist) == 12 {
-		v.Older = hist[11].Commit
+	if slices.Contains(s.opts.LocalRepos, id.Repo) {
+		repoURL, v.GitHub = "", "" // not on GitHub: no links there
 	}
+	from := q.Get("history")
+	hist, _ := s.e.History(ctx, id, "", historyPage+1)
+	v.History, v.Older = pageOf(hist)
 	sum, live := s.e.Target(id)
 	var jobs []ci.JobSummary
 	switch {
@@ -507,12 +589,8 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		}
 		v.At, v.Archived, v.Head, jobs = st.Commit, true, st.Source, st.Jobs
 		if q.Get("older") != "" {
-			if more, err := s.e.History(ctx, id, from, 12); err == nil {
-				v.History = more
-				v.Older = ""
-				if len(more) == 12 {
-					v.Older = more[11].Commit
-				}
+			if more, err := s.e.History(ctx, id, from, historyPage+1); err == nil {
+				v.History, v.Older = pageOf(more)
 			}
 		}
 	case live:
@@ -528,9 +606,14 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		s.notFound(w, r, "No such target: "+id.String()+" (no open PR, branch or tag of that name has been seen)")
 		return
 	}
-	if v.Head != "" {
+	if v.Head != "" && repoURL != "" {
 		v.HeadURL = repoURL + "/commit/" + v.Head
 	}
+	// Listed old to new, as everywhere (a log, the history of statuses).
+	if len(v.History) > 0 {
+		v.Latest = hist[0].Commit
+	}
+	slices.Reverse(v.History)
 	test := q.Get("test")
 	for _, j := range jobs {
 		jv := jobView{Name: j.Name, State: j.State, Label: j.State.String(), Descr: j.Descr, Highlight: j.Name == test}
@@ -552,6 +635,9 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 			}
 			jv.Steps = append(jv.Steps, sv)
 		}
+		if !v.Archived && j.State == ci.Pending {
+			jv.Activity, jv.Running = s.activity(j)
+		}
 		jv.ShowDescr = len(j.Logs) == 0 || j.Logs[len(j.Logs)-1].Title != j.Descr
 		if !v.Archived && j.State == ci.Pending {
 			jv.Why, _ = s.e.Explain(id, j.Name)
@@ -565,11 +651,107 @@ func (s *Server) targetPage(w http.ResponseWriter, r *http.Request, ro role, id 
 		v.Jobs = append(v.Jobs, jv)
 	}
 	sort.Slice(v.Jobs, func(a, b int) bool { return v.Jobs[a].Name < v.Jobs[b].Name })
+	v.Counts = jobCounts(v.Jobs)
 	title := v.Kind + " " + v.Name
 	if v.Title != "" {
 		title += " (" + v.Title + ")"
 	}
 	s.render(w, r, ro, http.StatusOK, "target", title, strings.ToLower(v.Kind), v)
+}
+
+// activity says what a pending job's steps do: running since when (the
+// earliest running step's start), else waiting for a resource since when;
+// "" when no step of it has a live log.
+func (s *Server) activity(j ci.JobSummary) (string, bool) {
+	poolReasons := map[string]bool{}
+	for _, p := range s.cfg.Pools {
+		poolReasons[p.Reason()] = true
+	}
+	var run, wait time.Time
+	for _, l := range j.Logs {
+		if !l.Live || l.Branch == "" {
+			continue
+		}
+		lg, ok := s.e.Logs().Get(l.Branch)
+		if !ok {
+			continue
+		}
+		at := lg.Started()
+		if poolReasons[lg.Reason()] {
+			if wait.IsZero() || at.Before(wait) {
+				wait = at
+			}
+		} else if run.IsZero() || at.Before(run) {
+			run = at
+		}
+	}
+	switch {
+	case !run.IsZero():
+		return "running " + s.since(run), true
+	case !wait.IsZero():
+		return "waiting for a resource " + s.since(wait), false
+	}
+	return "", false
+}
+
+// since says since when: "since 13:45:02 (3 min)", the date too if t is
+// not today.
+func (s *Server) since(t time.Time) string {
+	now := s.now()
+	d := now.Sub(t)
+	at := t.Format("15:04:05")
+	if y, m, dd := t.Date(); y != now.Year() || m != now.Month() || dd != now.Day() {
+		at = t.Format("2006-01-02 15:04")
+	}
+	var dur string
+	switch {
+	case d < time.Minute:
+		dur = plural(int(d.Seconds()), "second")
+	case d < time.Hour:
+		dur = plural(int(d.Minutes()), "minute")
+	default:
+		dur = fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return "since " + at + " (" + dur + ")"
+}
+
+// jobCounts says how many jobs there are, and how many in each state:
+// "3 jobs: 2 successful, 1 failed", "2 jobs, all successful", "1 job,
+// pending".
+func jobCounts(jobs []jobView) string {
+	if len(jobs) == 0 {
+		return ""
+	}
+	n := map[ci.State]int{}
+	for _, j := range jobs {
+		n[j.State]++
+	}
+	var parts []string
+	for _, st := range []struct {
+		s    ci.State
+		word string
+	}{{ci.Success, "successful"}, {ci.Pending, "pending"}, {ci.Failure, "failed"}, {ci.Error, "in error"}} {
+		if k := n[st.s]; k == len(jobs) && k > 1 {
+			return plural(k, "job") + ", all " + st.word
+		} else if k == len(jobs) {
+			return "1 job, " + st.word
+		} else if k > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", k, st.word))
+		}
+	}
+	return plural(len(jobs), "job") + ": " + strings.Join(parts, ", ")
+}
+
+// historyPage is how many states a target page lists.
+const historyPage = 12
+
+// pageOf is a page of history (new to old, one more than a page asked
+// for) and the first state of the next page ("" if none).
+func pageOf(hist []ci.HistoryEntry) ([]ci.HistoryEntry, string) {
+	if len(hist) > historyPage {
+		return hist[:historyPage], hist[historyPage].Commit
+	}
+	return hist, ""
 }
 
 type commitView struct {

@@ -5,8 +5,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	terminal "github.com/buildkite/terminal-to-html/v3"
+
+	"github.com/dkgo/datakit/ci"
 )
 
 // lineRE strips the line numbers and anchors renderer adds.
@@ -109,6 +112,30 @@ func TestTailStart(t *testing.T) {
 		off, before := tailStart(text, tc.n)
 		if off != tc.off || before != tc.before {
 			t.Errorf("tailStart(%q, %d) = %d, %d; want %d, %d", text, tc.n, off, before, tc.off, tc.before)
+		}
+	}
+}
+
+// Counts are in the singular for one, else in the plural.
+func TestPlurals(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{plural(0, "tag"), "0 tags"},
+		{plural(1, "job"), "1 job"},
+		{plural(2, "job"), "2 jobs"},
+		{plural(2, "branch"), "2 branches"},
+		{plural(1, "branch"), "1 branch"},
+		{plural(3, "open PR"), "3 open PRs"},
+		{plural(2, "earlier line"), "2 earlier lines"},
+		{ago(time.Now().Add(-61 * time.Second)), "1 minute ago"},
+		{ago(time.Now().Add(-150 * time.Second)), "2 minutes ago"},
+		{ago(time.Now().Add(-61 * time.Minute)), "1 hour ago"},
+		{ago(time.Now().Add(-72 * time.Hour)), "3 days ago"},
+		{jobCounts([]jobView{{State: ci.Success}}), "1 job, successful"},
+		{jobCounts([]jobView{{State: ci.Success}, {State: ci.Success}}), "2 jobs, all successful"},
+		{jobCounts([]jobView{{State: ci.Success}, {State: ci.Failure}, {State: ci.Success}}), "3 jobs: 2 successful, 1 failed"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
 		}
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +52,15 @@ type Options struct {
 	// "https://api.github.com/", or GitHubURL + "/api/v3/" when GitHubURL
 	// is set: a GitHub Enterprise Server, or a stand-in).
 	GitHubURL, GitHubAPIURL string
+	// LocalRepos are the projects whose repository is not on GitHub (a
+	// CI's --local-repo ones): their pages have no GitHub links, which
+	// would lead to a page GitHub does not have.
+	LocalRepos []ci.Repo
+	// Refresh is how often the dashboard, the lists, and the target and
+	// commit pages update themselves in a browser that shows them (they
+	// fetch themselves again and show what changed). Default 10s; a
+	// negative value: never.
+	Refresh time.Duration
 	// GitHubScopes are the OAuth scopes asked for at login (default
 	// read:org, to see private organization memberships; add "repo" for
 	// the CanReadGitHub ACLs of private repositories).
@@ -72,6 +83,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Health, if set, holds the problems other parts of the process
+	// report (ci/cimain: the GitHub bridge's rejected token): a banner
+	// on every page, and /healthz answers 503.
+	Health *Health
 }
 
 // Server is the web UI of one engine. It is an http.Handler, safe for
@@ -107,6 +122,9 @@ func New(e *ci.Engine, opts Options) (*Server, error) {
 	}
 	if err := os.MkdirAll(opts.SecretsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("web: secrets directory: %w", err)
+	}
+	if opts.Refresh == 0 {
+		opts.Refresh = 10 * time.Second
 	}
 	if opts.PublicURL == "" {
 		opts.PublicURL = "http://127.0.0.1:8080/"
@@ -241,8 +259,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.secure {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("web: a page failed", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if rec.status == 0 {
+				s.fail(rec, r, http.StatusInternalServerError, "The CI failed to show this page; its log says why.")
+			}
+		}
+	}()
+	if hook := testHookRoute.Load(); hook != nil {
+		(*hook)(r)
+	}
 	s.route(rec, r)
 }
+
+// testHookRoute, if set (by tests), is called with every request before
+// it is routed.
+var testHookRoute atomic.Pointer[func(*http.Request)]
 
 // recorder notes the status code of an answer. It passes flushes on
 // (http.ResponseController finds them through Unwrap).
@@ -507,13 +543,22 @@ func (s *Server) mustRelogin(sess *session) bool {
 	return false
 }
 
-// healthz answers "ok" while the engine runs (is connected to its store).
+// healthz answers "ok" while the engine runs (is connected to its store)
+// and Options.Health has no problems; else 503 with what is wrong, a line
+// each ("degraded: ..." for Health's problems).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	var lines []string
 	if !s.e.Running() {
+		lines = append(lines, "not connected to the store")
+	}
+	for _, p := range s.opts.Health.Problems() {
+		lines = append(lines, "degraded: "+p)
+	}
+	if len(lines) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not connected to the store")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
 		return
 	}
 	fmt.Fprintln(w, "ok")

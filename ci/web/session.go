@@ -22,6 +22,7 @@ type session struct {
 	readable map[string]bool // the ACLs' repositories the GitHub user can read
 	checked  []string        // the repositories that were checked at login
 	redirect string          // where to go after login
+	flash    string          // a message for the next page (a rebuild started...)
 	seen     time.Time
 }
 
@@ -126,6 +127,28 @@ func (ss *sessions) sweep(now time.Time) {
 	for _, s := range all[:len(all)-maxSessions] {
 		delete(ss.m, s.id)
 	}
+}
+
+// setFlash leaves msg for the next page session id shows.
+func (ss *sessions) setFlash(id, msg string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if s := ss.m[id]; s != nil {
+		s.flash = msg
+	}
+}
+
+// takeFlash returns the message left for session id's next page, once.
+func (ss *sessions) takeFlash(id string) string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[id]
+	if s == nil {
+		return ""
+	}
+	msg := s.flash
+	s.flash = ""
+	return msg
 }
 
 // drop removes the session id.

@@ -3,8 +3,11 @@ package web_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -234,5 +237,133 @@ func TestCanReadGitHubRepo(t *testing.T) {
 	}
 	if a := e.user("bob").get("/"); a.code != 200 {
 		t.Errorf("bob (an owner of acme, so he can read acme/secret): GET / = %d, want 200", a.code)
+	}
+}
+
+// Options.Health's problems are a banner on every page, the log pages
+// included, and make /healthz answer 503 with them, until cleared.
+func TestHealthProblems(t *testing.T) {
+	h := &web.Health{}
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() }, func(o *web.Options, _ *fakegithub.Server) { o.Health = h })
+	e.targets()
+	anon := e.user("anonymous")
+	master := e.stepLog(ci.Branch("me/p", "master"), "build")
+	pages := []string{"/", "/pr", "/me/p/ref/heads/master", "/log/saved/" + master.Branch + "/" + master.Commit, "/nope"}
+	h.Set("github", "GitHub rejects the <token>")
+	for _, p := range pages {
+		if a := anon.get(p); !strings.Contains(a.body, `<p class="banner warning">GitHub rejects the &lt;token&gt;</p>`) {
+			t.Errorf("GET %s has no banner:\n%.1500s", p, a.body)
+		}
+	}
+	if a := anon.get("/healthz"); a.code != http.StatusServiceUnavailable || a.body != "degraded: GitHub rejects the <token>\n" {
+		t.Errorf("/healthz = %d %q, want 503 degraded", a.code, a.body)
+	}
+	h.Set("github", "")
+	if a := anon.get("/"); strings.Contains(a.body, "banner warning") {
+		t.Errorf("the banner stays once cleared:\n%s", a.body)
+	}
+	if a := anon.get("/healthz"); a.code != http.StatusOK || a.body != "ok\n" {
+		t.Errorf("/healthz = %d %q, want 200 ok", a.code, a.body)
+	}
+}
+
+// Without Project.Dashboards the dashboard shows the branches main and
+// master, those that exist, and says how to choose others; with it, its
+// branches. Counts are in the singular or plural as they should be.
+func TestDashboardDefaults(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	anon := e.user("anonymous")
+	a := anon.get("/")
+	if !strings.Contains(a.body, "No branch of me/p is chosen for the dashboard, and it has no main or master branch yet") || strings.Contains(a.body, `class="tile `) {
+		t.Errorf("the dashboard of a CI without targets:\n%s", a.body)
+	}
+	e.targets()
+	a = anon.get("/")
+	if !strings.Contains(a.body, `<a class="tile success" href="/me/p/ref/heads/master">`) || !strings.Contains(a.body, "Showing me/p&#39;s master: no branch of it is chosen for the dashboard. To choose the branches shown here, set Project.Dashboards") {
+		t.Errorf("the dashboard without Project.Dashboards:\n%s", a.body)
+	}
+	if !strings.Contains(a.body, ">1 open PR</a> · <a href=\"/branch\">2 branches</a> · <a href=\"/tag\">0 tags</a>") {
+		t.Errorf("the counts:\n%s", a.body)
+	}
+
+	// Without main or master (make run's self-CI tests only the checkout's
+	// branch, --canary): its few branches, rather than no tile at all.
+	e3 := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e3.h.SetBranch("me/p", "trial", sha1)
+	e3.h.SetBranch("me/p", "feature/x-y", sha3)
+	e3.h.WaitStatus("me/p", sha1, "build", ci.Success)
+	e3.h.WaitStatus("me/p", sha3, "build", ci.Success)
+	a = e3.user("anonymous").get("/")
+	if !strings.Contains(a.body, `<a class="tile success" href="/me/p/ref/heads/trial">`) || !strings.Contains(a.body, `href="/me/p/ref/heads/feature/x-y"`) ||
+		!strings.Contains(a.body, "Showing me/p&#39;s feature/x-y, trial: no branch of it is chosen for the dashboard, and no main or master branch of it is tested.") {
+		t.Errorf("the dashboard of a project without main or master:\n%s", a.body)
+	}
+
+	e2 := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone(); c.Projects[0].Dashboards = []string{"feature/x-y"} })
+	e2.targets()
+	a = e2.user("anonymous").get("/")
+	if !strings.Contains(a.body, `href="/me/p/ref/heads/feature/x-y"`) || strings.Contains(a.body, `href="/me/p/ref/heads/master"`) || strings.Contains(a.body, "Project.Dashboards") {
+		t.Errorf("the dashboard with Project.Dashboards:\n%s", a.body)
+	}
+}
+
+// Error pages (404, 403, 500, a panic's) are in the site's layout, say
+// what went wrong once, and link home.
+func TestErrorPages(t *testing.T) {
+	e := newEnv(t)
+	e.targets()
+	web.PanicOn(t, "/panic")
+	rita, eve := e.user("rita"), e.user("eve")
+	for _, c := range []struct {
+		u       *user
+		path    string
+		code    int
+		heading string
+		msg     string
+	}{
+		{rita, "/nope", 404, "Page not found", "No such page"},
+		{rita, "/me/q/pr/1", 404, "Page not found", "No such project"},
+		{eve, "/", 403, "Not allowed", "Permission denied"},
+		{rita, "/log/live/never-built", 500, "Something went wrong", "Log finished, but wasn&#39;t saved!"},
+		{rita, "/panic", 500, "Something went wrong", "The CI failed to show this page"},
+	} {
+		a := c.u.get(c.path)
+		if a.code != c.code || !strings.Contains(a.body, `<header class="top">`) || !strings.Contains(a.body, "<h1>"+c.heading+"</h1>") ||
+			strings.Count(a.body, c.msg) != 1 || !strings.Contains(a.body, `<a href="/" id="home">`) || !strings.Contains(a.body, fmt.Sprintf("HTTP %d", c.code)) {
+			t.Errorf("GET %s as %s = %d, want %d in the layout with %q, %q once and a link home:\n%s", c.path, c.u.name, a.code, c.code, c.heading, c.msg, a.body)
+		}
+	}
+	if a := eve.get("/"); !strings.Contains(a.body, "Log in as someone else") {
+		t.Errorf("a user refused is not offered to log in as someone else:\n%s", a.body)
+	}
+}
+
+// The header's "Log in", pressed on a public page, brings the visitor back
+// to that page once logged in (it went to the dashboard).
+func TestLoginComesBack(t *testing.T) {
+	e := newEnv(t, func(c *ci.Config) { c.CanRead = ci.Everyone() })
+	e.user("admin") // sets the password
+	e.targets()
+	anon := e.user("anonymous")
+	page := anon.get("/me/p/ref/heads/master")
+	m := regexp.MustCompile(`<a href="([^"]*)" id="login">`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no Log in link on a public page:\n%s", page.body)
+	}
+	link := html.UnescapeString(m[1])
+	if a := anon.get(link); a.code != http.StatusOK {
+		t.Fatalf("GET %s = %d", link, a.code)
+	}
+	a := anon.post("/auth/login", url.Values{"CSRFToken": {anon.csrf()}, "user": {"admin"}, "password": {"admin-password"}})
+	if a.code != http.StatusSeeOther || a.location != "/me/p/ref/heads/master" {
+		t.Errorf("login from %s = %d to %q, want 303 to /me/p/ref/heads/master", link, a.code, a.location)
+	}
+	// Only a path of the site, and not an /auth/ page, is a way back.
+	for _, bad := range []string{"//evil.example/x", "https://evil.example/", "/auth/logout"} {
+		u := e.user("anonymous")
+		u.get("/auth/login?redirect=" + url.QueryEscape(bad))
+		if a := u.post("/auth/login", url.Values{"CSRFToken": {u.csrf()}, "user": {"admin"}, "password": {"admin-password"}}); a.location != "/" {
+			t.Errorf("login with redirect %q goes to %q, want /", bad, a.location)
+		}
 	}
 }

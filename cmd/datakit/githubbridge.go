@@ -79,7 +79,7 @@ func runGitHubBridge(ctx context.Context, args []string, stderr io.Writer, geten
 		}
 		repo, err := bridge.ParseRepo(r)
 		if err != nil {
-			return fmt.Errorf("--repositories: %w", err)
+			return usagef("--repositories: %q is not USER/REPO (comma-separated; names of letters, digits, '.', '_' and '-')", r)
 		}
 		monitor = append(monitor, repo)
 	}
@@ -156,7 +156,11 @@ func runGitHubBridge(ctx context.Context, args []string, stderr io.Writer, geten
 		}
 		current.Store(br)
 		defer current.Store(nil)
-		return br.Run(ctx)
+		err = br.Run(ctx)
+		if errors.Is(err, github.ErrBadCredentials) {
+			return permanentErr{err} // connecting again does not mend it
+		}
+		return err
 	}
 	done := make(chan error, 1)
 	go func() { done <- runWithStore(ctx, *store, log, run) }()

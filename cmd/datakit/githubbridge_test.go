@@ -134,6 +134,8 @@ func TestGitHubBridge(t *testing.T) {
 		sts, _ := gh.Statuses("alice/proj", ghSHA(2))
 		return len(sts) == 1 && sts[0].Context == "ci/datakit/test" && sts[0].State == "success"
 	})
+	// GitHub holds it before the bridge has its answer (and logs it).
+	wait(t, "the bridge's log of it", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "status set") })
 	cancel()
 	select {
 	case err := <-done:

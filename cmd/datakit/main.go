@@ -1,4 +1,5 @@
-// Command datakit serves a DataKit store over 9P2000.L.
+// Command datakit serves a DataKit store over 9P (9P2000.L, and the
+// original DataKit's 9P2000.u and 9P2000).
 //
 //	datakit [--git PATH] [--listen-9p URLS] [-v] [--version]
 //
@@ -74,9 +75,11 @@ const usage = `Usage: datakit [flags]
        datakit github-bridge [--store URL|DIR] [--repositories LIST] [flags]
 
 Serve a DataKit store (a Git repository of versioned trees) as a file tree
-over 9P2000.L. Mount it with the kernel client:
+over 9P2000.L, or 9P2000.u and 9P2000 as the original DataKit's clients ask.
+Mount it with the kernel client:
 
   mount -t 9p -o trans=tcp,port=5640,version=9p2000.L 127.0.0.1 /mnt
+  (version=9p2000.u works too, as with the original)
 
 or, where the kernel has no 9p, through FUSE: datakit mount /mnt
 

@@ -133,6 +133,16 @@
 // GraphQL, issues that are not pull requests, issue_comment events,
 // merges, reviews, app-level webhooks, the contents of commits.
 //
+// # As a process
+//
+// The command internal/fakegithub/cmd/fakegithub runs a Server for users
+// and trials (go run ./internal/fakegithub/cmd/fakegithub --help): its
+// repositories are empty or mirror local Git repositories, its token is
+// printed (AddUserToken takes a chosen one), and Options.Control serves
+// the control API (ControlPrefix), which does over HTTP what the Go
+// methods do: push, open and edit PRs, set and read statuses, read the
+// call counts and log.
+//
 // # Concurrency
 //
 // A Server is safe for concurrent use: requests and the test methods

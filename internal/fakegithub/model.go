@@ -129,6 +129,31 @@ func (s *Server) AddUser(login string) (string, error) {
 	return s.addToken(login, "ghp_", "repo", "read:org", "admin:repo_hook")
 }
 
+// AddUserToken makes tok a personal access token of the user login
+// (created if need be), with the scopes of AddUser's: for a stand-in
+// whose users chose their token (the fakegithub command's --token).
+func (s *Server) AddUserToken(login, tok string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
+		return fmt.Errorf("%w: a token must be one word", ErrInvalid)
+	}
+	if s.st.tokens[tok] != nil {
+		return fmt.Errorf("%w: token", ErrExist)
+	}
+	if u := s.st.accounts[strings.ToLower(login)]; u == nil {
+		if _, err := s.addAccount(login, "User"); err != nil {
+			return err
+		}
+	}
+	u := s.st.accounts[strings.ToLower(login)]
+	if u.typ != "User" {
+		return fmt.Errorf("%w: %q is not a user", ErrInvalid, login)
+	}
+	s.st.tokens[tok] = &token{value: tok, user: u, scopes: []string{"repo", "read:org", "admin:repo_hook"}}
+	return nil
+}
+
 // AddToken returns a new OAuth token of the user login with the given
 // scopes (X-OAuth-Scopes lists them; "repo" reaches private
 // repositories, "read:org" lists private organization memberships).

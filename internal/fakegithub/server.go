@@ -38,6 +38,13 @@ type Options struct {
 	// 127.0.0.1, as does an address that cannot be listened on (URL
 	// tells where the server is).
 	Addr string
+	// Listener, if set, is where the server serves (Addr is then
+	// ignored); the server closes it.
+	Listener net.Listener
+	// Control serves the control API under /_fakegithub/ (see
+	// ControlPrefix): what tests do with Go methods, over HTTP, for the
+	// fakegithub command's users.
+	Control bool
 	// HookClient delivers webhooks; nil means a client with GitHub's 10
 	// second timeout.
 	HookClient *http.Client
@@ -98,7 +105,10 @@ func New(opts Options) *Server {
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-	if opts.Addr != "" {
+	if opts.Listener != nil {
+		s.ts.Listener.Close()
+		s.ts.Listener = opts.Listener
+	} else if opts.Addr != "" {
 		l, err := net.Listen("tcp", opts.Addr)
 		if err == nil {
 			s.ts.Listener.Close()
@@ -277,6 +287,10 @@ func (b *buffered) Write(p []byte) (int, error) {
 // authentication, rate limit, handler, conditional answer, headers.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.serveWeb(w, r) { // the OAuth flow's web pages (oauth.go)
+		return
+	}
+	if s.opts.Control && strings.HasPrefix(r.URL.Path, ControlPrefix) {
+		s.serveControl(w, r) // control.go; not an API call
 		return
 	}
 	seq := s.seq.Add(1)

@@ -6,6 +6,7 @@ set -e
 fail() { echo "FAIL: $*"; exit 1; }
 B=branch
 T=$(mktemp -d)
+echo "mount: $(grep ' /mnt ' /proc/mounts || true)"
 
 mkdir $B/master
 mkdir $B/master/transactions/t1

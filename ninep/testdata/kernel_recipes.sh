@@ -3,6 +3,10 @@
 set -e
 fail() { echo "FAIL: $*"; exit 1; }
 B=branch
+# The dialect: plain 9P2000 (shown as "noextend") has no symlinks.
+echo "mount: $(grep ' /mnt ' /proc/mounts || true)"
+LINKS=yes
+if grep ' /mnt ' /proc/mounts | grep -q noextend; then LINKS=no; fi
 test "$(ls)" = "$(printf 'branch\ncommits\ndebug\nremotes\nsnapshots\ntrees')" || fail "root listing: $(ls)"
 
 # Create a branch and commit a file with a transaction.
@@ -72,16 +76,16 @@ sleep 1
 mkdir $B/master/transactions/t3
 echo x > $B/master/transactions/t3/rw/x
 chmod +x $B/master/transactions/t3/rw/x
-ln -s a $B/master/transactions/t3/rw/link
+if [ $LINKS = yes ]; then ln -s a $B/master/transactions/t3/rw/link; fi
 echo commit > $B/master/transactions/t3/ctl
 wait
 test "$(tail -n1 /tmp/live.txt)" = "$(cat $B/master/head)" || fail "head.live: $(cat /tmp/live.txt)"
 test -x $B/master/ro/x || fail "exec bit"
-test "$(readlink $B/master/ro/link)" = a || fail "symlink"
+if [ $LINKS = yes ]; then test "$(readlink $B/master/ro/link)" = a || fail "symlink"; fi
 
 # Snapshots, commits, debug.
 H=$(cat $B/master/head)
-ls snapshots/$H/ro | grep -q link || fail "snapshot ro"
+ls snapshots/$H/ro | grep -q x || fail "snapshot ro"
 grep -q "\"id\": \"$H\"" commits/$H || fail "commits json"
 test "$(cat debug/src/datakit/level)" = warning || fail "level"
 echo debug > debug/src/datakit/level
