@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,13 +31,13 @@ import (
 // registry: the swarm's single node runs the local image), and removed at
 // the end, as is NoNetwork if this process made it.
 var (
-	api        *client.Client // the daemon, for the tests' own checks
-	local      *docker.Client // the local engine, for builds and baselines
-	skipReason string
-	baseImage  string // "dkgo-datakit-swarm-test:<run>"
-	runID      string // this process's value of testLabel
-	ownNetwork bool   // NoNetwork was not there before the tests
-	ownSwarm   bool   // the tests started the swarm
+	api           *client.Client // the daemon, for the tests' own checks
+	local         *docker.Client // the local engine, for builds and baselines
+	skipReason    string
+	baseImage     string // "dkgo-datakit-swarm-test:<run>"
+	runID         string // this process's value of testLabel
+	ownSwarm      bool   // a test process started the swarm
+	testNoNetwork string // the tests' Options.NoNetwork
 )
 
 // testLabel marks every service (and container) a test makes.
@@ -99,47 +100,16 @@ func setUp(ctx context.Context) (cleanup func() error, err error) {
 		return nil, err
 	}
 	undo = append(undo, local.Close)
-	info, err := api.Info(ctx, client.InfoOptions{})
+	leave, err := joinTestSwarm(ctx)
 	if err != nil {
 		return nil, err
 	}
-	switch info.Info.Swarm.LocalNodeState {
-	case swarm.LocalNodeStateActive:
-		if !info.Info.Swarm.ControlAvailable {
-			return nil, errors.New("this daemon is a swarm worker, not a manager")
-		}
-	case swarm.LocalNodeStateInactive:
-		_, gwErr := api.NetworkInspect(ctx, "docker_gwbridge", client.NetworkInspectOptions{})
-		if _, err := api.SwarmInit(ctx, client.SwarmInitOptions{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"}); err != nil {
-			return nil, fmt.Errorf("docker swarm init: %w", err)
-		}
-		ownSwarm = true
-		undo = append(undo, func() error {
-			_, err := api.SwarmLeave(context.Background(), client.SwarmLeaveOptions{Force: true})
-			if err == nil && gwErr != nil {
-				// swarm init made the gateway bridge; leave does not remove it
-				_, err = api.NetworkRemove(context.Background(), "docker_gwbridge", client.NetworkRemoveOptions{})
-			}
-			return err
-		})
-	default:
-		return nil, fmt.Errorf("the daemon's swarm is %s", info.Info.Swarm.LocalNodeState)
-	}
-	if _, err := api.NetworkInspect(ctx, NoNetwork, client.NetworkInspectOptions{}); err != nil {
-		// ours to remove (after the services that use it)
-		ownNetwork = true
-		undo = append(undo, func() error {
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-				_, err := api.NetworkRemove(context.Background(), NoNetwork, client.NetworkRemoveOptions{})
-				if err == nil || cerrdefs.IsNotFound(err) {
-					return nil
-				}
-				if time.Now().After(deadline) {
-					return err
-				}
-			}
-		})
-	}
+	undo = append(undo, leave)
+	// This process's own network for runs without one (the tests'
+	// executors use it), removed at the end: test processes that share
+	// the daemon do not remove each other's.
+	testNoNetwork = "datakit-ci-none-test-" + runID
+	undo = append(undo, func() error { return removeNetwork(testNoNetwork) })
 	bb, err := staticBusybox()
 	if err != nil {
 		return nil, err
@@ -355,4 +325,116 @@ func services(t testing.TB) []swarm.Service {
 		t.Fatalf("listing services: %v", err)
 	}
 	return list.Items
+}
+
+// The swarm is shared by the test processes on one daemon (make test and
+// a go test, say): the first that finds none starts it, and the last to
+// end leaves it. Each holds a shared lock on lockFile while it runs; the
+// one that gets the exclusive lock at its end is the last. stateFile says
+// that test processes started the swarm (and whether docker_gwbridge and
+// NoNetwork were there before).
+var (
+	lockFile  = filepath.Join(os.TempDir(), "dkgo-datakit-swarm-test.lock")
+	stateFile = filepath.Join(os.TempDir(), "dkgo-datakit-swarm-test.state")
+)
+
+// joinTestSwarm makes sure the swarm is active and returns the function
+// that, in the last test process, leaves it if test processes started it.
+func joinTestSwarm(ctx context.Context) (leave func() error, err error) {
+	f, err := os.OpenFile(lockFile, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err == nil {
+		switch info.Info.Swarm.LocalNodeState {
+		case swarm.LocalNodeStateActive:
+			if !info.Info.Swarm.ControlAvailable {
+				err = errors.New("this daemon is a swarm worker, not a manager")
+			}
+		case swarm.LocalNodeStateInactive:
+			var before []string
+			for _, n := range []string{"docker_gwbridge", NoNetwork} {
+				if _, nerr := api.NetworkInspect(ctx, n, client.NetworkInspectOptions{}); nerr == nil {
+					before = append(before, n)
+				}
+			}
+			if _, err = api.SwarmInit(ctx, client.SwarmInitOptions{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"}); err != nil {
+				err = fmt.Errorf("docker swarm init: %w", err)
+				break
+			}
+			var sw client.SwarmInspectResult
+			if sw, err = api.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
+				err = os.WriteFile(stateFile, []byte(strings.Join(append([]string{"started", sw.Swarm.ID}, before...), "\n")+"\n"), 0o644)
+			}
+		default:
+			err = fmt.Errorf("the daemon's swarm is %s", info.Info.Swarm.LocalNodeState)
+		}
+	}
+	if err == nil {
+		ownSwarm = testsStarted(ctx)
+	}
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		defer f.Close()
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			return nil // another test process uses the swarm: the last leaves it
+		}
+		ctx := context.Background()
+		if !testsStarted(ctx) {
+			return nil // it was there before the tests
+		}
+		state, _ := os.ReadFile(stateFile)
+		if !strings.Contains(string(state), "\n"+NoNetwork+"\n") {
+			// the examples' executors made it (its bridge outlives a
+			// leave that finds it there)
+			if err := removeNetwork(NoNetwork); err != nil {
+				return err
+			}
+		}
+		if _, err := api.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil {
+			return err
+		}
+		os.Remove(stateFile)
+		// swarm init made the gateway bridge, and leave does not remove it
+		if !strings.Contains(string(state), "\ndocker_gwbridge\n") {
+			return removeNetwork("docker_gwbridge")
+		}
+		return nil
+	}, nil
+}
+
+// testsStarted reports whether test processes started the active swarm
+// (stateFile names it).
+func testsStarted(ctx context.Context) bool {
+	state, err := os.ReadFile(stateFile)
+	if err != nil {
+		return false
+	}
+	lines := strings.Split(string(state), "\n")
+	sw, err := api.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	return err == nil && len(lines) > 1 && lines[0] == "started" && lines[1] == sw.Swarm.ID
+}
+
+// removeNetwork removes a network once nothing uses it any more.
+func removeNetwork(name string) error {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, err := api.NetworkRemove(context.Background(), name, client.NetworkRemoveOptions{})
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+	}
 }

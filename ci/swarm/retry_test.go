@@ -157,9 +157,9 @@ func TestSpec(t *testing.T) {
 	if tt.RestartPolicy == nil || tt.RestartPolicy.Condition != "none" {
 		t.Errorf("restart policy = %+v, want none", tt.RestartPolicy)
 	}
-	nw, err := api.NetworkInspect(context.Background(), NoNetwork, client.NetworkInspectOptions{})
+	nw, err := api.NetworkInspect(context.Background(), testNoNetwork, client.NetworkInspectOptions{})
 	if err != nil || !nw.Network.Internal || len(tt.Networks) != 1 || tt.Networks[0].Target != nw.Network.ID {
-		t.Errorf("networks = %+v, want only %s (%+v, %v), internal", tt.Networks, NoNetwork, nw.Network.ID, err)
+		t.Errorf("networks = %+v, want only %s (%+v, %v), internal", tt.Networks, testNoNetwork, nw.Network.ID, err)
 	}
 	if err := waitErr(t, errc, time.Minute); err != nil {
 		t.Fatal(err)

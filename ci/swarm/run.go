@@ -197,7 +197,7 @@ func (r *run) start(ctx context.Context, hinted string) (svc swarm.Service, adop
 			created, err = r.api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
 			return err
 		})
-		if attempt > 0 || err == nil || !strings.Contains(err.Error(), "network "+NoNetwork+" not found") {
+		if attempt > 0 || err == nil || !strings.Contains(err.Error(), "network "+r.x.opts.NoNetwork+" not found") {
 			break
 		}
 		// NoNetwork was removed since it was made (or was being removed
@@ -587,7 +587,7 @@ func (x *Executor) spec(name string, o docker.RunOptions, mounts []mount.Mount, 
 	}
 }
 
-// network is the network to attach a run to: NoNetwork, made if need be,
+// network is the network to attach a run to: Options.NoNetwork, made if need be,
 // for "none".
 func (x *Executor) network(ctx context.Context, api *client.Client, name string) (string, error) {
 	if name != "" && name != "none" {
@@ -598,20 +598,20 @@ func (x *Executor) network(ctx context.Context, api *client.Client, name string)
 	x.netMu.Lock()
 	defer x.netMu.Unlock()
 	if x.noNetwork {
-		return NoNetwork, nil
+		return x.opts.NoNetwork, nil
 	}
 	exists := func(ctx context.Context) (bool, error) {
-		_, err := api.NetworkInspect(ctx, NoNetwork, client.NetworkInspectOptions{})
+		_, err := api.NetworkInspect(ctx, x.opts.NoNetwork, client.NetworkInspectOptions{})
 		if cerrdefs.IsNotFound(err) {
 			return false, nil
 		}
 		return err == nil, err
 	}
-	err := x.call(ctx, "create network "+NoNetwork, func(ctx context.Context) error {
+	err := x.call(ctx, "create network "+x.opts.NoNetwork, func(ctx context.Context) error {
 		if ok, err := exists(ctx); ok || err != nil {
 			return err
 		}
-		_, err := api.NetworkCreate(ctx, NoNetwork, client.NetworkCreateOptions{
+		_, err := api.NetworkCreate(ctx, x.opts.NoNetwork, client.NetworkCreateOptions{
 			Driver: "bridge", Scope: "swarm", Internal: true,
 			Labels: map[string]string{docker.OwnerLabel: "1"},
 		})
@@ -626,7 +626,7 @@ func (x *Executor) network(ctx context.Context, api *client.Client, name string)
 		return "", err
 	}
 	x.noNetwork = true
-	return NoNetwork, nil
+	return x.opts.NoNetwork, nil
 }
 
 // inspectImage looks the image up on the manager: its command and labels.

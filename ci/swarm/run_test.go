@@ -3,8 +3,6 @@ package swarm
 import (
 	"context"
 	"errors"
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/client"
 	"reflect"
 	"strings"
 	"sync"
@@ -19,6 +17,9 @@ func newExecutor(t testing.TB, o Options) *Executor {
 	t.Helper()
 	if o.CallTimeout == 0 {
 		o.CallTimeout = 30 * time.Second
+	}
+	if o.NoNetwork == "" {
+		o.NoNetwork = testNoNetwork
 	}
 	x := New(o)
 	t.Cleanup(func() { x.Close() })
@@ -142,23 +143,12 @@ func TestRunCancel(t *testing.T) {
 }
 
 // The first runs of an executor, started together, all make sure that
-// NoNetwork exists: only one creates it.
+// its network for runs without one exists: only one creates it.
 func TestConcurrentFirstRuns(t *testing.T) {
 	needSwarm(t)
-	if !ownNetwork {
-		t.Skip("SKIP: " + NoNetwork + " was there before the tests, and is not theirs to remove")
-	}
-	// no service of ours uses it now
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		_, err := api.NetworkRemove(context.Background(), NoNetwork, client.NetworkRemoveOptions{})
-		if err == nil || cerrdefs.IsNotFound(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("removing %s: %v", NoNetwork, err)
-		}
-	}
-	x := newExecutor(t, Options{})
+	network := "datakit-ci-none-first-" + runID
+	defer removeNetwork(network)
+	x := newExecutor(t, Options{NoNetwork: network})
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Go(func() {

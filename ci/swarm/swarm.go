@@ -29,7 +29,8 @@ import (
 // steps).
 const HintLabel = "org.dkgo.datakit.ci.cache-hint"
 
-// NoNetwork is the network a run with Network "none" (or "") joins: a
+// NoNetwork is the network a run with Network "none" (or "") joins (unless
+// Options.NoNetwork names another): a
 // swarm cannot attach a service to Docker's "none", so the executor
 // creates this internal bridge network (scope swarm: each node has its
 // own, with no route out) at first use, and leaves it.
@@ -102,6 +103,9 @@ type Options struct {
 	// HintWait is how long a run waits for the node its cache hint names
 	// before it goes to any node. Default DefaultHintWait.
 	HintWait time.Duration
+	// NoNetwork is the network of the runs without one (default
+	// NoNetwork), made at first use.
+	NoNetwork string
 	// Mode is the services' mode (ModeAuto if empty).
 	Mode Mode
 	// Attempts bounds how often a run starts when its nodes go away
@@ -164,6 +168,9 @@ func New(opts Options) *Executor {
 	}
 	if opts.HintWait <= 0 {
 		opts.HintWait = DefaultHintWait
+	}
+	if opts.NoNetwork == "" {
+		opts.NoNetwork = NoNetwork
 	}
 	if opts.Attempts <= 0 {
 		opts.Attempts = DefaultAttempts

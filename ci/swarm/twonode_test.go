@@ -30,11 +30,22 @@ type worker struct {
 	dead   bool
 }
 
+// secondDaemonEnv must be 1 for the tests that start a second daemon.
+const secondDaemonEnv = "DATAKIT_TEST_SECOND_DOCKERD"
+
 // startWorker starts the second daemon (root and dockerd needed; the
 // swarm must be the tests' own) and joins it to the swarm.
+//
+// Only on a machine of its own (secondDaemonEnv=1): the daemon shares the
+// host's network namespace, and dockerd --bridge=none deletes the host's
+// docker0, which breaks every other container on the bridge network while
+// the test runs; afterwards the test puts docker0 back as the host's
+// daemon had it, and deletes the bridges the second daemon left.
 func startWorker(t *testing.T) *worker {
 	t.Helper()
 	switch {
+	case os.Getenv(secondDaemonEnv) != "1":
+		t.Skip("SKIP: a second Docker daemon disturbs the host's (set " + secondDaemonEnv + "=1 on a machine of its own)")
 	case !ownSwarm:
 		t.Skip("SKIP: the swarm was there before the tests: no test daemon joins it")
 	case os.Geteuid() != 0:
@@ -49,7 +60,11 @@ func startWorker(t *testing.T) *worker {
 		t.Fatal(err)
 	}
 	w := &worker{dir: dir, host: "unix://" + dir + "/docker.sock"}
-	t.Cleanup(func() { w.remove(t) })
+	bridgesBefore := bridges()
+	t.Cleanup(func() {
+		w.remove(t)
+		restoreNetworks(t, bridgesBefore)
+	})
 	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -286,4 +301,55 @@ func TestTwoNodes(t *testing.T) {
 			t.Errorf("reasons = %q", log.Reasons())
 		}
 	})
+}
+
+// bridges lists the host's bridge interfaces.
+func bridges() map[string]bool {
+	out, _ := exec.Command("ip", "-o", "link", "show", "type", "bridge").Output()
+	found := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.SplitN(line, ": ", 3); len(f) == 3 {
+			found[strings.SplitN(f[1], "@", 2)[0]] = true
+		}
+	}
+	return found
+}
+
+// restoreNetworks deletes the bridges that appeared during the test (the
+// second daemon's, for the swarm's networks: br- and a swarm ID) and puts
+// back docker0, as the host's daemon configures it, if it was there and is
+// gone.
+func restoreNetworks(t *testing.T, before map[string]bool) {
+	for b := range bridges() {
+		if !before[b] && strings.HasPrefix(b, "br-") {
+			if out, err := exec.Command("ip", "link", "delete", b, "type", "bridge").CombinedOutput(); err != nil {
+				t.Errorf("deleting bridge %s: %v %s", b, err, out)
+			}
+		}
+	}
+	if !before["docker0"] || bridges()["docker0"] {
+		return
+	}
+	nw, err := api.NetworkInspect(context.Background(), "bridge", client.NetworkInspectOptions{})
+	if err != nil || len(nw.Network.IPAM.Config) == 0 {
+		t.Errorf("docker0 is gone, and the bridge network cannot be inspected to make it again: %v", err)
+		return
+	}
+	gw, subnet := nw.Network.IPAM.Config[0].Gateway, nw.Network.IPAM.Config[0].Subnet
+	if !gw.IsValid() { // the daemon's default: the subnet's first address
+		gw = subnet.Masked().Addr().Next()
+	}
+	ones := subnet.Bits()
+	cmds := [][]string{{"link", "add", "name", "docker0", "type", "bridge"}}
+	if mtu := nw.Network.Options["com.docker.network.driver.mtu"]; mtu != "" {
+		cmds = append(cmds, []string{"link", "set", "docker0", "mtu", mtu})
+	}
+	cmds = append(cmds, []string{"addr", "add", gw.String() + "/" + strconv.Itoa(ones), "dev", "docker0"}, []string{"link", "set", "docker0", "up"})
+	for _, c := range cmds {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Errorf("putting docker0 back: ip %s: %v %s", strings.Join(c, " "), err, out)
+			return
+		}
+	}
+	t.Logf("put docker0 back (%s/%d), which the second daemon deleted", gw, ones)
 }
