@@ -343,6 +343,16 @@ func TestBadFrameEndsBlockedRead(t *testing.T) {
 	for name, frame := range map[string][]byte{
 		"size below a header": {3, 0, 0, 0, 0, 0, 0},
 		"over the msize":      binary.LittleEndian.AppendUint32(nil, p9MaxMessage+1),
+		// p9 would change its session under the replies going out (a
+		// data race) and wait for the blocked read.
+		"a second Tversion": func() []byte {
+			v := "9P2000.L"
+			b := binary.LittleEndian.AppendUint32(nil, uint32(headerSize+4+2+len(v)))
+			b = append(b, msgTversion, 0xff, 0xff)
+			b = binary.LittleEndian.AppendUint32(b, 8192)
+			b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
+			return append(b, v...)
+		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			st, srv := testServer(t)

@@ -34,9 +34,12 @@ import (
 // (which p9 may write in several pieces) go out whole, under one lock
 // shared with the replies made here.
 type serverWire struct {
-	in   framer // in.max: the largest message p9 takes: its maximum, or the msize of the last Tversion
-	out  []byte // bytes for p9, not yet read
-	reqs *inflight
+	in      framer        // in.max: the largest message p9 takes: its maximum, or the msize of the Tversion
+	started bool          // a message has come
+	opening chan struct{} // closed when the Tversion or Tlopen passed last is answered
+	serial  bool          // wait for opening (false only in a test that answers at the end)
+	out     []byte        // bytes for p9, not yet read
+	reqs    *inflight
 
 	wmu sync.Mutex
 	w   io.Writer
@@ -44,7 +47,7 @@ type serverWire struct {
 }
 
 func newServerWire(r io.Reader, w io.Writer, reqs *inflight) *serverWire {
-	return &serverWire{in: framer{r: r, max: p9MaxMessage}, w: w, reqs: reqs}
+	return &serverWire{in: framer{r: r, max: p9MaxMessage}, w: w, reqs: reqs, serial: true}
 }
 
 // p9MaxMessage is the largest message p9's server takes (its
@@ -59,9 +62,21 @@ const p9MaxMessage = 4 << 20
 // for good (found by FuzzServer).
 var errBadFrame = errors.New("ninep: not a 9P message, or larger than the msize")
 
+// errSecondVersion ends a connection that sends a Tversion after other
+// messages.
+var errSecondVersion = errors.New("ninep: a Tversion that is not a connection's first message")
+
 // Read gives p9 the incoming messages, less those answered here. p9 reads
 // from one goroutine at a time.
 func (s *serverWire) Read(p []byte) (int, error) {
+	if len(s.out) == 0 && s.opening != nil && s.serial {
+		select {
+		case <-s.opening:
+		case <-s.reqs.base.Done():
+			return 0, s.reqs.base.Err()
+		}
+		s.opening = nil
+	}
 	for len(s.out) == 0 {
 		msg, whole, err := s.in.next()
 		if err != nil {
@@ -82,14 +97,26 @@ func (s *serverWire) Read(p []byte) (int, error) {
 // incoming answers msg or queues it for p9.
 func (s *serverWire) incoming(msg []byte) error {
 	tag := msgTag(msg)
+	started := s.started
+	s.started = true
 	switch {
+	case msg[4] == msgTversion && started:
+		// A Tversion that is not the first message: a new session on a
+		// used connection. p9 changes its session
+		// state under the replies still going out (a data race, seen
+		// under -race), and would wait for reads blocked on streams.
+		// No client of ours, nor Linux, does this: the connection ends.
+		return errSecondVersion
 	case msg[4] == msgTversion && len(msg) >= headerSize+4:
 		// p9 takes messages up to the msize asked for, at most its own
 		// maximum (a msize of 0 changes nothing).
 		if m := binary.LittleEndian.Uint32(msg[headerSize:]); m > 0 {
 			s.in.max = min(m, p9MaxMessage)
 		}
-		s.reqs.begin(tag)
+		// p9 sets its session up outside its lock, where the replies to
+		// requests sent before the Rversion read it (a data race): the
+		// rest waits for the answer.
+		s.opening = s.reqs.beginWaited(tag)
 	case msg[4] == msgTauth:
 		return s.send(rlerror(tag, enoent))
 	case msg[4] == msgTflush && len(msg) != tflushSize:
@@ -107,6 +134,12 @@ func (s *serverWire) incoming(msg []byte) error {
 		if s.reqs.beginRead(tag, int64(off)) {
 			binary.LittleEndian.PutUint64(msg[11:], uint64(readKey(tag)))
 		}
+	case msg[4] == msgTlopen:
+		// p9 marks a fid open after the open, outside its lock, where a
+		// read or write of the fid sent before the Rlopen reads the
+		// mark (a data race, seen under -race): nothing more goes to p9
+		// until the open is answered.
+		s.opening = s.reqs.beginWaited(tag)
 	default:
 		// Malformed reads too: p9 answers them with an error.
 		s.reqs.begin(tag)
@@ -167,6 +200,7 @@ type request struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	off    int64
+	done   chan struct{} // closed when answered (Tlopen only)
 	// flushes are the tags of the Tflushes of this request, answered
 	// after its reply in this order. A flush waiting here has an entry
 	// of its own, so that it may be flushed in turn.
@@ -187,6 +221,19 @@ func (t *inflight) begin(tag uint16) bool {
 	}
 	t.reqs[tag] = &request{}
 	return true
+}
+
+// beginWaited records a request, and returns a channel closed when it
+// is answered; nil if its tag is in flight already.
+func (t *inflight) beginWaited(tag uint16) chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.reqs[tag] != nil {
+		return nil
+	}
+	done := make(chan struct{})
+	t.reqs[tag] = &request{done: done}
+	return done
 }
 
 // beginRead records a read at offset off, with a context of its own.
@@ -262,6 +309,9 @@ func (t *inflight) finish(tag uint16) []uint16 {
 		delete(t.reqs, tag)
 		if r.cancel != nil {
 			r.cancel()
+		}
+		if r.done != nil {
+			close(r.done)
 		}
 		for _, f := range r.flushes {
 			out = append(out, f)

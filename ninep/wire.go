@@ -13,6 +13,7 @@ import (
 // Message types looked at on the wire.
 const (
 	msgRlerror  = 7
+	msgTlopen   = 12
 	msgTversion = 100
 	msgTauth    = 102
 	msgTflush   = 108
