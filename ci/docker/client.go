@@ -178,7 +178,7 @@ func (c *Client) wrap(ctx, cctx context.Context, op string, err error) error {
 		return contextError(ctx, op)
 	case cctx != nil && cctx.Err() != nil:
 		return term.Infra(fmt.Errorf("docker: the Docker daemon at %s did not answer within %v (%s): %w", c.host, c.callTimeout, op, err))
-	case isTransport(err):
+	case IsTransport(err):
 		return term.Infra(fmt.Errorf("docker: cannot reach the Docker daemon at %s: %s: %w", c.host, op, err))
 	}
 	return fmt.Errorf("docker: %s: %w", op, err)
@@ -195,9 +195,10 @@ func contextError(ctx context.Context, op string) error {
 	return fmt.Errorf("docker: %s: %w", op, ctx.Err())
 }
 
-// isTransport reports whether err means that the daemon could not be
+// IsTransport reports whether err means that the daemon could not be
 // reached or that the connection to it broke, as opposed to an answer.
-func isTransport(err error) bool {
+// Executors of other engines (ci/swarm) classify their errors with it.
+func IsTransport(err error) bool {
 	if client.IsErrConnectionFailed(err) {
 		return true
 	}

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -274,7 +271,7 @@ func (x *Executor) call(ctx context.Context, op string, f func(ctx context.Conte
 		return contextError(ctx, op)
 	case cctx.Err() != nil:
 		return term.Infra(fmt.Errorf("swarm: the Docker daemon at %s did not answer within %v (%s): %w", x.host, x.opts.CallTimeout, op, err))
-	case isTransport(err):
+	case docker.IsTransport(err):
 		return term.Infra(fmt.Errorf("swarm: cannot reach the Docker daemon at %s: %s: %w", x.host, op, err))
 	}
 	return fmt.Errorf("swarm: %s: %w", op, err)
@@ -287,17 +284,6 @@ func contextError(ctx context.Context, op string) error {
 		return cause
 	}
 	return fmt.Errorf("swarm: %s: %w", op, ctx.Err())
-}
-
-func isTransport(err error) bool {
-	if client.IsErrConnectionFailed(err) {
-		return true
-	}
-	var ne net.Error
-	var errno syscall.Errno
-	return errors.As(err, &ne) || errors.As(err, &errno) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
 }
 
 // inspectNodeGone reports whether the node is down or no longer in the
