@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -197,11 +196,17 @@ func (r *run) start(ctx context.Context, hinted string) (svc swarm.Service, adop
 			created, err = r.api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
 			return err
 		})
-		if attempt > 0 || err == nil || !strings.Contains(err.Error(), "network "+r.x.opts.NoNetwork+" not found") {
+		if attempt > 0 || err == nil || term.IsInfra(err) || (r.o.Network != "" && r.o.Network != "none") {
 			break
 		}
-		// NoNetwork was removed since it was made (or was being removed
-		// when it was seen): make it again, once.
+		// Was NoNetwork removed since it was made (or being removed when
+		// it was seen)? The manager answers a missing network with a
+		// plain 500, so ask for the network itself; if it is gone, make
+		// it again, once.
+		_, ierr := r.api.NetworkInspect(ctx, r.x.opts.NoNetwork, client.NetworkInspectOptions{})
+		if !cerrdefs.IsNotFound(ierr) {
+			break
+		}
 		r.x.netMu.Lock()
 		r.x.noNetwork = false
 		r.x.netMu.Unlock()
